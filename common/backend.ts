@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core's Node bundle registers no gradients; the @tensorflow/tfjs bundle registers them all.
+import '@tensorflow/tfjs';
 
 /** Compute backends a run can select; `tensorflow*` are optional packages loaded on demand. */
 export const BACKENDS = ['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const;
