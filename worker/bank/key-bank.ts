@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs-core';
+import type { BankTensors } from '../../common/infonce-bank-loss.js';
+
+/** One step's keys from one producer: the unit of the bank's wire format (DESIGN.md §4). */
+export interface BankMessage {
+  /** Keys, n×dim, row-major, unit rows. */
+  keys: Float32Array;
+  /** Item id of each key (site id, or -1 when items have no identity), for accidental-hit masks. */
+  ids: Int32Array;
+  /** Training step that produced the keys. */
+  step: number;
+  /** Rank of the producing worker. */
+  producer: number;
+}
+
+/**
+ * A FIFO replica of the last K keys (MoCo's queue), stored in both layouts the loss needs so that
+ * each step uploads them as they are: K×d rows and d×K columns. Any K works: no `K % batch` rule.
+ */
+export class KeyBank {
+  readonly keys: Float32Array;
+  readonly keysT: Float32Array;
+  /** Item id per slot; -1 marks an empty slot. */
+  readonly ids: Int32Array;
+  /** Step that produced each slot's key (for key-age metrics). */
+  readonly steps: Int32Array;
+  /** Next slot to overwrite. */
+  head = 0;
+  /** Slots holding a key. */
+  filled = 0;
+
+  constructor(
+    readonly capacity: number,
+    readonly dim: number,
+  ) {
+    this.keys = new Float32Array(capacity * dim);
+    this.keysT = new Float32Array(capacity * dim);
+    this.ids = new Int32Array(capacity).fill(-1);
+    this.steps = new Int32Array(capacity).fill(-1);
+  }
+
+  /** Appends a message's keys, overwriting the oldest; a message larger than K keeps its last K keys. */
+  enqueue(msg: BankMessage): void {
+    const { dim, capacity } = this;
+    const n = msg.ids.length;
+    if (msg.keys.length !== n * dim) throw new RangeError(`bank message has ${msg.keys.length} values for ${n} keys of dim ${dim}`);
+    for (let i = Math.max(0, n - capacity); i < n; i++) {
+      const slot = this.head;
+      this.keys.set(msg.keys.subarray(i * dim, (i + 1) * dim), slot * dim);
+      for (let k = 0; k < dim; k++) this.keysT[k * capacity + slot] = msg.keys[i * dim + k]!;
+      this.ids[slot] = msg.ids[i]!;
+      this.steps[slot] = msg.step;
+      this.head = (slot + 1) % capacity;
+    }
+    this.filled = Math.min(capacity, this.filled + n);
+  }
+
+  /** The whole ring as tensors (empty slots are zeros; the caller masks them); the caller disposes. */
+  tensors(): BankTensors {
+    return {
+      keys: tf.tensor2d(this.keys, [this.capacity, this.dim]),
+      keysT: tf.tensor2d(this.keysT, [this.dim, this.capacity]),
+    };
+  }
+
+  /** SHA-256 of the replica's contents (keys, ids, head), so replicas can be compared from outside. */
+  digest(): string {
+    const h = createHash('sha256');
+    h.update(new Uint8Array(this.keys.buffer, this.keys.byteOffset, this.keys.byteLength));
+    h.update(new Uint8Array(this.ids.buffer, this.ids.byteOffset, this.ids.byteLength));
+    h.update(`${this.head}/${this.filled}`);
+    return h.digest('hex').slice(0, 16);
+  }
+
+  /** Mean age in steps of the keys held, as seen at `step`. */
+  meanKeyAge(step: number): number {
+    let sum = 0;
+    for (let i = 0; i < this.filled; i++) sum += step - this.steps[i]!;
+    return this.filled === 0 ? 0 : sum / this.filled;
+  }
+
+  /** Restores the ring from saved arrays (checkpoint resume). */
+  restore(keys: Float32Array, ids: Int32Array, steps: Int32Array, head: number, filled: number): void {
+    if (keys.length !== this.keys.length || ids.length !== this.capacity) throw new RangeError('bank shape differs from the checkpoint');
+    this.keys.set(keys);
+    this.ids.set(ids);
+    this.steps.set(steps);
+    for (let s = 0; s < this.capacity; s++) for (let k = 0; k < this.dim; k++) this.keysT[k * this.capacity + s] = keys[s * this.dim + k]!;
+    this.head = head;
+    this.filled = filled;
+  }
+}

@@ -1,0 +1,27 @@
+import type { SparseRowGrad } from '../model/sparse-embedding.js';
+
+/**
+ * How a worker combines its gradients with its peers'. The training step hands over the flat dense
+ * gradient and the sparse row gradients and gets back the world's mean; a single worker is the world.
+ */
+export interface GradientReducer {
+  /** Number of workers whose gradients are averaged. */
+  readonly world: number;
+  /** Mean of the dense gradient over all workers (in place allowed). */
+  allReduceMean(grad: Float32Array): Promise<Float32Array>;
+  /** Mean of each sparse table's row gradient over all workers (rows merged). */
+  allGatherRowsMean(grads: SparseRowGrad[]): Promise<SparseRowGrad[]>;
+}
+
+/** The reducer of a one-worker world: the local gradient is the mean. */
+export class LocalReducer implements GradientReducer {
+  readonly world = 1;
+
+  async allReduceMean(grad: Float32Array): Promise<Float32Array> {
+    return grad;
+  }
+
+  async allGatherRowsMean(grads: SparseRowGrad[]): Promise<SparseRowGrad[]> {
+    return grads;
+  }
+}

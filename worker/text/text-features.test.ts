@@ -1,0 +1,31 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { featurizeAll, textFeatures, words } from './text-features.js';
+
+test('words split on punctuation and lower-case', () => {
+  assert.deepEqual(words('Best shoe-store.COM, Köln 24h'), ['best', 'shoe', 'store', 'com', 'köln', '24h']);
+  assert.deepEqual(words('  ...  '), []);
+});
+
+test('one word gives the word plus its boundary-marked trigrams', () => {
+  // "shoe" → word + #sh sho hoe oe# = 5 features; all inside the bucket range.
+  const f = textFeatures('shoe', 1 << 17);
+  assert.equal(f.length, 5);
+  assert.ok(f.every((id) => id >= 0 && id < 1 << 17));
+  assert.equal(new Set(f).size, 5, 'distinct n-grams should rarely collide in 2^17 buckets');
+});
+
+test('texts sharing words share features; hashing is deterministic', () => {
+  const a = new Set(textFeatures('cheap running shoes', 1 << 17));
+  const b = textFeatures('shoes-outlet.com', 1 << 17);
+  const shared = b.filter((id) => a.has(id));
+  assert.ok(shared.length >= 7, `"shoes" word + 6 trigrams expected in common, got ${shared.length}`);
+  assert.deepEqual(textFeatures('abc def', 1024), textFeatures('ABC  def', 1024));
+});
+
+test('featurizeAll packs CSR rows in order and checks the bucket count', () => {
+  const rows = featurizeAll(['ab', '', 'ab cd'], 1 << 10);
+  assert.deepEqual(Array.from(rows.offsets), [0, 4, 4, 12]);
+  assert.deepEqual(Array.from(rows.ids.subarray(0, 4)), Array.from(rows.ids.subarray(4, 8)));
+  assert.throws(() => featurizeAll(['x'], 1000), /power of two/);
+});

@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../../common/random.js';
+import { mlpEmbed, mlpSpecs } from '../model/mlp.js';
+import { MomentumEmbedding } from '../model/momentum-embedding.js';
+import { ParamSet, type ParamSpec } from '../model/param-set.js';
+import { SparseEmbedding, type SparseRowGrad } from '../model/sparse-embedding.js';
+import { RowwiseAdagrad } from '../optim/rowwise-adagrad.js';
+import { emaUpdate } from '../optim/ema.js';
+import type { FeatureRows } from '../text/text-features.js';
+import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
+import { LOGIT_SCALE } from './contrastive-step.js';
+
+/** A batch of click events: parallel query and site ids. */
+export interface ClickBatch {
+  queries: Int32Array;
+  sites: Int32Array;
+}
+
+/** Shape and optimisation settings of the two towers. */
+export interface ClickLogModelOptions {
+  /** Hash buckets per tower's embedding table (a power of two). */
+  buckets: number;
+  embeddingDim: number;
+  hiddenDim: number;
+  outputDim: number;
+  /** MoCo momentum m of the key tower. */
+  momentum: number;
+  /** Row-wise Adagrad learning rate of the embedding tables. */
+  sparseLr: number;
+  /** Initial logit scale 1/τ, learned when `learnableTemperature`. */
+  initialScale: number;
+  learnableTemperature: boolean;
+  seed: number;
+}
+
+const LAYERS = 2;
+
+/**
+ * DSSM-style two-tower model for query→site retrieval: hashed word/trigram features → sparse table →
+ * mean pool → MLP → unit vector, one tower per side, plus the momentum copy of the site tower that
+ * fills the bank. The positive is the online site tower's embedding so both towers learn; the
+ * negatives are momentum keys from the bank.
+ */
+export class ClickLogModel implements ContrastiveModel<ClickBatch> {
+  readonly online: ParamSet;
+  readonly key: ParamSet;
+  readonly dim: number;
+  readonly queryTable: SparseEmbedding;
+  readonly siteTable: SparseEmbedding;
+  readonly keyTable: MomentumEmbedding;
+  readonly queryOpt: RowwiseAdagrad;
+  readonly siteOpt: RowwiseAdagrad;
+  /** Offset of the site tower inside `online.values` (the key tower mirrors that slice). */
+  private readonly siteOffset: number;
+
+  constructor(
+    readonly queryFeatures: FeatureRows,
+    readonly siteFeatures: FeatureRows,
+    readonly options: ClickLogModelOptions,
+  ) {
+    const rng = new Rng(options.seed);
+    const sizes = [options.embeddingDim, options.hiddenDim, options.outputDim];
+    const specs: ParamSpec[] = [...mlpSpecs('q', sizes)];
+    if (options.learnableTemperature) specs.push({ name: LOGIT_SCALE, shape: [1] });
+    const siteSpecs = mlpSpecs('s', sizes);
+    this.online = ParamSet.glorot([...specs, ...siteSpecs], rng);
+    this.siteOffset = this.online.offsets[specs.length]!;
+    if (options.learnableTemperature) this.online.values[this.online.offsets[specs.length - 1]!] = Math.log(options.initialScale);
+    this.key = new ParamSet(siteSpecs, this.online.values.slice(this.siteOffset));
+    this.dim = options.outputDim;
+    this.queryTable = new SparseEmbedding(options.buckets, options.embeddingDim, rng);
+    this.siteTable = new SparseEmbedding(options.buckets, options.embeddingDim, rng);
+    this.keyTable = new MomentumEmbedding(this.siteTable, options.momentum);
+    this.queryOpt = new RowwiseAdagrad(options.buckets, options.embeddingDim, options.sparseLr);
+    this.siteOpt = new RowwiseAdagrad(options.buckets, options.embeddingDim, options.sparseLr);
+  }
+
+  momentumKeys(batch: ClickBatch, step: number): Float32Array {
+    const pooled = this.keyTable.pool(this.siteFeatures, batch.sites, step);
+    return embedWith(this.key, pooled, this.options.embeddingDim, 's');
+  }
+
+  positiveIds(batch: ClickBatch): Int32Array {
+    return batch.sites;
+  }
+
+  sparseInputs(batch: ClickBatch): tf.Tensor2D[] {
+    const e = this.options.embeddingDim;
+    return [
+      tf.tensor2d(this.queryTable.pool(this.queryFeatures, batch.queries), [batch.queries.length, e]),
+      tf.tensor2d(this.siteTable.pool(this.siteFeatures, batch.sites), [batch.sites.length, e]),
+    ];
+  }
+
+  encode(params: ReadonlyMap<string, tf.Tensor>, inputs: tf.Tensor2D[]): EncodedBatch {
+    return { q: mlpEmbed(inputs[0]!, params, 'q', LAYERS), kpos: mlpEmbed(inputs[1]!, params, 's', LAYERS) };
+  }
+
+  sparseRowGrads(batch: ClickBatch, inputGrads: Float32Array[]): SparseRowGrad[] {
+    return [
+      this.queryTable.rowGradient(this.queryFeatures, batch.queries, inputGrads[0]!),
+      this.siteTable.rowGradient(this.siteFeatures, batch.sites, inputGrads[1]!),
+    ];
+  }
+
+  applySparse(grads: SparseRowGrad[], step: number): void {
+    this.queryOpt.apply(this.queryTable.table, grads[0]!);
+    this.keyTable.beforeOnlineUpdate(grads[1]!.rows, step);
+    this.siteOpt.apply(this.siteTable.table, grads[1]!);
+    this.keyTable.afterOnlineUpdate(grads[1]!.rows, step);
+  }
+
+  momentumUpdate(): void {
+    emaUpdate(this.key.values, this.online.values.subarray(this.siteOffset), this.options.momentum);
+  }
+
+  /** Query-tower embeddings of the given query ids (evaluation), n×d. */
+  embedQueries(ids: Int32Array): Float32Array {
+    const pooled = this.queryTable.pool(this.queryFeatures, ids);
+    return embedWith(this.online, pooled, this.options.embeddingDim, 'q');
+  }
+
+  /** Online site-tower embeddings of the given site ids (evaluation), n×d. */
+  embedSites(ids: Int32Array): Float32Array {
+    const pooled = this.siteTable.pool(this.siteFeatures, ids);
+    return embedWith(this.online, pooled, this.options.embeddingDim, 's');
+  }
+}
+
+/** Runs one tower's MLP on pooled inputs outside autodiff, in chunks to bound memory. */
+function embedWith(params: ParamSet, pooled: Float32Array, inDim: number, prefix: string): Float32Array {
+  const n = pooled.length / inDim;
+  const chunk = 4096;
+  let out: Float32Array | undefined;
+  const t = params.tensors();
+  for (let start = 0; start < n; start += chunk) {
+    const rows = Math.min(chunk, n - start);
+    const e = tf.tidy(() => mlpEmbed(tf.tensor2d(pooled.subarray(start * inDim, (start + rows) * inDim), [rows, inDim]), t, prefix, LAYERS));
+    const data = e.dataSync() as Float32Array;
+    out ??= new Float32Array(n * e.shape[1]);
+    out.set(data, start * e.shape[1]);
+    e.dispose();
+  }
+  tf.dispose([...t.values()]);
+  return out ?? new Float32Array(0);
+}

@@ -1,0 +1,34 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { ParamSet } from '../model/param-set.js';
+import type { SparseRowGrad } from '../model/sparse-embedding.js';
+
+/** Anchors and their positives, unit rows B×d. */
+export interface EncodedBatch {
+  q: tf.Tensor2D;
+  kpos: tf.Tensor2D;
+}
+
+/**
+ * A MoCo-style model as the training step sees it: an online encoder with dense parameters in one flat
+ * ParamSet (plus optional sparse tables fed through pooled inputs) and a momentum key encoder.
+ */
+export interface ContrastiveModel<B> {
+  /** Dense online parameters (all-reduced, Adam-updated, checkpointed). */
+  readonly online: ParamSet;
+  /** Embedding dimension d. */
+  readonly dim: number;
+  /** Momentum-encoder keys of the batch (B×d), computed before this step's update as MoCo does. */
+  momentumKeys(batch: B, step: number): Float32Array;
+  /** Item id of each row's positive, for accidental-hit masks and logQ (-1: no identity). */
+  positiveIds(batch: B): Int32Array;
+  /** Inputs built outside autodiff whose gradients the model needs (pooled sparse rows); may be empty. */
+  sparseInputs(batch: B): tf.Tensor2D[];
+  /** Anchors and positives from this step's parameter tensors; `keys` holds momentumKeys as a tensor. */
+  encode(params: ReadonlyMap<string, tf.Tensor>, inputs: tf.Tensor2D[], keys: tf.Tensor2D, batch: B): EncodedBatch;
+  /** Row gradients of the sparse tables from the gradients of `sparseInputs`. */
+  sparseRowGrads(batch: B, inputGrads: Float32Array[]): SparseRowGrad[];
+  /** Applies the (world-mean) sparse row gradients at `step`. */
+  applySparse(grads: SparseRowGrad[], step: number): void;
+  /** Momentum update of the key encoder after the dense parameters moved at `step`. */
+  momentumUpdate(step: number): void;
+}

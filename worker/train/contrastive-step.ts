@@ -1,0 +1,165 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { boundValues, infonceCeiling, type BoundValues, type Estimator } from '../../common/estimators.js';
+import { estimatorLoss, type MineLoss } from '../../common/estimators-losses.js';
+import { infonceBankLoss, queueCriticScores } from '../../common/infonce-bank-loss.js';
+import { queueAccuracy } from '../../common/queue-accuracy.js';
+import type { BankTransport } from '../bank/bank-transport.js';
+import type { KeyBank } from '../bank/key-bank.js';
+import { logitBias } from '../bank/logit-bias.js';
+import type { GradientReducer } from '../collective/gradient-reducer.js';
+import type { Adam } from '../optim/adam.js';
+import { clipByGlobalNorm } from '../optim/ema.js';
+import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
+
+/** Name of the learnable log logit scale (CLIP) inside a model's ParamSet. */
+export const LOGIT_SCALE = 'logit_scale';
+
+/** Everything a step uses besides the model and the batch. */
+export interface StepContext {
+  bank: KeyBank;
+  transport: BankTransport;
+  reducer: GradientReducer;
+  adam: Adam;
+  /** This worker's rank: the producer id of its bank messages. */
+  rank: number;
+  /** Fixed logit scale 1/τ, used when the model has no learnable `logit_scale`. */
+  fixedScale: number;
+  /** CLIP's clamp on the learned logit scale. */
+  maxLogitScale: number;
+  /** log p(item) for logQ correction, or null. */
+  logQ: Float32Array | null;
+  inBatchNegatives: boolean;
+  maskAccidentalHits: boolean;
+  maxGradNorm: number | null;
+  objective: Estimator;
+  mine: MineLoss;
+}
+
+/** What one step reports. */
+export interface StepResult {
+  loss: number;
+  /** Logit scale 1/τ used this step. */
+  scale: number;
+  /** log of the number of candidates per row. */
+  ceiling: number;
+  gradNorm: number;
+  /** Present on logged steps: every bound of the critic on this batch, and the (K+1)-way accuracy. */
+  bounds?: BoundValues;
+  accuracy?: number;
+  computeMs: number;
+  allReduceMs: number;
+  bankWaitMs: number;
+}
+
+/**
+ * One synchronous MoCo step: keys from the momentum encoder, InfoNCE against [positives; bank] with a
+ * hand-written gradient, world-mean gradients, Adam on dense and Adagrad on sparse parameters, momentum
+ * update, keys published to the bank. The step does not know whether the bank or the reduction is
+ * local or remote.
+ */
+export async function contrastiveStep<B>(
+  model: ContrastiveModel<B>,
+  batch: B,
+  step: number,
+  ctx: StepContext,
+  wantBounds: boolean,
+): Promise<StepResult> {
+  const t0 = performance.now();
+  const keysData = model.momentumKeys(batch, step);
+  const positiveIds = model.positiveIds(batch);
+  const b = positiveIds.length;
+  const params = model.online.tensors();
+  const inputs = model.sparseInputs(batch);
+  const keys = tf.tensor2d(keysData, [b, model.dim]);
+  const bankT = ctx.bank.tensors();
+  const filled = ctx.bank.filled;
+  const learnable = params.has(LOGIT_SCALE);
+  const candidates = (ctx.inBatchNegatives ? b : 1) + filled;
+  let kept: EncodedBatch | undefined;
+  let scaleValue = ctx.fixedScale;
+  const xs = [...params.values(), ...inputs];
+  const { value, grads } = tf.engine().gradients(
+    () => {
+      const enc = model.encode(params, inputs, keys, batch);
+      kept = { q: tf.keep(enc.q), kpos: tf.keep(enc.kpos) };
+      const scale = learnable ? (tf.exp(params.get(LOGIT_SCALE)!).reshape([]) as tf.Scalar) : tf.scalar(ctx.fixedScale);
+      scaleValue = scale.dataSync()[0]!;
+      if (ctx.objective === 'infonce') {
+        const bias = tf.tensor2d(logitBias(ctx.bank, { positiveIds, logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: ctx.maskAccidentalHits }), [b, b + ctx.bank.capacity]);
+        return infonceBankLoss(enc.q, enc.kpos, scale, bankT, bias);
+      }
+      return estimatorLoss(ctx.objective, criticScores(enc, scale, ctx, positiveIds), 'first', ctx.mine);
+    },
+    xs,
+    undefined,
+    true,
+  );
+  const loss = value.dataSync()[0]!;
+  const denseGrads = new Map<string, tf.Tensor>();
+  const inputGrads: Float32Array[] = [];
+  xs.forEach((x, i) => {
+    const g = grads[i] ?? tf.zerosLike(x);
+    if (i < params.size) denseGrads.set([...params.keys()][i]!, g);
+    else inputGrads.push(g.dataSync() as Float32Array);
+  });
+  const flat = model.online.flattenGrads(denseGrads);
+  const sparse = model.sparseRowGrads(batch, inputGrads);
+
+  let bounds: BoundValues | undefined;
+  let accuracy: number | undefined;
+  if (wantBounds && filled > 0) {
+    // Bounds are computed on the critic as trained (logQ included) but without masks, over the filled
+    // bank slots: the negatives then are exactly the bank's samples from the marginal (DESIGN.md §1).
+    const s = tf.tidy(() => criticScores(kept!, tf.scalar(scaleValue), ctx, positiveIds));
+    const data = s.dataSync() as Float32Array;
+    s.dispose();
+    bounds = boundValues({ scores: data, rows: b, cols: filled + 1, layout: 'first' });
+    accuracy = queueAccuracy(data, b, filled + 1);
+  }
+  tf.dispose([value, ...grads, ...params.values(), ...inputs, keys, bankT.keys, bankT.keysT, kept!.q, kept!.kpos]);
+  const t1 = performance.now();
+
+  const meanFlat = await ctx.reducer.allReduceMean(flat);
+  const meanSparse = await ctx.reducer.allGatherRowsMean(sparse);
+  const t2 = performance.now();
+  const gradNorm = clipByGlobalNorm(meanFlat, ctx.maxGradNorm);
+  ctx.adam.apply(model.online.values, meanFlat);
+  if (learnable) clampLogitScale(model, ctx.maxLogitScale);
+  model.applySparse(meanSparse, step);
+  model.momentumUpdate(step);
+  await ctx.transport.publish({ keys: keysData, ids: positiveIds, step, producer: ctx.rank });
+  const t3 = performance.now();
+  await ctx.transport.syncTo(step);
+  const t4 = performance.now();
+  return {
+    loss,
+    scale: scaleValue,
+    ceiling: infonceCeiling(candidates),
+    gradNorm,
+    bounds,
+    accuracy,
+    computeMs: t1 - t0 + (t3 - t2),
+    allReduceMs: t2 - t1,
+    bankWaitMs: t4 - t3,
+  };
+}
+
+/** Critic scores in the queue layout over the filled bank slots, with logQ and without masks. */
+function criticScores(enc: EncodedBatch, scale: tf.Scalar, ctx: StepContext, positiveIds: Int32Array): tf.Tensor2D {
+  return tf.tidy(() => {
+    const n = ctx.bank.filled;
+    const d = ctx.bank.dim;
+    const keys = tf.tensor2d(ctx.bank.keys.subarray(0, n * d), [n, d]);
+    const corr = (id: number) => (ctx.logQ !== null && id >= 0 ? -ctx.logQ[id]! : 0);
+    const posBias = tf.tensor2d(Float32Array.from(positiveIds, corr), [positiveIds.length, 1]);
+    const negBias = tf.tensor2d(Float32Array.from(ctx.bank.ids.subarray(0, n), corr), [1, n]);
+    return queueCriticScores(enc.q, enc.kpos, scale, { keys, keysT: tf.transpose(keys) }, posBias, negBias);
+  });
+}
+
+/** CLIP clamps the learned logit scale at 100 after each update. */
+function clampLogitScale(model: ContrastiveModel<unknown>, maxScale: number): void {
+  const i = model.online.specs.findIndex((s) => s.name === LOGIT_SCALE);
+  const off = model.online.offsets[i]!;
+  model.online.values[off] = Math.min(model.online.values[off]!, Math.log(maxScale));
+}
