@@ -15,7 +15,7 @@ const WORD_SALT = 0x9747b28c;
 const TRIGRAM_SALT = 0x5bd1e995;
 
 /** FNV-1a over UTF-16 code units of s[start, end), salted, with a final avalanche (murmur3 fmix32). */
-function hashRange(s: string, start: number, end: number, salt: number): number {
+export function hashRange(s: string, start: number, end: number, salt: number): number {
   let h = (0x811c9dc5 ^ salt) >>> 0;
   for (let i = start; i < end; i++) {
     h ^= s.charCodeAt(i);

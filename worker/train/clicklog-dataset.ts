@@ -1,0 +1,81 @@
+import type { ClickLog } from '../data/clicklog-reader.js';
+import { featurizeAll, hashRange, type FeatureRows } from '../text/text-features.js';
+import type { RetrievalPairs } from '../eval/retrieval-metrics.js';
+
+/** A click log made ready for training: click events, a held-out split, features and site frequencies. */
+export interface ClickLogDataset {
+  log: ClickLog;
+  /** Row index of every training click (a row with c clicks appears c times): one example per click. */
+  events: Int32Array;
+  /** Rows held out for evaluation. */
+  heldOut: Int32Array;
+  /** Training clicks per site. */
+  siteClicks: Float64Array;
+  /** log of each site's share of training clicks (logQ correction, Yi et al. 2019). */
+  logQ: Float32Array;
+  queryFeatures: FeatureRows;
+  siteFeatures: FeatureRows;
+}
+
+const HOLDOUT_SALT = 0x2545f491;
+
+/**
+ * Splits rows into training and held-out by a hash of (query, site) — stable across runs and worker
+ * counts and independent of the counts, so the held-out clicks follow the same joint distribution —
+ * and expands training rows into click events (fractional clicks round to the nearest integer).
+ */
+export function prepareClickLog(log: ClickLog, holdout: number, buckets: number): ClickLogDataset {
+  const n = log.rowQuery.length;
+  const train: number[] = [];
+  const held: number[] = [];
+  const threshold = holdout * 2 ** 32;
+  for (let r = 0; r < n; r++) {
+    const key = `${log.queries[log.rowQuery[r]!]}\t${log.sites[log.rowSite[r]!]}`;
+    (hashRange(key, 0, key.length, HOLDOUT_SALT) < threshold ? held : train).push(r);
+  }
+  const siteClicks = new Float64Array(log.sites.length);
+  let total = 0;
+  for (const r of train) {
+    const c = Math.round(log.rowClicks[r]!);
+    siteClicks[log.rowSite[r]!]! += c;
+    total += c;
+  }
+  const events = new Int32Array(total);
+  let k = 0;
+  for (const r of train) for (let c = Math.round(log.rowClicks[r]!); c > 0; c--) events[k++] = r;
+  // Sites never clicked in training still get a finite correction: half a click.
+  const logQ = Float32Array.from(siteClicks, (c) => Math.log(Math.max(c, 0.5) / Math.max(total, 1)));
+  return {
+    log,
+    events,
+    heldOut: Int32Array.from(held),
+    siteClicks,
+    logQ,
+    queryFeatures: featurizeAll(log.queries, buckets),
+    siteFeatures: featurizeAll(log.sites, buckets),
+  };
+}
+
+/** Held-out pairs for retrieval metrics over at most `maxQueries` distinct queries (first seen first). */
+export function heldOutPairs(d: ClickLogDataset, maxQueries: number): { queryIds: Int32Array; pairs: RetrievalPairs } {
+  const queryRow = new Map<number, number>();
+  const q: number[] = [];
+  const s: number[] = [];
+  const w: number[] = [];
+  for (const r of d.heldOut) {
+    const qid = d.log.rowQuery[r]!;
+    let row = queryRow.get(qid);
+    if (row === undefined) {
+      if (queryRow.size >= maxQueries) continue;
+      row = queryRow.size;
+      queryRow.set(qid, row);
+    }
+    q.push(row);
+    s.push(d.log.rowSite[r]!);
+    w.push(d.log.rowClicks[r]!);
+  }
+  return {
+    queryIds: Int32Array.from(queryRow.keys()),
+    pairs: { query: Int32Array.from(q), site: Int32Array.from(s), weight: Float64Array.from(w) },
+  };
+}

@@ -1,0 +1,130 @@
+import type { Config } from '../../common/config.js';
+import { readClickLogMeta } from '../../common/synthetic-clicklog.js';
+import { readClickLog } from '../data/clicklog-reader.js';
+import { popularityMetrics, retrievalMetrics } from '../eval/retrieval-metrics.js';
+import { ClickLogModel, type ClickBatch } from './clicklog-model.js';
+import { heldOutPairs, prepareClickLog, type ClickLogDataset } from './clicklog-dataset.js';
+import { EpochStream, type StreamCursor } from './epoch-stream.js';
+import type { StateArray, TrainingTask } from './training-task.js';
+import { UserError } from '../../common/backend.js';
+
+/** Query→site training on a click log (TSV or JSONL, optionally gzipped). */
+export class ClickLogTask implements TrainingTask<ClickBatch> {
+  readonly model: ClickLogModel;
+  readonly description: string;
+  readonly epochSize: number;
+  readonly logQ: Float32Array | null;
+  private readonly stream: EpochStream;
+
+  private constructor(
+    readonly data: ClickLogDataset,
+    readonly config: Config,
+    readonly trueMi: number | null,
+    readonly oracleRecallAt10: number | null,
+  ) {
+    const c = config.clicklog;
+    this.model = new ClickLogModel(data.queryFeatures, data.siteFeatures, {
+      buckets: c.hash_buckets,
+      embeddingDim: c.embedding_dim,
+      hiddenDim: c.hidden_dim,
+      outputDim: c.output_dim,
+      momentum: config.bank.momentum,
+      sparseLr: config.train.sparse_lr,
+      initialScale: 1 / config.temperature.value,
+      learnableTemperature: config.temperature.learnable,
+      seed: config.seed,
+    });
+    this.epochSize = data.events.length;
+    this.stream = new EpochStream(data.events.length, config.seed);
+    this.logQ = c.logq_correction ? data.logQ : null;
+    const log = data.log;
+    this.description =
+      `click log ${config.data}: ${log.rowQuery.length} rows, ${log.queries.length} queries, ${log.sites.length} sites, ` +
+      `${data.events.length} training clicks, ${data.heldOut.length} held-out rows`;
+  }
+
+  /** Reads and prepares the click log named by `config.data`; `warn` receives skipped-line warnings. */
+  static async load(config: Config, warn?: (message: string) => void): Promise<ClickLogTask> {
+    const path = config.data!;
+    const log = await readClickLog(path, { format: config.clicklog.format, maxLineBytes: config.clicklog.max_line_bytes, ...(warn ? { warn } : {}) });
+    const data = prepareClickLog(log, config.clicklog.holdout, config.clicklog.hash_buckets);
+    if (data.events.length === 0) throw new UserError(`${path}: no training clicks left after holding out ${config.clicklog.holdout} of the rows`);
+    const meta = await readClickLogMeta(path);
+    return new ClickLogTask(data, config, meta?.true_mi ?? null, meta?.oracle_recall_at_10 ?? null);
+  }
+
+  get skipped(): Record<string, number> {
+    return this.data.log.skipped;
+  }
+
+  nextBatch(size: number): ClickBatch {
+    const rows = this.stream.next(size);
+    const { rowQuery, rowSite } = this.data.log;
+    const ev = this.data.events;
+    return { queries: Int32Array.from(rows, (i) => rowQuery[ev[i]!]!), sites: Int32Array.from(rows, (i) => rowSite[ev[i]!]!) };
+  }
+
+  cursor(): StreamCursor {
+    return this.stream.position();
+  }
+
+  async evaluate(): Promise<Record<string, number | null>> {
+    const { queryIds, pairs } = heldOutPairs(this.data, this.config.eval.max_queries);
+    if (pairs.query.length === 0) return { held_out_pairs: 0 };
+    const sites = Int32Array.from(this.data.log.sites, (_, i) => i);
+    const m = retrievalMetrics({
+      queryEmb: this.model.embedQueries(queryIds),
+      siteEmb: this.model.embedSites(sites),
+      dim: this.model.dim,
+      pairs,
+    });
+    const pop = popularityMetrics(this.data.siteClicks, pairs);
+    return {
+      recall_at_1: m.recall_at_1,
+      recall_at_10: m.recall_at_10,
+      mrr: m.mrr,
+      popularity_recall_at_1: pop.recall_at_1,
+      popularity_recall_at_10: pop.recall_at_10,
+      popularity_mrr: pop.mrr,
+      oracle_recall_at_10: this.oracleRecallAt10,
+      held_out_pairs: pairs.query.length,
+      held_out_queries: queryIds.length,
+    };
+  }
+
+  saveState(step: number): Record<string, StateArray> {
+    const m = this.model;
+    m.keyTable.settleAll(step);
+    const f32 = (data: Float32Array, shape: number[]): StateArray => ({ dtype: 'float32', shape, data });
+    const e = m.options.embeddingDim;
+    const rows = m.options.buckets;
+    return {
+      'table.query': f32(m.queryTable.table, [rows, e]),
+      'table.site': f32(m.siteTable.table, [rows, e]),
+      'table.key': f32(m.keyTable.table, [rows, e]),
+      'adagrad.query': f32(m.queryOpt.accum, [rows]),
+      'adagrad.site': f32(m.siteOpt.accum, [rows]),
+      'key.dense': f32(m.key.values, [m.key.size]),
+      'key.stamp': { dtype: 'int32', shape: [rows], data: m.keyTable.stamp },
+    };
+  }
+
+  restoreState(state: ReadonlyMap<string, StateArray>, cursor: StreamCursor): void {
+    const m = this.model;
+    const put = (name: string, target: Float32Array | Int32Array) => {
+      const s = state.get(name);
+      if (s === undefined || s.data.length !== target.length) {
+        throw new UserError(`checkpoint does not match this model: ${name} ${s === undefined ? 'missing' : `has ${s.data.length} values, expected ${target.length}`}`);
+      }
+      target.set(s.data);
+    };
+    put('table.query', m.queryTable.table);
+    put('table.site', m.siteTable.table);
+    put('table.key', m.keyTable.table);
+    put('adagrad.query', m.queryOpt.accum);
+    put('adagrad.site', m.siteOpt.accum);
+    put('key.dense', m.key.values);
+    put('key.stamp', m.keyTable.stamp);
+    this.stream.restore(cursor);
+  }
+}

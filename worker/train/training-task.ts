@@ -1,0 +1,34 @@
+import type { ContrastiveModel } from './contrastive-model.js';
+import type { StreamCursor } from './epoch-stream.js';
+
+/** A named array saved in checkpoints. */
+export interface StateArray {
+  dtype: 'float32' | 'int32';
+  shape: number[];
+  data: Float32Array | Int32Array;
+}
+
+/**
+ * One kind of training (click logs, images) as the trainer drives it: a model, a stream of batches,
+ * an evaluation, and the state beyond the dense parameters that a checkpoint must hold.
+ */
+export interface TrainingTask<B> {
+  readonly model: ContrastiveModel<B>;
+  /** What the data is, for the log line at start. */
+  readonly description: string;
+  /** Number of training examples in one epoch. */
+  readonly epochSize: number;
+  /** log p(item) for logQ correction, or null when off or items have no identity. */
+  readonly logQ: Float32Array | null;
+  /** True MI of the data in nats when the data set declares it (synthetic click logs), else null. */
+  readonly trueMi: number | null;
+  /** Bad input lines skipped while loading, by reason. */
+  readonly skipped: Record<string, number>;
+  nextBatch(size: number): B;
+  cursor(): StreamCursor;
+  /** Held-out quality figures next to their baselines. */
+  evaluate(): Promise<Record<string, number | null>>;
+  /** Model state outside `model.online` (sparse tables, momentum encoder, optimiser rows) at `step`. */
+  saveState(step: number): Record<string, StateArray>;
+  restoreState(state: ReadonlyMap<string, StateArray>, cursor: StreamCursor): void;
+}
