@@ -5,7 +5,8 @@ import { popularityMetrics, retrievalMetrics } from '../eval/retrieval-metrics.j
 import { ClickLogModel, type ClickBatch } from './clicklog-model.js';
 import { heldOutPairs, prepareClickLog, type ClickLogDataset } from './clicklog-dataset.js';
 import { EpochStream, type StreamCursor } from './epoch-stream.js';
-import type { StateArray, TrainingTask } from './training-task.js';
+import type { CheckpointArray } from '../../common/checkpoint-file.js';
+import type { TrainingTask } from './training-task.js';
 import { UserError } from '../../common/backend.js';
 
 /** Query→site training on a click log (TSV or JSONL, optionally gzipped). */
@@ -92,10 +93,10 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     };
   }
 
-  saveState(step: number): Record<string, StateArray> {
+  saveState(step: number): Record<string, CheckpointArray> {
     const m = this.model;
     m.keyTable.settleAll(step);
-    const f32 = (data: Float32Array, shape: number[]): StateArray => ({ dtype: 'float32', shape, data });
+    const f32 = (data: Float32Array, shape: number[]): CheckpointArray => ({ dtype: 'float32', shape, data });
     const e = m.options.embeddingDim;
     const rows = m.options.buckets;
     return {
@@ -109,7 +110,7 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     };
   }
 
-  restoreState(state: ReadonlyMap<string, StateArray>, cursor: StreamCursor): void {
+  restoreState(state: ReadonlyMap<string, CheckpointArray>, cursor: StreamCursor): void {
     const m = this.model;
     const put = (name: string, target: Float32Array | Int32Array) => {
       const s = state.get(name);

@@ -1,12 +1,6 @@
+import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { ContrastiveModel } from './contrastive-model.js';
 import type { StreamCursor } from './epoch-stream.js';
-
-/** A named array saved in checkpoints. */
-export interface StateArray {
-  dtype: 'float32' | 'int32';
-  shape: number[];
-  data: Float32Array | Int32Array;
-}
 
 /**
  * One kind of training (click logs, images) as the trainer drives it: a model, a stream of batches,
@@ -29,6 +23,6 @@ export interface TrainingTask<B> {
   /** Held-out quality figures next to their baselines. */
   evaluate(): Promise<Record<string, number | null>>;
   /** Model state outside `model.online` (sparse tables, momentum encoder, optimiser rows) at `step`. */
-  saveState(step: number): Record<string, StateArray>;
-  restoreState(state: ReadonlyMap<string, StateArray>, cursor: StreamCursor): void;
+  saveState(step: number): Record<string, CheckpointArray>;
+  restoreState(state: ReadonlyMap<string, CheckpointArray>, cursor: StreamCursor): void;
 }

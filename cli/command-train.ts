@@ -1,0 +1,88 @@
+import { parseArgs } from 'node:util';
+import { UserError } from '../common/backend.js';
+import { loadConfig } from '../common/config.js';
+import { train, type SummaryLine } from '../worker/train/trainer.js';
+import { ProgressBar } from './progress-bar.js';
+
+export const TRAIN_USAGE = `usage: infobound train [--config FILE] [--data FILE] [--kind clicklog|images] [--steps N]
+                      [--batch N] [--bank-size K] [--backend wasm|cpu|tensorflow|tensorflow-gpu]
+                      [--resume CHECKPOINT] [--run-dir DIR] [--json]
+
+Trains a MoCo/InfoNCE encoder on a click log (query<TAB>site<TAB>clicks, or JSONL) or an IDX image
+directory and reports the InfoNCE, NWJ, DV and JSD bounds next to the ceiling log(K+1).
+The YAML config holds every setting (\`infobound config\` prints them); flags override it.
+With --json, stdout carries one JSON object per logged step and a summary, and nothing else.`;
+
+/** `infobound train`. */
+export async function trainCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv);
+  if (values.help) {
+    process.stdout.write(TRAIN_USAGE + '\n');
+    return 0;
+  }
+  const config = loadConfig(values.config, {
+    ...(values.data !== undefined ? { data: values.data } : {}),
+    ...(values.kind !== undefined ? { kind: values.kind } : {}),
+    ...(values.steps !== undefined ? { steps: values.steps } : {}),
+    ...(values.batch !== undefined ? { batch: values.batch } : {}),
+    ...(values['bank-size'] !== undefined ? { bankSize: values['bank-size'] } : {}),
+    ...(values.backend !== undefined ? { backend: values.backend } : {}),
+  });
+  if (values.resume !== undefined) config.train.resume = values.resume;
+  if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
+  const json = values.json === true;
+  const bar = !json && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
+  const summary = await train(config, {
+    info: (m) => process.stderr.write(`infobound: ${m}\n`),
+    warn: (m) => process.stderr.write(m.endsWith('\n') ? m : m + '\n'),
+    progress: bar ? (p) => bar.update(p) : undefined,
+    step: (line) => {
+      if (json) process.stdout.write(JSON.stringify(line) + '\n');
+      else if (bar === null) process.stderr.write(`step ${line.step}: loss ${line.loss.toFixed(4)} infonce ${line.bounds.infonce.toFixed(3)} / ${line.ceiling.toFixed(3)}\n`);
+    },
+  });
+  bar?.done();
+  if (json) process.stdout.write(JSON.stringify(summary) + '\n');
+  else process.stdout.write(formatSummary(summary));
+  return 0;
+}
+
+function parseFlags(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        config: { type: 'string' },
+        data: { type: 'string' },
+        kind: { type: 'string' },
+        steps: { type: 'string' },
+        batch: { type: 'string' },
+        'bank-size': { type: 'string' },
+        backend: { type: 'string' },
+        resume: { type: 'string' },
+        'run-dir': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UserError(`train: ${(err as Error).message} (see infobound train --help)`);
+  }
+}
+
+/** The human-readable end of a run: the bounds beside their ceiling and the true MI, then the evaluation. */
+export function formatSummary(s: SummaryLine): string {
+  const f = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : x.toFixed(4));
+  const lines = [
+    `trained ${s.steps} steps (${s.examples} examples, ${s.seconds.toFixed(1)} s, ${s.examples_per_s.toFixed(0)} examples/s)`,
+    `MI bounds (nats, mean of the last quarter of logged steps): InfoNCE ${f(s.bounds.infonce)}  NWJ ${f(s.bounds.nwj)}  DV ${f(s.bounds.dv)}  JSD ${f(s.bounds.jsd)}`,
+    `ceiling log(K+1) ${f(s.ceiling)}   true MI ${f(s.true_mi)}   temperature ${f(s.temperature)}`,
+    `eval: ${Object.entries(s.eval).map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`).join('  ')}`,
+  ];
+  const skipped = Object.entries(s.skipped_inputs);
+  if (skipped.length > 0) lines.push(`skipped inputs: ${skipped.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  lines.push(`checkpoint ${s.checkpoint}`);
+  return lines.join('\n') + '\n';
+}

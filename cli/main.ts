@@ -1,0 +1,46 @@
+import { UserError } from '../common/backend.js';
+import { describeConfig } from '../common/config.js';
+import { demoCommand } from './command-demo.js';
+import { genClicklogCommand } from './command-gen-clicklog.js';
+import { trainCommand } from './command-train.js';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
+  train: { run: trainCommand, help: 'train an encoder and report its MI bounds' },
+  'gen-clicklog': { run: genClicklogCommand, help: 'write a synthetic click log with known MI' },
+  demo: { run: demoCommand, help: 'generate a synthetic click log and train on it (what `npm start` runs)' },
+  config: {
+    run: async () => {
+      process.stdout.write(describeConfig());
+      return 0;
+    },
+    help: 'print every config field with its default and meaning (YAML)',
+  },
+};
+
+const USAGE = `usage: infobound <command> [flags]   (infobound <command> --help for its flags)
+
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(14)} ${c.help}`).join('\n')}
+`;
+
+/** CLI entry: returns the exit code; a user's mistake is one line on stderr, never a stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(`infobound: unknown command "${name}"\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UserError) {
+      process.stderr.write(`infobound: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

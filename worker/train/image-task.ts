@@ -1,0 +1,100 @@
+import type { CheckpointArray } from '../../common/checkpoint-file.js';
+import type { Config } from '../../common/config.js';
+import { UserError } from '../../common/backend.js';
+import { Rng } from '../../common/random.js';
+import { readImageDataset, type ImageDataset } from '../data/idx-reader.js';
+import { knnTop1, rawPixelEmbeddings } from '../eval/knn.js';
+import { twoViews } from '../image/augment.js';
+import { EpochStream, type StreamCursor } from './epoch-stream.js';
+import { ImageModel, type ImageBatch } from './image-model.js';
+import type { TrainingTask } from './training-task.js';
+
+/** MoCo on an IDX image data set (Fashion-MNIST layout: train-* and t10k-* files in one directory). */
+export class ImageTask implements TrainingTask<ImageBatch> {
+  readonly model: ImageModel;
+  readonly description: string;
+  readonly epochSize: number;
+  readonly logQ = null;
+  readonly trueMi = null;
+  readonly skipped: Record<string, number> = {};
+  private readonly stream: EpochStream;
+
+  private constructor(
+    readonly train: ImageDataset,
+    readonly test: ImageDataset,
+    readonly config: Config,
+  ) {
+    const im = config.images;
+    this.model = new ImageModel({
+      rows: train.rows,
+      cols: train.cols,
+      channels: im.channels,
+      hiddenDim: im.hidden_dim,
+      outputDim: im.output_dim,
+      momentum: config.bank.momentum,
+      initialScale: 1 / config.temperature.value,
+      learnableTemperature: config.temperature.learnable,
+      seed: config.seed,
+    });
+    this.epochSize = im.max_train > 0 ? Math.min(im.max_train, train.count) : train.count;
+    this.stream = new EpochStream(this.epochSize, config.seed);
+    this.description = `images ${config.data}: ${this.epochSize} training images of ${train.rows}×${train.cols}, ${test.count} test images`;
+  }
+
+  static async load(config: Config): Promise<ImageTask> {
+    const train = await readImageDataset(config.data!, 'train');
+    const test = await readImageDataset(config.data!, 'test');
+    if (train.rows !== test.rows || train.cols !== test.cols) throw new UserError(`${config.data}: train and test images differ in size`);
+    return new ImageTask(train, test, config);
+  }
+
+  nextBatch(size: number): ImageBatch {
+    const at = this.stream.position();
+    const indices = this.stream.next(size);
+    // Augmentation randomness is a function of the data position, so a resumed run sees the same views.
+    const rng = new Rng((this.config.seed * 0x9e3779b1 + at.epoch * 0x85ebca6b + at.offset) >>> 0);
+    const v = twoViews(this.train.images, indices, this.train.rows, this.train.cols, this.config.images.augment, rng);
+    return { indices, query: v.query, key: v.key };
+  }
+
+  cursor(): StreamCursor {
+    return this.stream.position();
+  }
+
+  async evaluate(): Promise<Record<string, number | null>> {
+    const e = this.config.eval;
+    const px = this.train.rows * this.train.cols;
+    const nTrain = Math.min(e.knn_train, this.train.count);
+    const nTest = Math.min(e.knn_test, this.test.count);
+    const trainPx = rawPixelEmbeddings(this.train.images, nTrain, px);
+    const testPx = rawPixelEmbeddings(this.test.images, nTest, px);
+    const knn = (trainEmb: Float32Array, testEmb: Float32Array, dim: number) =>
+      knnTop1({
+        trainEmb,
+        testEmb,
+        dim,
+        trainLabels: this.train.labels.subarray(0, nTrain),
+        testLabels: this.test.labels.subarray(0, nTest),
+        k: e.knn_k,
+        temperature: e.knn_temperature,
+        classes: 10,
+      });
+    return {
+      knn_top1: knn(this.model.embed(trainPx, nTrain), this.model.embed(testPx, nTest), this.model.dim),
+      raw_pixel_knn_top1: knn(trainPx, testPx, px),
+      knn_train: nTrain,
+      knn_test: nTest,
+    };
+  }
+
+  saveState(): Record<string, CheckpointArray> {
+    return { 'key.dense': { dtype: 'float32', shape: [this.model.key.size], data: this.model.key.values } };
+  }
+
+  restoreState(state: ReadonlyMap<string, CheckpointArray>, cursor: StreamCursor): void {
+    const k = state.get('key.dense');
+    if (k === undefined || k.data.length !== this.model.key.size) throw new UserError('checkpoint does not match this image model (key.dense)');
+    this.model.key.values.set(k.data as Float32Array);
+    this.stream.restore(cursor);
+  }
+}
