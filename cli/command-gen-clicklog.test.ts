@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { UserError } from '../common/backend.js';
+import { UserError } from '../common/user-error.js';
 import { tempDir } from '../common/test-helpers.js';
 import { genClicklogCommand } from './command-gen-clicklog.js';
 

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { UserError } from '../common/backend.js';
+import { UserError } from '../common/user-error.js';
 import {
   DEFAULT_CLICKS_PER_QUERY,
   DEFAULT_NOISE,

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { UserError } from '../common/backend.js';
+import { UserError } from '../common/user-error.js';
 import { loadConfig } from '../common/config.js';
 import { train, type SummaryLine } from '../worker/train/trainer.js';
 import { ProgressBar } from './progress-bar.js';

@@ -1,4 +1,4 @@
-import { UserError } from '../common/backend.js';
+import { UserError } from '../common/user-error.js';
 import { describeConfig } from '../common/config.js';
 import { demoCommand } from './command-demo.js';
 import { genClicklogCommand } from './command-gen-clicklog.js';

@@ -3,6 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-cpu';
 // tfjs-core's Node bundle registers no gradients; the @tensorflow/tfjs bundle registers them all.
 import '@tensorflow/tfjs';
+import { UserError } from './user-error.js';
 
 /** Compute backends a run can select; `tensorflow*` are optional packages loaded on demand. */
 export const BACKENDS = ['wasm', 'cpu', 'tensorflow', 'tensorflow-gpu'] as const;
@@ -13,11 +14,6 @@ const OPTIONAL_PACKAGES: Partial<Record<BackendName, string>> = {
   tensorflow: '@tensorflow/tfjs-node',
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
 };
-
-/** A user-facing error: the CLI prints its message as one line, without a stack. */
-export class UserError extends Error {
-  override name = 'UserError';
-}
 
 /**
  * Selects and initialises a tfjs backend. The libtensorflow bindings are imported only when chosen,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { UserError } from './backend.js';
+import { UserError } from './user-error.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointArray, type CheckpointContents } from './checkpoint-file.js';
 import { tempDir } from './test-helpers.js';
 

@@ -16,7 +16,7 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { dirname } from 'node:path';
-import { UserError } from './backend.js';
+import { UserError } from './user-error.js';
 
 /** Element types a checkpoint array may have. */
 export const CHECKPOINT_DTYPES = ['float32', 'int32', 'uint8'] as const;

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { UserError } from './backend.js';
+import { UserError } from './user-error.js';
 import { CONFIG_FLAGS, defaultConfig, describeConfig, loadConfig, resolveKind, validateConfig } from './config.js';
 import { tempDir } from './test-helpers.js';
 

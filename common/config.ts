@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseDocument, stringify } from 'yaml';
-import { BACKENDS, UserError, type BackendName } from './backend.js';
+import { UserError } from './user-error.js';
+import { BACKENDS, type BackendName } from './backend.js';
 
 /** What the `kind` field may say; `auto` is resolved from the data path by {@link resolveKind}. */
 export const KINDS = ['auto', 'clicklog', 'images'] as const;

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { UserError } from './backend.js';
+import { UserError } from './user-error.js';
 import { Rng } from './random.js';
 import {
   GENERIC_WORDS,

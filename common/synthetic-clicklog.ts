@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { UserError } from './backend.js';
+import { UserError } from './user-error.js';
 import { Rng } from './random.js';
 
 /**

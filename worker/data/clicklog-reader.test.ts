@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { UserError } from '../../common/backend.js';
+import { UserError } from '../../common/user-error.js';
 import { tempDir } from '../../common/test-helpers.js';
 import { CLICKLOG_SKIP_REASONS, readClickLog, type ClickLog, type ReadClickLogOptions } from './clicklog-reader.js';
 

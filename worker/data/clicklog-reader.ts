@@ -1,10 +1,6 @@
-import { UserError } from '../../common/backend.js';
+import { CLICKLOG_FORMATS, type ClicklogFormat } from '../../common/config.js';
+import { UserError } from '../../common/user-error.js';
 import { readLines } from './line-reader.js';
-
-/** Click-log file formats; `auto` decides per file from its first non-empty line (`{` → jsonl). */
-export const CLICKLOG_FORMATS = ['auto', 'tsv', 'jsonl'] as const;
-/** One of {@link CLICKLOG_FORMATS}. */
-export type ClickLogFormat = (typeof CLICKLOG_FORMATS)[number];
 
 /** Why a click-log line was skipped (and counted) instead of read. */
 export const CLICKLOG_SKIP_REASONS = [
@@ -45,7 +41,7 @@ export interface ReadClickLogOptions {
    * `tsv` (`query<TAB>site<TAB>clicks`), `jsonl` (`{"query": "…", "site": "…", "clicks": 3}`), or
    * `auto` (default): jsonl if the file's first non-empty line starts with `{`, else tsv.
    */
-  format?: ClickLogFormat;
+  format?: ClicklogFormat;
   /** Longest accepted line in bytes; longer lines are skipped as `line_too_long`. Default 1 MiB. */
   maxLineBytes?: number;
   /** Receives one message per skipped line (and the notices); default: a line on stderr. */

@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../../common/backend.js';
+import { UserError } from '../../common/user-error.js';
 import { readInputChunks } from './input-stream.js';
 
 /**

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
-import { UserError } from '../../common/backend.js';
+import { UserError } from '../../common/user-error.js';
 
 /** The first two bytes of every gzip member (RFC 1952). */
 const GZIP_MAGIC = [0x1f, 0x8b] as const;

@@ -29,16 +29,6 @@ export interface AugmentOptions {
   readonly erase: number;
 }
 
-/** Settings that suit 28×28 Fashion-MNIST: small shifts, flips, mild photometric jitter, erasing. */
-export const DEFAULT_AUGMENT: AugmentOptions = {
-  crop_pad: 2,
-  flip: true,
-  brightness: 0.2,
-  contrast: 0.3,
-  noise: 0.02,
-  erase: 0.5,
-};
-
 /** The two views of one batch that MoCo compares: the query view and the key view. */
 export interface TwoViews {
   /** Input of the query (gradient) encoder, B·rows·cols floats. */

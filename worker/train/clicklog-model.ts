@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { infonceLoss } from '../../common/estimators-losses.js';
+import { linear } from '../../common/linear.js';
 import { Rng } from '../../common/random.js';
+import { MASKED } from '../bank/logit-bias.js';
 import { mlpEmbed, mlpSpecs } from '../model/mlp.js';
 import { MomentumEmbedding } from '../model/momentum-embedding.js';
 import { ParamSet, type ParamSpec } from '../model/param-set.js';
@@ -37,9 +40,14 @@ const LAYERS = 2;
 
 /**
  * DSSM-style two-tower model for query→site retrieval: hashed word/trigram features → sparse table →
- * mean pool → MLP → unit vector, one tower per side, plus the momentum copy of the site tower that
- * fills the bank. The positive is the online site tower's embedding so both towers learn; the
- * negatives are momentum keys from the bank.
+ * mean pool → MLP → unit vector, one tower per side, plus the momentum copy of the site tower.
+ *
+ * The bound needs one critic for the positive and the negatives, so the query tower is trained MoCo's
+ * way against momentum site keys only (positive and bank alike). Were the positive scored by the online
+ * site tower instead, the towers could tell online from momentum keys and push the "bound" past the
+ * true MI (we saw 8.3 nats on data with 4.1). The online site tower, which only feeds the momentum
+ * tower, learns from the reverse in-batch term site→query against the online query tower (as xMoCo's
+ * two directions do, Yang et al. 2021, here without a second bank).
  */
 export class ClickLogModel implements ContrastiveModel<ClickBatch> {
   readonly online: ParamSet;
@@ -92,8 +100,22 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
     ];
   }
 
-  encode(params: ReadonlyMap<string, tf.Tensor>, inputs: tf.Tensor2D[]): EncodedBatch {
-    return { q: mlpEmbed(inputs[0]!, params, 'q', LAYERS), kpos: mlpEmbed(inputs[1]!, params, 's', LAYERS) };
+  encode(params: ReadonlyMap<string, tf.Tensor>, inputs: tf.Tensor2D[], keys: tf.Tensor2D): EncodedBatch {
+    return { q: mlpEmbed(inputs[0]!, params, 'q', LAYERS), kpos: keys };
+  }
+
+  /** Site→query InfoNCE over the batch; rows sharing the site or the query are not negatives of each other. */
+  auxiliaryLoss(enc: EncodedBatch, params: ReadonlyMap<string, tf.Tensor>, inputs: tf.Tensor2D[], batch: ClickBatch, scale: tf.Scalar): tf.Scalar {
+    const b = batch.sites.length;
+    const mask = new Float32Array(b * b);
+    for (let i = 0; i < b; i++) {
+      for (let j = 0; j < b; j++) {
+        if (j !== i && (batch.sites[j] === batch.sites[i] || batch.queries[j] === batch.queries[i])) mask[i * b + j] = MASKED;
+      }
+    }
+    const s = mlpEmbed(inputs[1]!, params, 's', LAYERS);
+    const logits = tf.add(tf.mul(linear(s, tf.transpose(enc.q)), scale), tf.tensor2d(mask, [b, b])) as tf.Tensor2D;
+    return infonceLoss(logits, 'diagonal');
   }
 
   sparseRowGrads(batch: ClickBatch, inputGrads: Float32Array[]): SparseRowGrad[] {

@@ -7,7 +7,7 @@ import { heldOutPairs, prepareClickLog, type ClickLogDataset } from './clicklog-
 import { EpochStream, type StreamCursor } from './epoch-stream.js';
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { TrainingTask } from './training-task.js';
-import { UserError } from '../../common/backend.js';
+import { UserError } from '../../common/user-error.js';
 
 /** Query→site training on a click log (TSV or JSONL, optionally gzipped). */
 export class ClickLogTask implements TrainingTask<ClickBatch> {

@@ -25,6 +25,11 @@ export interface ContrastiveModel<B> {
   sparseInputs(batch: B): tf.Tensor2D[];
   /** Anchors and positives from this step's parameter tensors; `keys` holds momentumKeys as a tensor. */
   encode(params: ReadonlyMap<string, tf.Tensor>, inputs: tf.Tensor2D[], keys: tf.Tensor2D, batch: B): EncodedBatch;
+  /**
+   * An extra loss term trained alongside the bank InfoNCE (e.g. what trains a tower that only feeds the
+   * momentum encoder), or null; `scale` is this step's logit scale.
+   */
+  auxiliaryLoss(enc: EncodedBatch, params: ReadonlyMap<string, tf.Tensor>, inputs: tf.Tensor2D[], batch: B, scale: tf.Scalar): tf.Scalar | null;
   /** Row gradients of the sparse tables from the gradients of `sparseInputs`. */
   sparseRowGrads(batch: B, inputGrads: Float32Array[]): SparseRowGrad[];
   /** Applies the (world-mean) sparse row gradients at `step`. */

@@ -33,6 +33,12 @@ export interface StepContext {
   maxGradNorm: number | null;
   objective: Estimator;
   mine: MineLoss;
+  /**
+   * Constant c subtracted from the critic before the NWJ value, estimated from earlier logged steps as
+   * NWJ's optimal constant log E_neg[e^T] − 1. Any critic fixed before the batch gives a valid NWJ bound;
+   * without the shift a critic at τ = 0.07 reports NWJ in the −10⁴ nats, which says nothing.
+   */
+  nwjShift: number;
 }
 
 /** What one step reports. */
@@ -76,6 +82,7 @@ export async function contrastiveStep<B>(
   const learnable = params.has(LOGIT_SCALE);
   const candidates = (ctx.inBatchNegatives ? b : 1) + filled;
   let kept: EncodedBatch | undefined;
+  let mainLoss: tf.Scalar | undefined;
   let scaleValue = ctx.fixedScale;
   const xs = [...params.values(), ...inputs];
   const { value, grads } = tf.engine().gradients(
@@ -84,17 +91,23 @@ export async function contrastiveStep<B>(
       kept = { q: tf.keep(enc.q), kpos: tf.keep(enc.kpos) };
       const scale = learnable ? (tf.exp(params.get(LOGIT_SCALE)!).reshape([]) as tf.Scalar) : tf.scalar(ctx.fixedScale);
       scaleValue = scale.dataSync()[0]!;
+      let loss: tf.Scalar;
       if (ctx.objective === 'infonce') {
         const bias = tf.tensor2d(logitBias(ctx.bank, { positiveIds, logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: ctx.maskAccidentalHits }), [b, b + ctx.bank.capacity]);
-        return infonceBankLoss(enc.q, enc.kpos, scale, bankT, bias);
+        loss = infonceBankLoss(enc.q, enc.kpos, scale, bankT, bias);
+      } else {
+        loss = estimatorLoss(ctx.objective, criticScores(enc, scale, ctx, positiveIds), 'first', ctx.mine);
       }
-      return estimatorLoss(ctx.objective, criticScores(enc, scale, ctx, positiveIds), 'first', ctx.mine);
+      mainLoss = tf.keep(loss);
+      const aux = model.auxiliaryLoss(enc, params, inputs, batch, scale);
+      return aux === null ? loss : tf.add(loss, aux);
     },
     xs,
     undefined,
     true,
   );
-  const loss = value.dataSync()[0]!;
+  // Report the objective itself; an auxiliary term trains another tower and is not the bound's loss.
+  const loss = mainLoss!.dataSync()[0]!;
   const denseGrads = new Map<string, tf.Tensor>();
   const inputGrads: Float32Array[] = [];
   xs.forEach((x, i) => {
@@ -115,8 +128,14 @@ export async function contrastiveStep<B>(
     s.dispose();
     bounds = boundValues({ scores: data, rows: b, cols: filled + 1, layout: 'first' });
     accuracy = queueAccuracy(data, b, filled + 1);
+    let meanPos = 0;
+    for (let i = 0; i < b; i++) meanPos += data[i * (filled + 1)]! / b;
+    // log mean_neg e^T follows from DV = mean_pos − log mean_neg e^T.
+    const logMeanExpNeg = meanPos - bounds.dv;
+    bounds.nwj = meanPos - ctx.nwjShift - Math.exp(-1 - ctx.nwjShift + logMeanExpNeg);
+    ctx.nwjShift = logMeanExpNeg - 1;
   }
-  tf.dispose([value, ...grads, ...params.values(), ...inputs, keys, bankT.keys, bankT.keysT, kept!.q, kept!.kpos]);
+  tf.dispose([value, mainLoss!, ...grads, ...params.values(), ...inputs, keys, bankT.keys, bankT.keysT, kept!.q, kept!.kpos]);
   const t1 = performance.now();
 
   const meanFlat = await ctx.reducer.allReduceMean(flat);

@@ -118,6 +118,10 @@ export class ImageModel implements ContrastiveModel<ImageBatch> {
     return { q: this.forward(params, batch.query, batch.indices.length), kpos: keys };
   }
 
+  auxiliaryLoss(): null {
+    return null;
+  }
+
   sparseRowGrads(): [] {
     return [];
   }

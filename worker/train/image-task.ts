@@ -1,6 +1,6 @@
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { Config } from '../../common/config.js';
-import { UserError } from '../../common/backend.js';
+import { UserError } from '../../common/user-error.js';
 import { Rng } from '../../common/random.js';
 import { readImageDataset, type ImageDataset } from '../data/idx-reader.js';
 import { knnTop1, rawPixelEmbeddings } from '../eval/knn.js';

@@ -1,7 +1,8 @@
 import { mkdirSync, existsSync } from 'node:fs';
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { initBackend, UserError } from '../../common/backend.js';
+import { UserError } from '../../common/user-error.js';
+import { initBackend } from '../../common/backend.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointArray } from '../../common/checkpoint-file.js';
 import { resolveKind, type Config } from '../../common/config.js';
 import { BOUND_NAMES, type BoundValues } from '../../common/estimators.js';
@@ -99,6 +100,7 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
     maxGradNorm: config.train.max_grad_norm,
     objective: config.train.objective,
     mine,
+    nwjShift: 0,
   };
 
   let step = 0;
