@@ -142,10 +142,10 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
     return embedWith(this.online, pooled, this.options.embeddingDim, 'q');
   }
 
-  /** Online site-tower embeddings of the given site ids (evaluation), n×d. */
-  embedSites(ids: Int32Array): Float32Array {
-    const pooled = this.siteTable.pool(this.siteFeatures, ids);
-    return embedWith(this.online, pooled, this.options.embeddingDim, 's');
+  /** Key-tower embeddings of the given site ids after `step` (evaluation: the critic's site side), n×d. */
+  embedSites(ids: Int32Array, step: number): Float32Array {
+    const pooled = this.keyTable.pool(this.siteFeatures, ids, step + 1);
+    return embedWith(this.key, pooled, this.options.embeddingDim, 's');
   }
 }
 

@@ -69,15 +69,20 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     return this.stream.position();
   }
 
-  async evaluate(): Promise<Record<string, number | null>> {
+  /**
+   * Ranks sites by p(s|q) ∝ p(s)·e^T: the critic T plus log p̂(s). With logQ correction T already
+   * subtracts log p̂(s) from the towers' score, so the towers' score alone is the ranking.
+   */
+  async evaluate(step: number, tau: number): Promise<Record<string, number | null>> {
     const { queryIds, pairs } = heldOutPairs(this.data, this.config.eval.max_queries);
     if (pairs.query.length === 0) return { held_out_pairs: 0 };
     const sites = Int32Array.from(this.data.log.sites, (_, i) => i);
     const m = retrievalMetrics({
       queryEmb: this.model.embedQueries(queryIds),
-      siteEmb: this.model.embedSites(sites),
+      siteEmb: this.model.embedSites(sites, step),
       dim: this.model.dim,
       pairs,
+      ...(this.logQ === null ? { siteBias: Float32Array.from(this.data.logQ, (l) => tau * l) } : {}),
     });
     const pop = popularityMetrics(this.data.siteClicks, pairs);
     return {

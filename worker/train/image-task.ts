@@ -77,7 +77,7 @@ export class ImageTask implements TrainingTask<ImageBatch> {
         testLabels: this.test.labels.subarray(0, nTest),
         k: e.knn_k,
         temperature: e.knn_temperature,
-        classes: 10,
+        classes: this.train.labels.reduce((m, l) => Math.max(m, l), 0) + 1,
       });
     return {
       knn_top1: knn(this.model.embed(trainPx, nTrain), this.model.embed(testPx, nTest), this.model.dim),

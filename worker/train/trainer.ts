@@ -161,7 +161,7 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   await save(checkpointPath, step, task, ctx, config);
   const seconds = (performance.now() - started) / 1000;
   observer.info?.('evaluating on held-out data');
-  const evalFigures = config.eval.enabled ? await task.evaluate() : {};
+  const evalFigures = config.eval.enabled ? await task.evaluate(step, last !== undefined ? 1 / last.scale : config.temperature.value) : {};
   const tail = logged.slice(Math.floor(logged.length * 0.75));
   const summary: SummaryLine = {
     type: 'summary',

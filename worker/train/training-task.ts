@@ -20,8 +20,8 @@ export interface TrainingTask<B> {
   readonly skipped: Record<string, number>;
   nextBatch(size: number): B;
   cursor(): StreamCursor;
-  /** Held-out quality figures next to their baselines. */
-  evaluate(): Promise<Record<string, number | null>>;
+  /** Held-out quality figures next to their baselines, for the model after `step` at temperature `tau`. */
+  evaluate(step: number, tau: number): Promise<Record<string, number | null>>;
   /** Model state outside `model.online` (sparse tables, momentum encoder, optimiser rows) at `step`. */
   saveState(step: number): Record<string, CheckpointArray>;
   restoreState(state: ReadonlyMap<string, CheckpointArray>, cursor: StreamCursor): void;
