@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { boundValues, infonceCeiling, type BoundValues, type Estimator } from '../../common/estimators.js';
 import { estimatorLoss, type MineLoss } from '../../common/estimators-losses.js';
 import { infonceBankLoss, queueCriticScores } from '../../common/infonce-bank-loss.js';
+import { linear } from '../../common/linear.js';
 import { queueAccuracy } from '../../common/queue-accuracy.js';
 import type { BankTransport } from '../bank/bank-transport.js';
 import type { KeyBank } from '../bank/key-bank.js';
@@ -95,8 +96,12 @@ export async function contrastiveStep<B>(
       if (ctx.objective === 'infonce') {
         const bias = tf.tensor2d(logitBias(ctx.bank, { positiveIds, logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: ctx.maskAccidentalHits }), [b, b + ctx.bank.capacity]);
         loss = infonceBankLoss(enc.q, enc.kpos, scale, bankT, bias);
-      } else {
+      } else if (filled > 0) {
         loss = estimatorLoss(ctx.objective, criticScores(enc, scale, ctx, positiveIds), 'first', ctx.mine);
+      } else {
+        // An empty bank has no negatives yet: the first step scores the batch against itself.
+        const inBatch = tf.mul(linear(enc.q, tf.transpose(enc.kpos)), scale) as tf.Tensor2D;
+        loss = estimatorLoss(ctx.objective, inBatch, 'diagonal', ctx.mine);
       }
       mainLoss = tf.keep(loss);
       const aux = model.auxiliaryLoss(enc, params, inputs, batch, scale);

@@ -6,14 +6,10 @@ import { initBackend } from '../../common/backend.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointArray } from '../../common/checkpoint-file.js';
 import { resolveKind, type Config } from '../../common/config.js';
 import { BOUND_NAMES, type BoundValues } from '../../common/estimators.js';
-import { MineLoss } from '../../common/estimators-losses.js';
-import { EmbeddedBankTransport } from '../bank/bank-transport.js';
-import { KeyBank } from '../bank/key-bank.js';
-import { LocalReducer } from '../collective/gradient-reducer.js';
-import { Adam } from '../optim/adam.js';
 import { ClickLogTask } from './clicklog-task.js';
 import { contrastiveStep, type StepContext, type StepResult } from './contrastive-step.js';
 import { ImageTask } from './image-task.js';
+import { createStepContext } from './step-context.js';
 import type { TrainingTask } from './training-task.js';
 
 /** One `--json` line per logged step (the field names are an interface: keep them). */
@@ -83,31 +79,15 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   observer.info?.(`${task.description}; run directory ${runDir}`);
 
   const model = task.model;
-  const bank = new KeyBank(config.bank.size, model.dim);
-  const adam = new Adam(model.online.size, { lr: config.train.lr });
-  const mine = new MineLoss({ alpha: config.train.mine_ema });
-  const ctx: StepContext = {
-    bank,
-    transport: new EmbeddedBankTransport(bank),
-    reducer: new LocalReducer(),
-    adam,
-    rank: 0,
-    fixedScale: 1 / config.temperature.value,
-    maxLogitScale: config.temperature.max_logit_scale,
-    logQ: task.logQ,
-    inBatchNegatives: config.bank.in_batch_negatives,
-    maskAccidentalHits: config.bank.mask_accidental_hits,
-    maxGradNorm: config.train.max_grad_norm,
-    objective: config.train.objective,
-    mine,
-    nwjShift: 0,
-  };
+  const ctx = createStepContext(config, task);
+  const { bank } = ctx;
 
   let step = 0;
   if (config.train.resume !== null) {
     step = await restore(config.train.resume, task, ctx);
     observer.info?.(`resumed from ${config.train.resume} at step ${step}`);
   }
+  const firstStep = step + 1;
 
   const { steps, batch, log_every: logEvery } = config.train;
   const logged: StepLine[] = [];
@@ -122,7 +102,7 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
     const t0 = performance.now();
     const b = task.nextBatch(batch);
     const dataMs = performance.now() - t0;
-    const isLog = step % logEvery === 0 || step === steps || step === 1;
+    const isLog = step % logEvery === 0 || step === steps || step === firstStep;
     last = await contrastiveStep(model, b, step, ctx, isLog);
     if (!Number.isFinite(last.loss)) throw new UserError(`step ${step}: the loss is ${last.loss}; lower train.lr or temperature.value's inverse`);
     windowExamples += batch;

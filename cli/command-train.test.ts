@@ -1,0 +1,124 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { tempDir } from '../common/test-helpers.js';
+
+const run = promisify(execFile);
+const BIN = new URL('../../bin/infobound.js', import.meta.url).pathname;
+
+/** Runs the CLI; resolves with exit code and output whether or not it failed. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [BIN, ...args], { maxBuffer: 64 << 20 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** A failed run whose error is one line (after any skipped-line warnings) and has no stack trace. */
+function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp): void {
+  assert.notEqual(r.code, 0);
+  // Warnings about skipped lines may come first; the error is the last line.
+  const lines = r.stderr.trim().split('\n');
+  assert.ok(lines.every((l) => l.startsWith('infobound: ')), `every stderr line is an infobound message:\n${r.stderr}`);
+  assert.match(lines.at(-1)!, pattern);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+}
+
+const SMALL = ['--steps', '60', '--batch', '64', '--bank-size', '1000'];
+
+test('train --json on a synthetic log: JSON only, the InfoNCE bound rises and stays under the ceiling', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  const meta = await writeSyntheticClickLog(data, { queries: 3000, sites: 300, seed: 3 });
+  const r = await cli(['train', '--data', data, ...SMALL, '--run-dir', join(dir, 'run'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const steps = lines.filter((l) => l.type === 'step') as unknown as { step: number; worker: number; loss: number; ceiling: number; temperature: number; examples_per_s: number; bounds: Record<string, number> }[];
+  const summary = lines.at(-1) as { type: string; steps: number; true_mi: number; ceiling: number; bounds: Record<string, number>; eval: Record<string, number>; skipped_inputs: object };
+  assert.equal(summary.type, 'summary');
+  assert.equal(lines.length, steps.length + 1, 'only step lines and one summary on stdout');
+  assert.ok(steps.length >= 6);
+  for (const s of steps) {
+    assert.equal(s.worker, 0);
+    for (const k of ['infonce', 'nwj', 'dv', 'jsd']) assert.ok(Number.isFinite(s.bounds[k]), `${k} at step ${s.step}`);
+    assert.ok(s.bounds.infonce! <= s.ceiling + 1e-9, `InfoNCE ${s.bounds.infonce} above its ceiling ${s.ceiling}`);
+    assert.ok(s.examples_per_s > 0 && s.temperature > 0 && Number.isFinite(s.loss));
+  }
+  const first = steps[0]!.bounds.infonce!;
+  assert.ok(summary.bounds.infonce! > first + 0.5, `bound should rise: first ${first}, final ${summary.bounds.infonce}`);
+  assert.ok(Math.abs(summary.ceiling - Math.log(1001)) < 1e-9);
+  assert.equal(summary.true_mi, meta.true_mi);
+  for (const k of ['recall_at_1', 'recall_at_10', 'mrr', 'popularity_recall_at_10']) assert.ok(summary.eval[k]! >= 0 && summary.eval[k]! <= 1, k);
+  assert.ok(summary.eval.recall_at_10! > summary.eval.popularity_recall_at_10!, 'beats the popularity baseline');
+  assert.deepEqual(summary.skipped_inputs, {});
+  for (const f of ['run.jsonl', 'config.json', 'checkpoint.ibck']) assert.ok(existsSync(join(dir, 'run', f)), f);
+});
+
+test('resume continues from the checkpoint to the requested step', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 4 });
+  const common = ['--data', data, '--batch', '32', '--bank-size', '200', '--json'];
+  const a = await cli(['train', ...common, '--steps', '20', '--run-dir', join(dir, 'a')]);
+  assert.equal(a.code, 0, a.stderr);
+  const b = await cli(['train', ...common, '--steps', '30', '--resume', join(dir, 'a', 'checkpoint.ibck'), '--run-dir', join(dir, 'b')]);
+  assert.equal(b.code, 0, b.stderr);
+  const lines = b.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; step?: number; steps?: number });
+  assert.equal(lines.at(-1)!.steps, 30);
+  assert.equal(lines.find((l) => l.type === 'step')!.step, 21, 'the first step after resuming is 21');
+  const bad = await cli(['train', ...common, '--bank-size', '100', '--resume', join(dir, 'a', 'checkpoint.ibck'), '--run-dir', join(dir, 'c')]);
+  assertOneLineError(bad, /bank/);
+});
+
+test('malformed click-log lines are skipped, counted and reported with file:line; training goes on', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'mixed.tsv');
+  const good: string[] = [];
+  for (let i = 0; i < 400; i++) good.push(`query ${i % 40} shoes\tsite${i % 20}.com\t${1 + (i % 3)}`);
+  const bad = ['only\ttwo', 'q\t\t3', 'q\ts\tmany', 'q\ts\t-1', 'q\ts\tInfinity', 'x'.repeat(2_000_000) + '\ts\t1'];
+  writeFileSync(data, [...good.slice(0, 200), ...bad, ...good.slice(200)].join('\n') + '\n');
+  writeFileSync(join(dir, 'invalid-utf8.tsv'), Buffer.concat([Buffer.from('q\t'), Buffer.from([0xff, 0xfe]), Buffer.from('\t1\n')]));
+  const r = await cli(['train', '--data', data, '--steps', '5', '--batch', '16', '--bank-size', '64', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { skipped_inputs: Record<string, number> };
+  assert.deepEqual(summary.skipped_inputs, { wrong_column_count: 1, empty_field: 1, non_numeric_clicks: 1, negative_clicks: 1, non_finite_clicks: 1, line_too_long: 1 });
+  assert.match(r.stderr, new RegExp(`${data.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:201: skipped \\(wrong_column_count\\)`));
+});
+
+test('bad input stops with one clear line and a non-zero exit, never a stack trace', async (t) => {
+  const dir = tempDir(t);
+  const empty = join(dir, 'nothing-valid.tsv');
+  writeFileSync(empty, 'a\tb\n\tc\t1\n');
+  assertOneLineError(await cli(['train', '--data', empty, '--steps', '1']), /no valid click-log line/);
+
+  const idxDir = join(dir, 'idx');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(idxDir);
+  for (const name of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) {
+    writeFileSync(join(idxDir, name), Buffer.from([0x12, 0x34, 0x08, 0x01, 0, 0, 0, 1, 0]));
+  }
+  assertOneLineError(await cli(['train', '--data', idxDir, '--steps', '1']), /magic/);
+
+  const cfg = join(dir, 'bad.yaml');
+  writeFileSync(cfg, 'train:\n  stepz: 3\n');
+  assertOneLineError(await cli(['train', '--config', cfg, '--data', empty]), /unknown field "train\.stepz".*did you mean "train\.steps"/);
+  writeFileSync(cfg, 'bank:\n  size: 0\n');
+  assertOneLineError(await cli(['train', '--config', cfg, '--data', empty]), /bank\.size/);
+  assertOneLineError(await cli(['train', '--data', empty, '--steps', 'ten']), /--steps/);
+  assertOneLineError(await cli(['train', '--data', join(dir, 'missing.tsv')]), /missing\.tsv/);
+  assertOneLineError(await cli(['train', '--bogus']), /bogus/);
+});
+
+test('an optional backend that is not installed gives one line saying how to get it', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  writeFileSync(data, 'q\ts\t1\n');
+  assertOneLineError(await cli(['train', '--data', data, '--backend', 'tensorflow-gpu']), /@tensorflow\/tfjs-node-gpu/);
+});
