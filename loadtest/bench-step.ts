@@ -1,0 +1,412 @@
+/**
+ * `npm run bench:step [-- --json] [--steps N] [--backend NAME] [--only clicklog|images]`
+ *
+ * Times the training step (`contrastiveStep`) of the default click-log and image configs with a full
+ * bank, converts it to effective matMul GFLOP/s, and prints it next to the baseline measured in the
+ * same run: a plain 1024×1024·1024×1024 `tf.matMul` on the same backend. The goal is a step at ≥ 50%
+ * of that rate; below it, a breakdown of where a step's time goes is printed (not with --json).
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { BACKENDS, initBackend, type BackendName } from '../common/backend.js';
+import { defaultConfig, type ClicklogConfig, type Config, type ImagesConfig } from '../common/config.js';
+import { Rng } from '../common/random.js';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { logitBias } from '../worker/bank/logit-bias.js';
+import { FASHION_MNIST_DIR } from '../worker/data/idx-reader.js';
+import { ClickLogTask } from '../worker/train/clicklog-task.js';
+import { contrastiveStep, type StepContext } from '../worker/train/contrastive-step.js';
+import { ImageTask } from '../worker/train/image-task.js';
+import { createStepContext } from '../worker/train/step-context.js';
+import type { TrainingTask } from '../worker/train/training-task.js';
+
+/** The issue's target: a step at this fraction of the plain-matMul rate. */
+const GOAL_RATIO = 0.5;
+/** Steps whose pieces are timed, and steps run under tf.profile, for the breakdown. */
+const PIECE_STEPS = 4;
+const KERNEL_STEPS = 2;
+
+type ConfigName = 'clicklog' | 'images';
+
+/** One benchmarked config: its task, step context and the running step number. */
+interface Run {
+  name: ConfigName;
+  config: Config;
+  task: TrainingTask<unknown>;
+  ctx: StepContext;
+  step: number;
+  /** Effective matMul FLOPs of one step. */
+  flops: number;
+}
+
+/** The `--json` object of one config (the field names are an interface). */
+interface Result {
+  config: ConfigName;
+  backend: BackendName;
+  batch: number;
+  bank_size: number;
+  ms_per_step: number;
+  examples_per_s: number;
+  step_gflops: number;
+  matmul_gflops: number;
+  ratio: number;
+}
+
+/** 2·m·k·n: the multiply-adds of an (m×k)·(k×n) product, two FLOPs each. */
+function mm(m: number, k: number, n: number): number {
+  return 2 * m * k * n;
+}
+
+/** The B×(B+K) InfoNCE products of `infonceBankLoss`, forward and hand-written backward. */
+function bankLossFlops(b: number, k: number, d: number): number {
+  return (
+    mm(b, d, b + k) + // logits q·[kpos; bank]ᵀ
+    mm(b, b + k, d) + // dq: P·[kpos; bank]
+    mm(b, b, d) // dkpos: P[:, :B]ᵀ·q, computed although both models feed kpos as a constant
+  );
+}
+
+/** MatMul FLOPs of one click-log step (ClickLogModel, batch b, bank k). */
+function clickLogStepFlops(b: number, k: number, c: ClicklogConfig): number {
+  const { embedding_dim: e, hidden_dim: h, output_dim: d } = c;
+  // One tower's forward: pooled rows → hidden → output.
+  const tower = mm(b, e, h) + mm(b, h, d);
+  return (
+    3 * tower + // query tower: forward, weight grads and input grads (rowGradient needs the pooled rows' grads)
+    3 * tower + // online site tower, trained by the site→query term: the same three
+    tower + // momentum key tower: forward only
+    bankLossFlops(b, k, d) +
+    3 * mm(b, d, b) // site→query scores s·qᵀ, and backward dS·q and sᵀ·dS (both towers train)
+  );
+}
+
+/** MatMul FLOPs of one image step (ImageModel: conv1 5×5 stride 2 pad 2 as im2col, conv2 2×2 stride 2 as space-to-depth, MLP head). */
+function imageStepFlops(b: number, k: number, rows: number, cols: number, im: ImagesConfig): number {
+  const { channels: c, hidden_dim: h, output_dim: d } = im;
+  const positions = (Math.floor((rows + 4 - 5) / 2) + 1) * (Math.floor((cols + 4 - 5) / 2) + 1);
+  const conv1 = mm(b * positions, 25, c);
+  const conv2 = mm((b * positions) / 4, 4 * c, 2 * c);
+  const head = mm(b, (positions / 4) * 2 * c, h) + mm(b, h, d);
+  const forward = conv1 + conv2 + head;
+  return (
+    forward + // query encoder
+    conv1 + // conv1 backward: weight grad only, its input is the im2col patches
+    2 * (conv2 + head) + // weight and input grads of the other layers
+    forward + // momentum key encoder: forward only
+    bankLossFlops(b, k, d)
+  );
+}
+
+/** GFLOP/s of a plain 1024² matMul on the current backend, after warm-up. */
+function matMulGflops(): number {
+  const n = 1024;
+  const a = tf.randomNormal([n, n]) as tf.Tensor2D;
+  const b = tf.randomNormal([n, n]) as tf.Tensor2D;
+  const once = () => tf.matMul(a, b).dispose();
+  for (let i = 0; i < 3; i++) once();
+  // At least 10 products and 1 s, so one slice of another process's load does not decide the figure.
+  let reps = 0;
+  const t0 = performance.now();
+  while (reps < 10 || performance.now() - t0 < 1000) {
+    once();
+    reps++;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  tf.dispose([a, b]);
+  return (reps * mm(n, n, n)) / seconds / 1e9;
+}
+
+/** A synthetic IDX pair of random 28×28 images (for machines without Fashion-MNIST). */
+async function writeSyntheticIdx(dir: string, rng: Rng): Promise<void> {
+  const write = async (prefix: string, count: number) => {
+    const images = Buffer.alloc(16 + count * 28 * 28);
+    images.writeUInt32BE(0x803, 0);
+    images.writeUInt32BE(count, 4);
+    images.writeUInt32BE(28, 8);
+    images.writeUInt32BE(28, 12);
+    for (let i = 16; i < images.length; i++) images[i] = Math.floor(rng.next() * 256);
+    const labels = Buffer.alloc(8 + count);
+    labels.writeUInt32BE(0x801, 0);
+    labels.writeUInt32BE(count, 4);
+    for (let i = 8; i < labels.length; i++) labels[i] = Math.floor(rng.next() * 10);
+    await writeFile(join(dir, `${prefix}-images-idx3-ubyte`), images);
+    await writeFile(join(dir, `${prefix}-labels-idx1-ubyte`), labels);
+  };
+  await write('train', 4096);
+  await write('t10k', 512);
+}
+
+async function setUp(name: ConfigName, backend: BackendName, tmp: string, say: (line: string) => void): Promise<Run> {
+  const config = defaultConfig();
+  config.backend = backend;
+  config.kind = name;
+  let task: TrainingTask<unknown>;
+  let flops: number;
+  if (name === 'clicklog') {
+    config.data = join(tmp, 'clicks.tsv');
+    await writeSyntheticClickLog(config.data, { queries: 20000, sites: 2000, seed: 1 });
+    say(`clicklog: synthetic click log, 20000 queries, 2000 sites, seed 1`);
+    task = await ClickLogTask.load(config);
+    flops = clickLogStepFlops(config.train.batch, config.bank.size, config.clicklog);
+  } else {
+    if (existsSync(FASHION_MNIST_DIR)) {
+      config.data = FASHION_MNIST_DIR;
+      say(`images: Fashion-MNIST from ${FASHION_MNIST_DIR}`);
+    } else {
+      config.data = join(tmp, 'idx');
+      await mkdir(config.data);
+      await writeSyntheticIdx(config.data, new Rng(1));
+      say(`images: ${FASHION_MNIST_DIR} is absent, so random 28×28 images (synthetic IDX, 4096 train + 512 test); same shapes, same cost per step`);
+    }
+    const imageTask = await ImageTask.load(config);
+    task = imageTask;
+    flops = imageStepFlops(config.train.batch, config.bank.size, imageTask.train.rows, imageTask.train.cols, config.images);
+  }
+  return { name, config, task, ctx: createStepContext(config, task), step: 0, flops };
+}
+
+/** One training step as the trainer runs it (bounds on every log_every-th step); returns its wall ms. */
+async function runStep(run: Run): Promise<number> {
+  run.step++;
+  const batch = run.task.nextBatch(run.config.train.batch);
+  const t0 = performance.now();
+  await contrastiveStep(run.task.model, batch, run.step, run.ctx, run.step % run.config.train.log_every === 0);
+  return performance.now() - t0;
+}
+
+/** Wall ms of each timed step, after warm-up steps have filled the bank. */
+async function timeSteps(run: Run, steps: number): Promise<{ perStep: number[]; logged: boolean[] }> {
+  const { bank } = run.ctx;
+  while (bank.filled < bank.capacity) await runStep(run);
+  const perStep: number[] = [];
+  const logged: boolean[] = [];
+  for (let i = 0; i < steps; i++) {
+    perStep.push(await runStep(run));
+    logged.push(run.step % run.config.train.log_every === 0);
+  }
+  return { perStep, logged };
+}
+
+/** Replaces `obj[key]` (a method) by a version that adds its synchronous wall time to `into[label]`; returns the undo. */
+function instrument<T extends object>(obj: T, key: keyof T & string, label: string, into: Map<string, number>): () => void {
+  const had = Object.hasOwn(obj, key);
+  const original = obj[key] as (...args: unknown[]) => unknown;
+  (obj as Record<string, unknown>)[key] = function (this: unknown, ...args: unknown[]) {
+    const t0 = performance.now();
+    try {
+      // An async method (the bank transport's publish) is timed up to its first await: the embedded
+      // transport enqueues synchronously, so that is all of its work.
+      return original.apply(this, args);
+    } finally {
+      into.set(label, (into.get(label) ?? 0) + performance.now() - t0);
+    }
+  };
+  return () => {
+    if (had) (obj as Record<string, unknown>)[key] = original;
+    else delete (obj as Record<string, unknown>)[key];
+  };
+}
+
+/** Where a plain (unlogged) step's wall time goes, in ms per step, pieces in step order. */
+async function timePieces(run: Run, steps: number): Promise<{ total: number; pieces: [string, number][]; dataMs: number }> {
+  const { ctx, task, config } = run;
+  const model = task.model;
+  const acc = new Map<string, number>();
+  const fwdBwd = 'forward + backward (engine.gradients, logitBias excluded)';
+  const undo = [
+    instrument(model, 'momentumKeys', run.name === 'clicklog' ? 'momentumKeys (key-table pooling + key tower)' : 'momentumKeys (im2col + key encoder)', acc),
+    instrument(model, 'sparseInputs', 'sparse pooling (query + site rows → tensors)', acc),
+    instrument(model.online, 'tensors', 'dense params → tensors', acc),
+    instrument(ctx.bank, 'tensors', 'bank upload (K×d keys and d×K keysT)', acc),
+    // The step takes its gradients through the engine singleton, so timing that call times forward and backward.
+    instrument(tf.engine(), 'gradients', fwdBwd, acc),
+    instrument(model.online, 'flattenGrads', 'flattenGrads (dense grads → flat array)', acc),
+    instrument(model, 'sparseRowGrads', 'rowGradient (sparse row grads)', acc),
+    instrument(ctx.adam, 'apply', `Adam over ${model.online.size} flat params`, acc),
+    instrument(model, 'applySparse', 'sparse row optimiser (Adagrad + momentum rows)', acc),
+    instrument(model, 'momentumUpdate', 'momentum EMA of the key tower', acc),
+    instrument(ctx.transport, 'publish', 'bank enqueue', acc),
+  ];
+  const biasLabel = `logitBias build (B×(B+K) in JS)`;
+  let total = 0;
+  let dataMs = 0;
+  try {
+    for (let i = 0; i < steps; i++) {
+      run.step++;
+      // Unlogged steps only: the logged-step surcharge is reported separately from the timed run.
+      if (run.step % config.train.log_every === 0) run.step++;
+      const d0 = performance.now();
+      const batch = task.nextBatch(config.train.batch);
+      dataMs += performance.now() - d0;
+      // logitBias runs inside the gradient closure; it is pure, so timing the same call on the same bank
+      // state just before the step gives its share, which is then taken out of forward + backward.
+      const b0 = performance.now();
+      logitBias(ctx.bank, { positiveIds: model.positiveIds(batch), logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: ctx.maskAccidentalHits });
+      acc.set(biasLabel, (acc.get(biasLabel) ?? 0) + performance.now() - b0);
+      const t0 = performance.now();
+      await contrastiveStep(model, batch, run.step, ctx, false);
+      total += performance.now() - t0;
+    }
+  } finally {
+    for (const u of undo) u();
+  }
+  acc.set(fwdBwd, (acc.get(fwdBwd) ?? 0) - (acc.get(biasLabel) ?? 0));
+  const pieces = [...acc].map(([label, ms]): [string, number] => [label, ms / steps]);
+  const named = pieces.reduce((s, [, ms]) => s + ms, 0);
+  pieces.push(['other (clip, tensor disposal, glue)', total / steps - named]);
+  return { total: total / steps, pieces, dataMs: dataMs / steps };
+}
+
+/** Kernel time inside a plain step by kernel, matMuls by shape, from tf.profile; ms per step. */
+async function profileKernels(run: Run, steps: number): Promise<{ kernelMs: number; rows: { label: string; calls: number; ms: number; gflops: number | null }[] }> {
+  const { ctx, task, config } = run;
+  const info = await tf.profile(async () => {
+    for (let i = 0; i < steps; i++) {
+      run.step++;
+      if (run.step % config.train.log_every === 0) run.step++;
+      await contrastiveStep(task.model, task.nextBatch(config.train.batch), run.step, ctx, false);
+    }
+  });
+  const backend = tf.getBackend();
+  const groups = new Map<string, { calls: number; ms: number; flops: number }>();
+  let kernelMs = 0;
+  for (const k of info.kernels) {
+    // customGrad ops are profiled too, around the kernels they run: count registered kernels only.
+    if (tf.getKernel(k.name, backend) === undefined || typeof k.kernelTimeMs !== 'number') continue;
+    const isMatMul = k.name === 'BatchMatMul' || k.name === '_FusedMatMul';
+    const shapes = (list: (number[] | null)[]) => list.map((s) => (s === null ? '-' : s.length === 0 ? 'scalar' : s.join('×'))).join(', ');
+    // Shapes name the op a kernel belongs to (e.g. which B×(B+K) matrix a Tile or Slice works on).
+    let label = `${k.name} ${shapes(k.inputShapes)} → ${shapes(k.outputShapes)}`;
+    let flops = 0;
+    if (isMatMul) {
+      const a = k.inputShapes[0]!;
+      const out = k.outputShapes[0]!;
+      // a holds m·k values whatever its transpose flag, so 2·n·|a| is the product's FLOPs.
+      flops = 2 * out[out.length - 1]! * a.reduce((x, y) => x * y, 1);
+      label = `matMul ${shapes(k.inputShapes.slice(0, 2))}`;
+    }
+    const g = groups.get(label) ?? { calls: 0, ms: 0, flops: 0 };
+    g.calls++;
+    g.ms += k.kernelTimeMs;
+    g.flops += flops;
+    groups.set(label, g);
+    kernelMs += k.kernelTimeMs;
+  }
+  const rows = [...groups]
+    .map(([label, g]) => ({ label, calls: g.calls / steps, ms: g.ms / steps, gflops: g.flops > 0 ? g.flops / (g.ms / 1000) / 1e9 : null }))
+    .sort((x, y) => y.ms - x.ms);
+  return { kernelMs: kernelMs / steps, rows };
+}
+
+function fmt(x: number, digits = 1): string {
+  return x.toFixed(digits);
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      json: { type: 'boolean', default: false },
+      steps: { type: 'string', default: '20' },
+      backend: { type: 'string', default: 'wasm' },
+      only: { type: 'string' },
+    },
+  });
+  const steps = Number(values.steps);
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got "${values.steps}"`);
+  const backend = values.backend as BackendName;
+  if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got "${values.backend}"`);
+  const names: ConfigName[] = values.only === undefined ? ['clicklog', 'images'] : [values.only as ConfigName];
+  if (values.only !== undefined && values.only !== 'clicklog' && values.only !== 'images') throw new Error(`--only must be clicklog or images, got "${values.only}"`);
+  const json = values.json;
+  // With --json, stdout carries the result objects only; everything else goes to stderr.
+  const say = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
+
+  await initBackend(backend);
+  const load0 = loadavg();
+  say(`bench:step on ${backend}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${load0.map((l) => fmt(l, 2)).join(' ')}`);
+  const matmul = matMulGflops();
+  say(`baseline: plain 1024×1024·1024×1024 tf.matMul ${fmt(matmul)} GFLOP/s`);
+
+  const tmp = await mkdtemp(join(tmpdir(), 'infobound-bench-'));
+  const results: Result[] = [];
+  const breakdowns: string[] = [];
+  try {
+    for (const name of names) {
+      const run = await setUp(name, backend, tmp, say);
+      const { perStep, logged } = await timeSteps(run, steps);
+      const ms = perStep.reduce((a, b) => a + b, 0) / steps;
+      const { batch } = run.config.train;
+      const stepGflops = run.flops / (ms / 1000) / 1e9;
+      const result: Result = {
+        config: name,
+        backend,
+        batch,
+        bank_size: run.config.bank.size,
+        ms_per_step: ms,
+        examples_per_s: (batch * 1000) / ms,
+        step_gflops: stepGflops,
+        matmul_gflops: matmul,
+        ratio: stepGflops / matmul,
+      };
+      results.push(result);
+      if (json) process.stdout.write(JSON.stringify(result) + '\n');
+      else say(`${name}: ${fmt(ms)} ms/step over ${steps} steps (${fmt(run.flops / 1e9, 3)} GFLOP of matMuls per step)`);
+      if (!json && result.ratio < GOAL_RATIO) {
+        const plain = perStep.filter((_, i) => !logged[i]);
+        const withBounds = perStep.filter((_, i) => logged[i]);
+        const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+        const p = await timePieces(run, PIECE_STEPS);
+        const k = await profileKernels(run, KERNEL_STEPS);
+        const lines = [
+          `${name}: below the goal (${fmt(result.ratio * 100)}% < ${GOAL_RATIO * 100}% of plain matMul). Where a plain step's ${fmt(p.total)} ms go (mean of ${PIECE_STEPS} steps):`,
+          table(
+            ['piece', 'ms/step', 'share'],
+            p.pieces.map(([label, pms]) => [label, fmt(pms), `${fmt((100 * pms) / p.total)}%`]),
+          ),
+        ];
+        if (withBounds.length > 0 && plain.length > 0) lines.push(`logged steps (bounds, every ${run.config.train.log_every}th) cost ${fmt(mean(withBounds) - mean(plain))} ms more than plain ones in the timed run`);
+        lines.push(`outside the step: task.nextBatch ${fmt(p.dataMs)} ms per batch`);
+        lines.push(
+          `tfjs kernels (tf.profile, ${KERNEL_STEPS} steps): ${fmt(k.kernelMs)} ms/step inside kernels; the rest is JS outside them. Kernels from 1% of a step:`,
+          table(
+            ['kernel', 'calls/step', 'ms/step', 'GFLOP/s'],
+            k.rows.filter((r) => r.ms >= p.total / 100).map((r) => [r.label, fmt(r.calls, 0), fmt(r.ms), r.gflops === null ? '' : fmt(r.gflops)]),
+          ),
+        );
+        breakdowns.push(lines.join('\n'));
+      }
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  if (!json) {
+    say('');
+    say(
+      table(
+        ['config', 'ms/step', 'examples/s', 'step GFLOP/s', 'matMul GFLOP/s', 'ratio'],
+        results.map((r) => [r.config, fmt(r.ms_per_step), fmt(r.examples_per_s, 0), fmt(r.step_gflops, 2), fmt(r.matmul_gflops), `${fmt(r.ratio * 100)}%`]),
+      ),
+    );
+    say(`batch ${results[0]?.batch}, bank ${results[0]?.bank_size}; load average at the end ${loadavg().map((l) => fmt(l, 2)).join(' ')}`);
+    for (const b of breakdowns) say('\n' + b);
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bench:step: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
