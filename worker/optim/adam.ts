@@ -32,12 +32,13 @@ export class Adam {
   apply(params: Float32Array, grad: Float32Array, lr = this.options.lr): void {
     this.t++;
     const { beta1: b1, beta2: b2, epsilon } = this;
-    const step = (lr * Math.sqrt(1 - Math.pow(b2, this.t))) / (1 - Math.pow(b1, this.t));
+    const c1 = 1 / (1 - Math.pow(b1, this.t));
+    const c2 = 1 / (1 - Math.pow(b2, this.t));
     for (let i = 0; i < params.length; i++) {
       const g = grad[i]!;
       const m = (this.m[i] = b1 * this.m[i]! + (1 - b1) * g);
       const v = (this.v[i] = b2 * this.v[i]! + (1 - b2) * g * g);
-      params[i]! -= (step * m) / (Math.sqrt(v) + epsilon);
+      params[i]! -= (lr * m * c1) / (Math.sqrt(v * c2) + epsilon);
     }
   }
 }
