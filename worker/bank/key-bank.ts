@@ -82,7 +82,14 @@ export class KeyBank {
 
   /** Restores the ring from saved arrays (checkpoint resume). */
   restore(keys: Float32Array, ids: Int32Array, steps: Int32Array, head: number, filled: number): void {
-    if (keys.length !== this.keys.length || ids.length !== this.capacity) throw new RangeError('bank shape differs from the checkpoint');
+    if (keys.length !== this.keys.length || ids.length !== this.capacity || steps.length !== this.capacity) {
+      throw new RangeError('bank shape differs from the checkpoint');
+    }
+    const k = this.capacity;
+    // The ring fills slots 0.. in order, so until it is full head equals filled.
+    if (!Number.isInteger(head) || !Number.isInteger(filled) || head < 0 || head >= k || filled < 0 || filled > k || (filled < k && head !== filled)) {
+      throw new RangeError(`bank position head=${head} filled=${filled} does not fit a ring of ${k}`);
+    }
     this.keys.set(keys);
     this.ids.set(ids);
     this.steps.set(steps);

@@ -99,9 +99,8 @@ test('Adam uses ε as documented, lr·m̂/(√v̂ + ε), also where ε is not ne
     for (let i = 0; i < 3; i++) {
       assert.ok(
         Math.abs(params[i]! - ref[i]!) <= 1e-6 + 1e-4 * Math.abs(ref[i]!),
-        `step ${step}, weight ${i} (g = ${g[i]}, ε = ${eps}): Adam gives ${params[i]}, lr·m̂/(√v̂+ε) gives ${ref[i]}. ` +
-          `adam.ts applies ε to the uncorrected √v (Kingma & Ba's "ε̂" form), i.e. an effective ε/√(1−β2^t), ` +
-          `${(1 / Math.sqrt(1 - 0.999 ** step)).toFixed(1)}× the documented ε at this step`,
+        `step ${step}, weight ${i} (g = ${g[i]}, ε = ${eps}): Adam gives ${params[i]}, lr·m̂/(√v̂+ε) gives ${ref[i]} ` +
+          `(ε added to the uncorrected √v would act like ε/√(1−β2^t), ${(1 / Math.sqrt(1 - 0.999 ** step)).toFixed(1)}× larger at this step)`,
       );
     }
   }

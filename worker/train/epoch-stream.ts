@@ -41,7 +41,9 @@ export class EpochStream {
   }
 
   restore(c: StreamCursor): void {
-    if (c.offset < 0 || c.offset > this.size) throw new RangeError(`cursor offset ${c.offset} outside an epoch of ${this.size}`);
+    if (!Number.isInteger(c.epoch) || c.epoch < 0 || !Number.isInteger(c.offset) || c.offset < 0 || c.offset > this.size) {
+      throw new RangeError(`cursor epoch ${c.epoch}, offset ${c.offset} does not fit epochs of ${this.size}`);
+    }
     this.order = this.permutation(c.epoch);
     this.cursor = { ...c };
   }

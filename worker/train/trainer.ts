@@ -220,7 +220,12 @@ async function restore(path: string, task: TrainingTask<unknown>, ctx: StepConte
   ctx.adam.v.set(get('adam.v') as Float32Array);
   ctx.adam.t = meta.adam_t;
   ctx.mine.restore(meta.mine_ema ?? undefined);
-  ctx.bank.restore(get('bank.keys') as Float32Array, get('bank.ids') as Int32Array, get('bank.steps') as Int32Array, meta.bank.head, meta.bank.filled);
-  task.restoreState(arrays, meta.cursor);
+  try {
+    ctx.bank.restore(get('bank.keys') as Float32Array, get('bank.ids') as Int32Array, get('bank.steps') as Int32Array, meta.bank.head, meta.bank.filled);
+    task.restoreState(arrays, meta.cursor);
+  } catch (err) {
+    if (err instanceof RangeError) throw new UserError(`${path}: ${err.message}`);
+    throw err;
+  }
   return meta.step;
 }
