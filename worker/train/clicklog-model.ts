@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { infonceLoss } from '../../common/estimators-losses.js';
 import { linear } from '../../common/linear.js';
 import { Rng } from '../../common/random.js';
 import { MASKED } from '../bank/logit-bias.js';
@@ -115,7 +114,9 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
     }
     const s = mlpEmbed(inputs[1]!, params, 's', LAYERS);
     const logits = tf.add(tf.mul(linear(s, tf.transpose(enc.q)), scale), tf.tensor2d(mask, [b, b])) as tf.Tensor2D;
-    return infonceLoss(logits, 'diagonal');
+    // Cross-entropy with the positives on the diagonal: the in-batch InfoNCE loss up to the constant
+    // log B, written with a mask product because tf.where's broadcast (Tile) costs more on wasm.
+    return tf.mean(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, tf.eye(b)), 1))) as tf.Scalar;
   }
 
   sparseRowGrads(batch: ClickBatch, inputGrads: Float32Array[]): SparseRowGrad[] {
