@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { identity } from './linear.js';
 
 /** The memory bank as the loss sees it: K keys in both layouts so that every product is a plain matMul. */
 export interface BankTensors {
@@ -34,18 +35,18 @@ export function infonceBankLoss(
     const keysT = tf.concat2d([tf.transpose(kk), bank.keysT], 1);
     const logits = tf.add(tf.mul(tf.matMul(qq, keysT), sIn), bias) as tf.Tensor2D;
     const p = tf.softmax(logits) as tf.Tensor2D;
-    const diag = tf.sum(tf.mul(tf.slice(p, [0, 0], [b, b]), tf.eye(b)), 1);
+    const pPos = tf.slice(p, [0, 0], [b, b]);
+    const diag = tf.sum(tf.mul(pPos, identity(b)), 1);
     // Clamp keeps log finite when a positive's probability underflows.
     const value = tf.neg(tf.mean(tf.log(tf.maximum(diag, 1e-30)))) as tf.Scalar;
-    save([qq, kk, sIn, p]);
+    save([qq, kk, sIn, p, pPos]);
     return {
       value,
       gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => {
-        const [sq, sk, ss, sp] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor2D];
+        const [sq, sk, ss, sp, spPos] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor2D, tf.Tensor2D];
         const keys = tf.concat2d([sk, bank.keys], 0);
         const resid = tf.sub(tf.matMul(sp, keys), sk);
-        const pPos = tf.slice(sp, [0, 0], [b, b]);
-        const kResid = tf.sub(tf.matMul(tf.transpose(pPos), sq), sq);
+        const kResid = tf.sub(tf.matMul(tf.transpose(spPos), sq), sq);
         const coef = tf.div(tf.mul(dy, ss), b);
         return [
           tf.mul(resid, coef),

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { linear } from '../../common/linear.js';
+import { infonceBankLoss } from '../../common/infonce-bank-loss.js';
 import { Rng } from '../../common/random.js';
 import { MASKED } from '../bank/logit-bias.js';
 import { mlpEmbed, mlpSpecs } from '../model/mlp.js';
@@ -113,10 +113,9 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
       }
     }
     const s = mlpEmbed(inputs[1]!, params, 's', LAYERS);
-    const logits = tf.add(tf.mul(linear(s, tf.transpose(enc.q)), scale), tf.tensor2d(mask, [b, b])) as tf.Tensor2D;
-    // Cross-entropy with the positives on the diagonal: the in-batch InfoNCE loss up to the constant
-    // log B, written with a mask product because tf.where's broadcast (Tile) costs more on wasm.
-    return tf.mean(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(logits, tf.eye(b)), 1))) as tf.Scalar;
+    // The fused InfoNCE with no bank: positives on the diagonal, gradients to both towers.
+    const noBank = { keys: tf.zeros([0, this.dim]) as tf.Tensor2D, keysT: tf.zeros([this.dim, 0]) as tf.Tensor2D };
+    return infonceBankLoss(s, enc.q, scale, noBank, tf.tensor2d(mask, [b, b]));
   }
 
   sparseRowGrads(batch: ClickBatch, inputGrads: Float32Array[]): SparseRowGrad[] {

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { linear } from '../../common/linear.js';
+import { linear, linearFixedInput } from '../../common/linear.js';
 import { Rng } from '../../common/random.js';
 import { im2col } from '../image/im2col.js';
 import { mlpEmbed, mlpSpecs } from '../model/mlp.js';
@@ -55,10 +55,9 @@ export class ImageModel implements ContrastiveModel<ImageBatch> {
     }
     const flat = (this.outRows / 2) * (this.outCols / 2) * 2 * c;
     const specs: ParamSpec[] = [
+      // Conv layers carry no bias: its gradient, a column sum over B·196 rows, cost more than the conv.
       { name: 'c1.w', shape: [KERNEL * KERNEL, c] },
-      { name: 'c1.b', shape: [c] },
       { name: 'c2.w', shape: [4 * c, 2 * c] },
-      { name: 'c2.b', shape: [2 * c] },
       ...mlpSpecs('h', [flat, options.hiddenDim, options.outputDim]),
     ];
     if (options.learnableTemperature) specs.push({ name: LOGIT_SCALE, shape: [1] });
@@ -74,10 +73,10 @@ export class ImageModel implements ContrastiveModel<ImageBatch> {
     const patches = im2col(images, n, rows, cols, KERNEL, STRIDE, PAD);
     return tf.tidy(() => {
       const x = tf.tensor2d(patches.data, [n * this.outRows * this.outCols, KERNEL * KERNEL]);
-      const h1 = tf.relu(tf.add(linear(x, params.get('c1.w') as tf.Tensor2D), params.get('c1.b')!));
+      const h1 = tf.relu(linearFixedInput(x, params.get('c1.w') as tf.Tensor2D));
       // Space-to-depth of 2×2 blocks with 4-D reshapes/transposes only (wasm's transpose is rank ≤ 4 friendly).
       const blocks = tf.reshape(tf.transpose(tf.reshape(h1, [n * (this.outRows / 2), 2, this.outCols / 2, 2 * c]), [0, 2, 1, 3]), [-1, 4 * c]) as tf.Tensor2D;
-      const h2 = tf.relu(tf.add(linear(blocks, params.get('c2.w') as tf.Tensor2D), params.get('c2.b')!));
+      const h2 = tf.relu(linear(blocks, params.get('c2.w') as tf.Tensor2D));
       return mlpEmbed(tf.reshape(h2, [n, -1]) as tf.Tensor2D, params, 'h', 2);
     });
   }
