@@ -156,7 +156,7 @@ export interface ClicklogConfig {
   hidden_dim: number;
   /** Width d of the output embedding (unit-normalised); the bank stores K × d floats. Default 128. */
   output_dim: number;
-  /** Fraction of the click log held out for retrieval evaluation, in [0, 0.5]; 0 holds none out. Default 0.1. */
+  /** Fraction of the queries held out, with all their clicks, for retrieval evaluation, in [0, 0.5]; 0 holds none out. Default 0.1. */
   holdout: number;
   /**
    * Longest accepted log line in bytes (≥ 1024); longer lines are skipped and counted, so a corrupt file
@@ -460,7 +460,7 @@ const FIELDS: FieldTable = {
     ge: 0,
     le: 0.5,
     default: 0.1,
-    doc: 'Fraction of the click log held out for retrieval evaluation; 0 holds none out.',
+    doc: 'Fraction of the queries held out (all their clicks) for retrieval evaluation, chosen by a hash of the query; 0 holds none out.',
   },
   'clicklog.max_line_bytes': {
     type: 'int',

@@ -20,9 +20,11 @@ export interface ClickLogDataset {
 const HOLDOUT_SALT = 0x2545f491;
 
 /**
- * Splits rows into training and held-out by a hash of (query, site) — stable across runs and worker
- * counts and independent of the counts, so the held-out clicks follow the same joint distribution —
- * and expands training rows into click events (fractional clicks round to the nearest integer).
+ * Holds out whole queries, chosen by a hash of the query string — stable across runs and worker counts
+ * and independent of the counts, so the held-out clicks follow the joint distribution — and expands
+ * training rows into click events (fractional clicks round to the nearest integer). Holding out
+ * (query, site) rows instead would score a model down for having learned the sites each query was
+ * seen with: a held-out row is by construction a site its query was never clicked with in training.
  */
 export function prepareClickLog(log: ClickLog, holdout: number, buckets: number): ClickLogDataset {
   const n = log.rowQuery.length;
@@ -30,7 +32,7 @@ export function prepareClickLog(log: ClickLog, holdout: number, buckets: number)
   const held: number[] = [];
   const threshold = holdout * 2 ** 32;
   for (let r = 0; r < n; r++) {
-    const key = `${log.queries[log.rowQuery[r]!]}\t${log.sites[log.rowSite[r]!]}`;
+    const key = log.queries[log.rowQuery[r]!]!;
     (hashRange(key, 0, key.length, HOLDOUT_SALT) < threshold ? held : train).push(r);
   }
   const siteClicks = new Float64Array(log.sites.length);
