@@ -122,3 +122,21 @@ test('an optional backend that is not installed gives one line saying how to get
   writeFileSync(data, 'q\ts\t1\n');
   assertOneLineError(await cli(['train', '--data', data, '--backend', 'tensorflow-gpu']), /@tensorflow\/tfjs-node-gpu/);
 });
+
+test('quality on a generated click log: bound ≥ 70% of min(true MI, ceiling), Recall@10 ≥ 80% of the oracle', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  const gen = await cli(['gen-clicklog', '--out', data, '--queries', '5000', '--sites', '500', '--seed', '7']);
+  assert.equal(gen.code, 0, gen.stderr);
+  const meta = JSON.parse(gen.stdout) as { true_mi: number; oracle_recall_at_10: number };
+  const r = await cli(['train', '--data', data, '--steps', '300', '--run-dir', join(dir, 'run'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { bounds: { infonce: number }; max_infonce: number; ceiling: number; true_mi: number; eval: Record<string, number> };
+  assert.equal(s.true_mi, meta.true_mi);
+  assert.ok(s.max_infonce <= s.ceiling);
+  const target = 0.7 * Math.min(meta.true_mi, s.ceiling);
+  assert.ok(s.bounds.infonce >= target, `InfoNCE ${s.bounds.infonce} < 70% of min(true MI ${meta.true_mi}, ceiling ${s.ceiling})`);
+  assert.equal(s.eval.oracle_recall_at_10, meta.oracle_recall_at_10);
+  assert.ok(s.eval.recall_at_10! >= 0.8 * meta.oracle_recall_at_10, `Recall@10 ${s.eval.recall_at_10} < 80% of the oracle's ${meta.oracle_recall_at_10}`);
+  assert.ok(s.eval.recall_at_10! > s.eval.popularity_recall_at_10!);
+});
