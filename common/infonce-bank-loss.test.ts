@@ -66,3 +66,14 @@ test('queueCriticScores: positive in column 0, then scaled bank scores plus bias
   }
   expectTensorsClose(s, want);
 });
+
+test('infonceBankLoss: constant positives get no gradient, the anchors the same one', async () => {
+  await useTestBackend();
+  const { q, kpos, bank, bias } = setup(6, 9, 4);
+  const scale = tf.scalar(3.5);
+  const withPos = tf.grads((a: tf.Tensor, c: tf.Tensor) => infonceBankLoss(a as tf.Tensor2D, c as tf.Tensor2D, scale, bank, bias))([q, kpos]);
+  const constPos = tf.grads((a: tf.Tensor, c: tf.Tensor) => infonceBankLoss(a as tf.Tensor2D, c as tf.Tensor2D, scale, bank, bias, false))([q, kpos]);
+  expectTensorsClose(constPos[0]!, withPos[0]!);
+  assert.equal(tf.max(tf.abs(constPos[1]!)).dataSync()[0], 0);
+  assert.ok(tf.max(tf.abs(withPos[1]!)).dataSync()[0]! > 0);
+});

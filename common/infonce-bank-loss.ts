@@ -17,7 +17,7 @@ export interface BankTensors {
  * in MoCo mode, accidental hits, empty bank slots). The gradient is written by hand so the step costs
  * two plain matMuls and one softmax over the B×(B+K) matrix, and never materialises P − onehot:
  *   dL/dq      = scale/B · (P·keys − kpos)
- *   dL/dkpos   = scale/B · (P[:, :B]ᵀ·q − q)
+ *   dL/dkpos   = scale/B · (P[:, :B]ᵀ·q − q)   (skipped for constant positives)
  *   dL/dscale  = 1/B · Σ_i q_i·(P·keys − kpos)_i
  */
 export function infonceBankLoss(
@@ -26,6 +26,8 @@ export function infonceBankLoss(
   scale: tf.Scalar,
   bank: BankTensors,
   bias: tf.Tensor2D,
+  /** False when the positives are constants (momentum keys): their gradient is then not computed. */
+  trainPositives = true,
 ): tf.Scalar {
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [qIn, kIn, sIn, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
@@ -46,11 +48,10 @@ export function infonceBankLoss(
         const [sq, sk, ss, sp, spPos] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Scalar, tf.Tensor2D, tf.Tensor2D];
         const keys = tf.concat2d([sk, bank.keys], 0);
         const resid = tf.sub(tf.matMul(sp, keys), sk);
-        const kResid = tf.sub(tf.matMul(tf.transpose(spPos), sq), sq);
         const coef = tf.div(tf.mul(dy, ss), b);
         return [
           tf.mul(resid, coef),
-          tf.mul(kResid, coef),
+          trainPositives ? tf.mul(tf.sub(tf.matMul(tf.transpose(spPos), sq), sq), coef) : tf.zerosLike(sk),
           tf.div(tf.mul(tf.sum(tf.mul(sq, resid)), dy), b),
         ];
       },

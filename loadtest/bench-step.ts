@@ -78,12 +78,11 @@ function mm(m: number, k: number, n: number): number {
   return 2 * m * k * n;
 }
 
-/** The B×(B+K) InfoNCE products of `infonceBankLoss`, forward and hand-written backward. */
+/** The B×(B+K) InfoNCE products of `infonceBankLoss` with constant (momentum) positives: forward and dq. */
 function bankLossFlops(b: number, k: number, d: number): number {
   return (
     mm(b, d, b + k) + // logits q·[kpos; bank]ᵀ
-    mm(b, b + k, d) + // dq: P·[kpos; bank]
-    mm(b, b, d) // dkpos: P[:, :B]ᵀ·q, computed although both models feed kpos as a constant
+    mm(b, b + k, d) // dq: P·[kpos; bank]
   );
 }
 

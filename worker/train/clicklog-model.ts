@@ -52,6 +52,7 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
   readonly online: ParamSet;
   readonly key: ParamSet;
   readonly dim: number;
+  readonly trainsPositives = false;
   readonly queryTable: SparseEmbedding;
   readonly siteTable: SparseEmbedding;
   readonly keyTable: MomentumEmbedding;

@@ -17,6 +17,8 @@ export interface ContrastiveModel<B> {
   readonly online: ParamSet;
   /** Embedding dimension d. */
   readonly dim: number;
+  /** Whether `encode`'s positives carry a gradient (false for MoCo's momentum keys). */
+  readonly trainsPositives: boolean;
   /** Momentum-encoder keys of the batch (B×d), computed before this step's update as MoCo does. */
   momentumKeys(batch: B, step: number): Float32Array;
   /** Item id of each row's positive, for accidental-hit masks and logQ (-1: no identity). */

@@ -95,7 +95,7 @@ export async function contrastiveStep<B>(
       let loss: tf.Scalar;
       if (ctx.objective === 'infonce') {
         const bias = tf.tensor2d(logitBias(ctx.bank, { positiveIds, logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: ctx.maskAccidentalHits }), [b, b + ctx.bank.capacity]);
-        loss = infonceBankLoss(enc.q, enc.kpos, scale, bankT, bias);
+        loss = infonceBankLoss(enc.q, enc.kpos, scale, bankT, bias, model.trainsPositives);
       } else if (filled > 0) {
         loss = estimatorLoss(ctx.objective, criticScores(enc, scale, ctx, positiveIds), 'first', ctx.mine);
       } else {

@@ -43,6 +43,7 @@ export class ImageModel implements ContrastiveModel<ImageBatch> {
   readonly online: ParamSet;
   readonly key: ParamSet;
   readonly dim: number;
+  readonly trainsPositives = false;
   private readonly outRows: number;
   private readonly outCols: number;
 
