@@ -24,14 +24,15 @@ export class MomentumEmbedding {
   catchUp(rows: ArrayLike<number>, step: number): void {
     const { dim } = this.online;
     const q = this.online.table;
+    const { table, stamp } = this;
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
-      const lag = step - this.stamp[r]!;
+      const lag = step - stamp[r]!;
       if (lag <= 0) continue;
       const decay = Math.pow(this.momentum, lag);
       const o = r * dim;
-      for (let k = 0; k < dim; k++) this.table[o + k] = q[o + k]! + decay * (this.table[o + k]! - q[o + k]!);
-      this.stamp[r] = step;
+      for (let k = o; k < o + dim; k++) table[k] = q[k]! + decay * (table[k]! - q[k]!);
+      stamp[r] = step;
     }
   }
 
@@ -51,10 +52,11 @@ export class MomentumEmbedding {
     const { dim } = this.online;
     const q = this.online.table;
     const m = this.momentum;
+    const { table, stamp } = this;
     for (let i = 0; i < rows.length; i++) {
       const o = rows[i]! * dim;
-      for (let k = 0; k < dim; k++) this.table[o + k] = m * this.table[o + k]! + (1 - m) * q[o + k]!;
-      this.stamp[rows[i]!] = step;
+      for (let k = o; k < o + dim; k++) table[k] = m * table[k]! + (1 - m) * q[k]!;
+      stamp[rows[i]!] = step;
     }
   }
 

@@ -18,16 +18,17 @@ export class RowwiseAdagrad {
   }
 
   apply(table: Float32Array, g: SparseRowGrad): void {
-    const { dim } = this;
-    for (let i = 0; i < g.rows.length; i++) {
-      const r = g.rows[i]!;
+    const { dim, accum } = this;
+    const { rows, values } = g;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
       const o = i * dim;
       let sq = 0;
-      for (let k = 0; k < dim; k++) sq += g.values[o + k]! * g.values[o + k]!;
-      const acc = (this.accum[r] = this.accum[r]! + sq / dim);
+      for (let k = o; k < o + dim; k++) sq += values[k]! * values[k]!;
+      const acc = (accum[r] = accum[r]! + sq / dim);
       const step = this.lr / (Math.sqrt(acc) + this.epsilon);
-      const t = r * dim;
-      for (let k = 0; k < dim; k++) table[t + k]! -= step * g.values[o + k]!;
+      const t = r * dim - o;
+      for (let k = o; k < o + dim; k++) table[t + k]! -= step * values[k]!;
     }
   }
 }
