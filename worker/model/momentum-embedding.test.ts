@@ -2,19 +2,9 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../common/random.js';
 import { expectArraysClose } from '../../common/test-helpers.js';
-import type { FeatureRows } from '../text/text-features.js';
+import { featureRowsFrom as csr } from '../text/text-features.js';
 import { MomentumEmbedding } from './momentum-embedding.js';
 import { SparseEmbedding } from './sparse-embedding.js';
-
-function csr(lists: number[][]): FeatureRows {
-  const offsets = new Int32Array(lists.length + 1);
-  const ids: number[] = [];
-  lists.forEach((l, i) => {
-    ids.push(...l);
-    offsets[i + 1] = ids.length;
-  });
-  return { offsets, ids: Int32Array.from(ids) };
-}
 
 /** Distinct random subset of [0, n), in random order, of size 0..maxSize. */
 function randomSubset(rng: Rng, n: number, maxSize: number): Int32Array {

@@ -2,19 +2,8 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../common/random.js';
 import { expectArraysClose } from '../../common/test-helpers.js';
-import type { FeatureRows } from '../text/text-features.js';
+import { featureRowsFrom as csr } from '../text/text-features.js';
 import { SparseEmbedding } from './sparse-embedding.js';
-
-/** CSR features from per-item lists of row ids. */
-function csr(lists: number[][]): FeatureRows {
-  const offsets = new Int32Array(lists.length + 1);
-  const ids: number[] = [];
-  lists.forEach((l, i) => {
-    ids.push(...l);
-    offsets[i + 1] = ids.length;
-  });
-  return { offsets, ids: Int32Array.from(ids) };
-}
 
 /** Random items of 0..maxLen features (duplicates within an item allowed), plus one fixed empty item. */
 function randomLists(rng: Rng, items: number, rows: number, maxLen: number): number[][] {

@@ -57,3 +57,14 @@ export function featurizeAll(texts: readonly string[], buckets: number): Feature
   });
   return { offsets, ids: Int32Array.from(all) };
 }
+
+/** Feature rows from explicit per-text lists of bucket ids (tests, and features made elsewhere). */
+export function featureRowsFrom(lists: readonly (readonly number[])[]): FeatureRows {
+  const offsets = new Int32Array(lists.length + 1);
+  const ids: number[] = [];
+  lists.forEach((l, i) => {
+    ids.push(...l);
+    offsets[i + 1] = ids.length;
+  });
+  return { offsets, ids: Int32Array.from(ids) };
+}
