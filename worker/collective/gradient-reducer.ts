@@ -7,10 +7,10 @@ import type { SparseRowGrad } from '../model/sparse-embedding.js';
 export interface GradientReducer {
   /** Number of workers whose gradients are averaged. */
   readonly world: number;
-  /** Mean of the dense gradient over all workers (in place allowed). */
-  allReduceMean(grad: Float32Array): Promise<Float32Array>;
-  /** Mean of each sparse table's row gradient over all workers (rows merged). */
-  allGatherRowsMean(grads: SparseRowGrad[]): Promise<SparseRowGrad[]>;
+  /** Mean of the dense gradient over all workers at `step` (in place allowed). */
+  allReduceMean(grad: Float32Array, step: number): Promise<Float32Array>;
+  /** Mean of each sparse table's row gradient over all workers at `step` (rows merged). */
+  allGatherRowsMean(grads: SparseRowGrad[], step: number): Promise<SparseRowGrad[]>;
 }
 
 /** The reducer of a one-worker world: the local gradient is the mean. */

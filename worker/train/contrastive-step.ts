@@ -143,8 +143,8 @@ export async function contrastiveStep<B>(
   tf.dispose([value, mainLoss!, ...grads, ...params.values(), ...inputs, keys, bankT.keys, bankT.keysT, kept!.q, kept!.kpos]);
   const t1 = performance.now();
 
-  const meanFlat = await ctx.reducer.allReduceMean(flat);
-  const meanSparse = await ctx.reducer.allGatherRowsMean(sparse);
+  const meanFlat = await ctx.reducer.allReduceMean(flat, step);
+  const meanSparse = await ctx.reducer.allGatherRowsMean(sparse, step);
   const t2 = performance.now();
   const gradNorm = clipByGlobalNorm(meanFlat, ctx.maxGradNorm);
   ctx.adam.apply(model.online.values, meanFlat);

@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+/** The wire contract, loaded once from proto/infobound.proto (the only place it is defined). */
+const PROTO_PATH = fileURLToPath(new URL('../../proto/infobound.proto', import.meta.url));
+
+const definition = protoLoader.loadSync(PROTO_PATH, {
+  // Field names as in the .proto (snake_case), 64-bit integers as JS numbers (steps and offsets stay
+  // far below 2^53), enums as their names, defaults filled in so absent fields read as zero values.
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+});
+
+const pkg = (grpc.loadPackageDefinition(definition) as unknown as { infobound: { v1: Record<string, grpc.ServiceClientConstructor> } }).infobound.v1;
+
+/** Client constructor and service definition of Coordinator. */
+export const CoordinatorService = pkg.Coordinator!;
+/** Client constructor and service definition of Peer. */
+export const PeerService = pkg.Peer!;
