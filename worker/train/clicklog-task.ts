@@ -4,7 +4,7 @@ import { readClickLog } from '../data/clicklog-reader.js';
 import { popularityMetrics, retrievalMetrics } from '../eval/retrieval-metrics.js';
 import { ClickLogModel, type ClickBatch } from './clicklog-model.js';
 import { heldOutPairs, prepareClickLog, type ClickLogDataset } from './clicklog-dataset.js';
-import { EpochStream, type StreamCursor } from './epoch-stream.js';
+import { ExampleOrder } from './example-order.js';
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { TrainingTask } from './training-task.js';
 import { UserError } from '../../common/user-error.js';
@@ -13,9 +13,8 @@ import { UserError } from '../../common/user-error.js';
 export class ClickLogTask implements TrainingTask<ClickBatch> {
   readonly model: ClickLogModel;
   readonly description: string;
-  readonly epochSize: number;
   readonly logQ: Float32Array | null;
-  private readonly stream: EpochStream;
+  readonly order: ExampleOrder;
 
   private constructor(
     readonly data: ClickLogDataset,
@@ -35,8 +34,7 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
       learnableTemperature: config.temperature.learnable,
       seed: config.seed,
     });
-    this.epochSize = data.events.length;
-    this.stream = new EpochStream(data.events.length, config.seed);
+    this.order = new ExampleOrder(data.events.length, config.seed);
     this.logQ = c.logq_correction ? data.logQ : null;
     const log = data.log;
     this.description =
@@ -58,15 +56,11 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     return this.data.log.skipped;
   }
 
-  nextBatch(size: number): ClickBatch {
-    const rows = this.stream.next(size);
+  batchAt(start: number, count: number): ClickBatch {
+    const rows = this.order.slice(start, count);
     const { rowQuery, rowSite } = this.data.log;
     const ev = this.data.events;
     return { queries: Int32Array.from(rows, (i) => rowQuery[ev[i]!]!), sites: Int32Array.from(rows, (i) => rowSite[ev[i]!]!) };
-  }
-
-  cursor(): StreamCursor {
-    return this.stream.position();
   }
 
   /**
@@ -115,7 +109,7 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     };
   }
 
-  restoreState(state: ReadonlyMap<string, CheckpointArray>, cursor: StreamCursor): void {
+  restoreState(state: ReadonlyMap<string, CheckpointArray>): void {
     const m = this.model;
     const put = (name: string, target: Float32Array | Int32Array) => {
       const s = state.get(name);
@@ -131,6 +125,5 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     put('adagrad.site', m.siteOpt.accum);
     put('key.dense', m.key.values);
     put('key.stamp', m.keyTable.stamp);
-    this.stream.restore(cursor);
   }
 }

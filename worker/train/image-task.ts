@@ -5,7 +5,7 @@ import { Rng } from '../../common/random.js';
 import { readImageDataset, type ImageDataset } from '../data/idx-reader.js';
 import { knnTop1, rawPixelEmbeddings } from '../eval/knn.js';
 import { twoViews } from '../image/augment.js';
-import { EpochStream, type StreamCursor } from './epoch-stream.js';
+import { ExampleOrder } from './example-order.js';
 import { ImageModel, type ImageBatch } from './image-model.js';
 import type { TrainingTask } from './training-task.js';
 
@@ -13,11 +13,10 @@ import type { TrainingTask } from './training-task.js';
 export class ImageTask implements TrainingTask<ImageBatch> {
   readonly model: ImageModel;
   readonly description: string;
-  readonly epochSize: number;
   readonly logQ = null;
   readonly trueMi = null;
   readonly skipped: Record<string, number> = {};
-  private readonly stream: EpochStream;
+  readonly order: ExampleOrder;
 
   private constructor(
     readonly train: ImageDataset,
@@ -36,9 +35,9 @@ export class ImageTask implements TrainingTask<ImageBatch> {
       learnableTemperature: config.temperature.learnable,
       seed: config.seed,
     });
-    this.epochSize = im.max_train > 0 ? Math.min(im.max_train, train.count) : train.count;
-    this.stream = new EpochStream(this.epochSize, config.seed);
-    this.description = `images ${config.data}: ${this.epochSize} training images of ${train.rows}×${train.cols}, ${test.count} test images`;
+    const epochSize = im.max_train > 0 ? Math.min(im.max_train, train.count) : train.count;
+    this.order = new ExampleOrder(epochSize, config.seed);
+    this.description = `images ${config.data}: ${epochSize} training images of ${train.rows}×${train.cols}, ${test.count} test images`;
   }
 
   static async load(config: Config): Promise<ImageTask> {
@@ -48,17 +47,13 @@ export class ImageTask implements TrainingTask<ImageBatch> {
     return new ImageTask(train, test, config);
   }
 
-  nextBatch(size: number): ImageBatch {
-    const at = this.stream.position();
-    const indices = this.stream.next(size);
-    // Augmentation randomness is a function of the data position, so a resumed run sees the same views.
-    const rng = new Rng((this.config.seed * 0x9e3779b1 + at.epoch * 0x85ebca6b + at.offset) >>> 0);
+  batchAt(start: number, count: number): ImageBatch {
+    const indices = this.order.slice(start, count);
+    // Augmentation randomness is a function of the stream position, so a resumed run, or the same
+    // positions on another worker, sees the same views.
+    const rng = new Rng((Math.imul(this.config.seed, 0x9e3779b1) + Math.imul(start, 0x85ebca6b)) >>> 0);
     const v = twoViews(this.train.images, indices, this.train.rows, this.train.cols, this.config.images.augment, rng);
     return { indices, query: v.query, key: v.key };
-  }
-
-  cursor(): StreamCursor {
-    return this.stream.position();
   }
 
   async evaluate(): Promise<Record<string, number | null>> {
@@ -91,10 +86,9 @@ export class ImageTask implements TrainingTask<ImageBatch> {
     return { 'key.dense': { dtype: 'float32', shape: [this.model.key.size], data: this.model.key.values } };
   }
 
-  restoreState(state: ReadonlyMap<string, CheckpointArray>, cursor: StreamCursor): void {
+  restoreState(state: ReadonlyMap<string, CheckpointArray>): void {
     const k = state.get('key.dense');
     if (k === undefined || k.data.length !== this.model.key.size) throw new UserError('checkpoint does not match this image model (key.dense)');
     this.model.key.values.set(k.data as Float32Array);
-    this.stream.restore(cursor);
   }
 }

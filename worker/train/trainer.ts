@@ -83,8 +83,10 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   const { bank } = ctx;
 
   let step = 0;
+  // Position in the example stream; a single worker reads `batch` positions per step.
+  let position = 0;
   if (config.train.resume !== null) {
-    step = await restore(config.train.resume, task, ctx);
+    ({ step, position } = await restore(config.train.resume, task, ctx));
     observer.info?.(`resumed from ${config.train.resume} at step ${step}`);
   }
   const firstStep = step + 1;
@@ -100,7 +102,8 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   while (step < steps) {
     step++;
     const t0 = performance.now();
-    const b = task.nextBatch(batch);
+    const b = task.batchAt(position, batch);
+    position += batch;
     const dataMs = performance.now() - t0;
     const isLog = step % logEvery === 0 || step === steps || step === firstStep;
     last = await contrastiveStep(model, b, step, ctx, isLog);
@@ -115,7 +118,7 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
         type: 'step',
         worker: ctx.rank,
         step,
-        epoch: task.cursor().epoch,
+        epoch: task.order.epochOf(position - 1),
         loss: last.loss,
         bounds: last.bounds,
         ceiling: last.ceiling,
@@ -135,10 +138,10 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
       windowExamples = 0;
     }
     if (config.train.checkpoint_every > 0 && step % config.train.checkpoint_every === 0 && step < steps) {
-      await save(checkpointPath, step, task, ctx, config);
+      await save(checkpointPath, step, position, task, ctx, config);
     }
   }
-  await save(checkpointPath, step, task, ctx, config);
+  await save(checkpointPath, step, position, task, ctx, config);
   const seconds = (performance.now() - started) / 1000;
   observer.info?.('evaluating on held-out data');
   const evalFigures = config.eval.enabled ? await task.evaluate(step, last !== undefined ? 1 / last.scale : config.temperature.value) : {};
@@ -173,14 +176,14 @@ function meanBounds(lines: readonly StepLine[]): BoundValues {
 }
 
 /** Everything needed to continue exactly: parameters, optimisers, momentum encoder, bank, data cursor. */
-async function save(path: string, step: number, task: TrainingTask<unknown>, ctx: StepContext, config: Config): Promise<void> {
+async function save(path: string, step: number, position: number, task: TrainingTask<unknown>, ctx: StepContext, config: Config): Promise<void> {
   const f32 = (data: Float32Array): CheckpointArray => ({ dtype: 'float32', shape: [data.length], data });
   const i32 = (data: Int32Array): CheckpointArray => ({ dtype: 'int32', shape: [data.length], data });
   const { bank, adam } = ctx;
   await writeCheckpoint(path, {
     meta: {
       step,
-      cursor: task.cursor(),
+      position,
       kind: config.kind,
       adam_t: adam.t,
       mine_ema: ctx.mine.ema ?? null,
@@ -203,10 +206,10 @@ function modelSignature(task: TrainingTask<unknown>): string {
   return task.model.online.specs.map((s) => `${s.name}:${s.shape.join('x')}`).join(',');
 }
 
-async function restore(path: string, task: TrainingTask<unknown>, ctx: StepContext): Promise<number> {
+async function restore(path: string, task: TrainingTask<unknown>, ctx: StepContext): Promise<{ step: number; position: number }> {
   if (!existsSync(path)) throw new UserError(`--resume ${path}: no such checkpoint`);
   const ck = await readCheckpoint(path);
-  const meta = ck.meta as { step: number; cursor: { epoch: number; offset: number }; adam_t: number; mine_ema: number | null; bank: { head: number; filled: number; capacity: number }; params: string };
+  const meta = ck.meta as { step: number; position: number; adam_t: number; mine_ema: number | null; bank: { head: number; filled: number; capacity: number }; params: string };
   if (meta.params !== modelSignature(task)) throw new UserError(`${path}: the checkpoint was written by a model of another shape (${meta.params})`);
   if (meta.bank.capacity !== ctx.bank.capacity) throw new UserError(`${path}: the checkpoint's bank holds ${meta.bank.capacity} keys, this run's bank.size is ${ctx.bank.capacity}`);
   const arrays = new Map(Object.entries(ck.tensors));
@@ -222,10 +225,10 @@ async function restore(path: string, task: TrainingTask<unknown>, ctx: StepConte
   ctx.mine.restore(meta.mine_ema ?? undefined);
   try {
     ctx.bank.restore(get('bank.keys') as Float32Array, get('bank.ids') as Int32Array, get('bank.steps') as Int32Array, meta.bank.head, meta.bank.filled);
-    task.restoreState(arrays, meta.cursor);
+    task.restoreState(arrays);
   } catch (err) {
     if (err instanceof RangeError) throw new UserError(`${path}: ${err.message}`);
     throw err;
   }
-  return meta.step;
+  return { step: meta.step, position: meta.position };
 }

@@ -1,6 +1,6 @@
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { ContrastiveModel } from './contrastive-model.js';
-import type { StreamCursor } from './epoch-stream.js';
+import type { ExampleOrder } from './example-order.js';
 
 /**
  * One kind of training (click logs, images) as the trainer drives it: a model, a stream of batches,
@@ -10,19 +10,19 @@ export interface TrainingTask<B> {
   readonly model: ContrastiveModel<B>;
   /** What the data is, for the log line at start. */
   readonly description: string;
-  /** Number of training examples in one epoch. */
-  readonly epochSize: number;
   /** log p(item) for logQ correction, or null when off or items have no identity. */
   readonly logQ: Float32Array | null;
   /** True MI of the data in nats when the data set declares it (synthetic click logs), else null. */
   readonly trueMi: number | null;
   /** Bad input lines skipped while loading, by reason. */
   readonly skipped: Record<string, number>;
-  nextBatch(size: number): B;
-  cursor(): StreamCursor;
+  /** The job's example stream (every worker computes the same one). */
+  readonly order: ExampleOrder;
+  /** The batch of the examples at stream positions [start, start + count). */
+  batchAt(start: number, count: number): B;
   /** Held-out quality figures next to their baselines, for the model after `step` at temperature `tau`. */
   evaluate(step: number, tau: number): Promise<Record<string, number | null>>;
   /** Model state outside `model.online` (sparse tables, momentum encoder, optimiser rows) at `step`. */
   saveState(step: number): Record<string, CheckpointArray>;
-  restoreState(state: ReadonlyMap<string, CheckpointArray>, cursor: StreamCursor): void;
+  restoreState(state: ReadonlyMap<string, CheckpointArray>): void;
 }
