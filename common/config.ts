@@ -159,6 +159,12 @@ export interface ClicklogConfig {
   /** Fraction of the queries held out, with all their clicks, for retrieval evaluation, in [0, 0.5]; 0 holds none out. Default 0.1. */
   holdout: number;
   /**
+   * Rows per group whose other rows serve as negatives of the site→query term, in [0, 65536]; 0 = the
+   * whole batch. A run of W workers with batch B equals one worker with batch W·B and group B.
+   * Default 0.
+   */
+  site_term_group: number;
+  /**
    * Longest accepted log line in bytes (≥ 1024); longer lines are skipped and counted, so a corrupt file
    * cannot exhaust memory. Default 1048576 (1 MiB).
    */
@@ -454,6 +460,13 @@ const FIELDS: FieldTable = {
     le: 4096,
     default: 128,
     doc: 'Width d of the output embedding (unit-normalised); the bank stores K × d floats.',
+  },
+  'clicklog.site_term_group': {
+    type: 'int',
+    ge: 0,
+    le: 65536,
+    default: 0,
+    doc: 'Rows per group whose other rows are negatives of the site→query term; 0 = the whole batch. A run of W workers with batch B equals one worker with batch W·B and group B.',
   },
   'clicklog.holdout': {
     type: 'number',

@@ -32,6 +32,8 @@ export interface ClickLogModelOptions {
   /** Initial logit scale 1/τ, learned when `learnableTemperature`. */
   initialScale: number;
   learnableTemperature: boolean;
+  /** Rows per group of the site→query term's negatives (0 = the whole batch). */
+  siteTermGroup: number;
   seed: number;
 }
 
@@ -104,13 +106,18 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
     return { q: mlpEmbed(inputs[0]!, params, 'q', LAYERS), kpos: keys };
   }
 
-  /** Site→query InfoNCE over the batch; rows sharing the site or the query are not negatives of each other. */
+  /**
+   * Site→query InfoNCE over the batch (or over groups of `siteTermGroup` rows); rows sharing the site
+   * or the query are not negatives of each other.
+   */
   auxiliaryLoss(enc: EncodedBatch, params: ReadonlyMap<string, tf.Tensor>, inputs: tf.Tensor2D[], batch: ClickBatch, scale: tf.Scalar): tf.Scalar {
     const b = batch.sites.length;
+    const group = this.options.siteTermGroup;
     const mask = new Float32Array(b * b);
     for (let i = 0; i < b; i++) {
       for (let j = 0; j < b; j++) {
-        if (j !== i && (batch.sites[j] === batch.sites[i] || batch.queries[j] === batch.queries[i])) mask[i * b + j] = MASKED;
+        const otherGroup = group > 0 && Math.floor(i / group) !== Math.floor(j / group);
+        if (j !== i && (otherGroup || batch.sites[j] === batch.sites[i] || batch.queries[j] === batch.queries[i])) mask[i * b + j] = MASKED;
       }
     }
     const s = mlpEmbed(inputs[1]!, params, 's', LAYERS);

@@ -32,6 +32,7 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
       sparseLr: config.train.sparse_lr,
       initialScale: 1 / config.temperature.value,
       learnableTemperature: config.temperature.learnable,
+      siteTermGroup: c.site_term_group,
       seed: config.seed,
     });
     this.order = new ExampleOrder(data.events.length, config.seed);

@@ -1,16 +1,14 @@
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../common/user-error.js';
 import { initBackend } from '../../common/backend.js';
-import { readCheckpoint, writeCheckpoint, type CheckpointArray } from '../../common/checkpoint-file.js';
 import { resolveKind, type Config } from '../../common/config.js';
 import { BOUND_NAMES, type BoundValues } from '../../common/estimators.js';
-import { ClickLogTask } from './clicklog-task.js';
-import { contrastiveStep, type StepContext, type StepResult } from './contrastive-step.js';
-import { ImageTask } from './image-task.js';
+import { restoreTrainingState, saveTrainingState } from './training-state-file.js';
+import { contrastiveStep, type StepResult } from './contrastive-step.js';
+import { loadTask } from './load-task.js';
 import { createStepContext } from './step-context.js';
-import type { TrainingTask } from './training-task.js';
 
 /** One `--json` line per logged step (the field names are an interface: keep them). */
 export interface StepLine {
@@ -68,11 +66,9 @@ const CHECKPOINT_FILE = 'checkpoint.ibck';
 
 /** Loads the data, builds the model and trains it on this machine, reporting through `observer`. */
 export async function train(config: Config, observer: TrainObserver = {}): Promise<SummaryLine> {
-  if (config.data === null) throw new UserError('no data: pass --data FILE (a click log, or a directory of IDX files)');
   const kind = resolveKind(config);
   await initBackend(config.backend);
-  const task: TrainingTask<unknown> =
-    kind === 'clicklog' ? await ClickLogTask.load(config, observer.warn) : await ImageTask.load(config);
+  const task = await loadTask(config, observer.warn);
   const runDir = config.run_dir ?? join('runs', `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(runDir, { recursive: true });
   const logPath = join(runDir, 'run.jsonl');
@@ -86,7 +82,7 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   // Position in the example stream; a single worker reads `batch` positions per step.
   let position = 0;
   if (config.train.resume !== null) {
-    ({ step, position } = await restore(config.train.resume, task, ctx));
+    ({ step, position } = await restoreTrainingState(config.train.resume, task, ctx));
     observer.info?.(`resumed from ${config.train.resume} at step ${step}`);
   }
   const firstStep = step + 1;
@@ -138,10 +134,10 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
       windowExamples = 0;
     }
     if (config.train.checkpoint_every > 0 && step % config.train.checkpoint_every === 0 && step < steps) {
-      await save(checkpointPath, step, position, task, ctx, config);
+      await saveTrainingState(checkpointPath, step, position, task, ctx, config);
     }
   }
-  await save(checkpointPath, step, position, task, ctx, config);
+  await saveTrainingState(checkpointPath, step, position, task, ctx, config);
   const seconds = (performance.now() - started) / 1000;
   observer.info?.('evaluating on held-out data');
   const evalFigures = config.eval.enabled ? await task.evaluate(step, last !== undefined ? 1 / last.scale : config.temperature.value) : {};
@@ -173,62 +169,4 @@ function meanBounds(lines: readonly StepLine[]): BoundValues {
   const out = Object.fromEntries(BOUND_NAMES.map((n) => [n, 0])) as BoundValues;
   for (const l of lines) for (const n of BOUND_NAMES) out[n] += l.bounds[n] / lines.length;
   return out;
-}
-
-/** Everything needed to continue exactly: parameters, optimisers, momentum encoder, bank, data cursor. */
-async function save(path: string, step: number, position: number, task: TrainingTask<unknown>, ctx: StepContext, config: Config): Promise<void> {
-  const f32 = (data: Float32Array): CheckpointArray => ({ dtype: 'float32', shape: [data.length], data });
-  const i32 = (data: Int32Array): CheckpointArray => ({ dtype: 'int32', shape: [data.length], data });
-  const { bank, adam } = ctx;
-  await writeCheckpoint(path, {
-    meta: {
-      step,
-      position,
-      kind: config.kind,
-      adam_t: adam.t,
-      mine_ema: ctx.mine.ema ?? null,
-      bank: { head: bank.head, filled: bank.filled, capacity: bank.capacity, dim: bank.dim },
-      params: modelSignature(task),
-    },
-    tensors: {
-      'online.dense': f32(task.model.online.values),
-      'adam.m': f32(adam.m),
-      'adam.v': f32(adam.v),
-      'bank.keys': f32(bank.keys),
-      'bank.ids': i32(bank.ids),
-      'bank.steps': i32(bank.steps),
-      ...task.saveState(step),
-    },
-  });
-}
-
-function modelSignature(task: TrainingTask<unknown>): string {
-  return task.model.online.specs.map((s) => `${s.name}:${s.shape.join('x')}`).join(',');
-}
-
-async function restore(path: string, task: TrainingTask<unknown>, ctx: StepContext): Promise<{ step: number; position: number }> {
-  if (!existsSync(path)) throw new UserError(`--resume ${path}: no such checkpoint`);
-  const ck = await readCheckpoint(path);
-  const meta = ck.meta as { step: number; position: number; adam_t: number; mine_ema: number | null; bank: { head: number; filled: number; capacity: number }; params: string };
-  if (meta.params !== modelSignature(task)) throw new UserError(`${path}: the checkpoint was written by a model of another shape (${meta.params})`);
-  if (meta.bank.capacity !== ctx.bank.capacity) throw new UserError(`${path}: the checkpoint's bank holds ${meta.bank.capacity} keys, this run's bank.size is ${ctx.bank.capacity}`);
-  const arrays = new Map(Object.entries(ck.tensors));
-  const get = (name: string) => {
-    const a = arrays.get(name);
-    if (a === undefined) throw new UserError(`${path}: the checkpoint has no ${name}`);
-    return a.data;
-  };
-  task.model.online.values.set(get('online.dense') as Float32Array);
-  ctx.adam.m.set(get('adam.m') as Float32Array);
-  ctx.adam.v.set(get('adam.v') as Float32Array);
-  ctx.adam.t = meta.adam_t;
-  ctx.mine.restore(meta.mine_ema ?? undefined);
-  try {
-    ctx.bank.restore(get('bank.keys') as Float32Array, get('bank.ids') as Int32Array, get('bank.steps') as Int32Array, meta.bank.head, meta.bank.filled);
-    task.restoreState(arrays);
-  } catch (err) {
-    if (err instanceof RangeError) throw new UserError(`${path}: ${err.message}`);
-    throw err;
-  }
-  return { step: meta.step, position: meta.position };
 }

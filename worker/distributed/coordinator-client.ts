@@ -1,0 +1,115 @@
+import * as grpc from '@grpc/grpc-js';
+import { CoordinatorService } from '../../common/proto.js';
+import type { Assignment__Output } from '../../proto/generated/infobound/v1/Assignment.js';
+import type { CoordinatorClient as GrpcCoordinatorClient } from '../../proto/generated/infobound/v1/Coordinator.js';
+import type { JoinRequest } from '../../proto/generated/infobound/v1/JoinRequest.js';
+import type { Membership__Output } from '../../proto/generated/infobound/v1/Membership.js';
+import type { MembershipUpdate__Output } from '../../proto/generated/infobound/v1/MembershipUpdate.js';
+import type { StepAck__Output } from '../../proto/generated/infobound/v1/StepAck.js';
+import type { StepReport } from '../../proto/generated/infobound/v1/StepReport.js';
+
+/** Options of a worker's connection to the coordinator. */
+export interface CoordinatorClientOptions {
+  /** TLS or insecure channel credentials. */
+  credentials?: grpc.ChannelCredentials;
+  /** Deadline of each unary call, ms: no wait is unbounded. */
+  timeoutMs?: number;
+  /** Heartbeat period, ms. */
+  heartbeatMs?: number;
+}
+
+/** A coordinator call that failed: the gRPC status code and the coordinator's message. */
+export class CoordinatorCallError extends Error {
+  constructor(
+    readonly method: string,
+    readonly code: grpc.status,
+    details: string,
+  ) {
+    super(`coordinator ${method}: ${details}`);
+  }
+}
+
+/** A worker's view of the Coordinator service: promises with deadlines, and a heartbeat loop. */
+export class CoordinatorClient {
+  private readonly client: GrpcCoordinatorClient;
+  private readonly timeoutMs: number;
+  private readonly heartbeatMs: number;
+
+  constructor(
+    readonly address: string,
+    opts: CoordinatorClientOptions = {},
+  ) {
+    this.client = new CoordinatorService(address, opts.credentials ?? grpc.credentials.createInsecure(), {
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5_000,
+    }) as unknown as GrpcCoordinatorClient;
+    this.timeoutMs = opts.timeoutMs ?? 120_000;
+    this.heartbeatMs = opts.heartbeatMs ?? 500;
+  }
+
+  join(req: JoinRequest): Promise<Membership__Output> {
+    return this.unary('Join', (cb, o) => this.client.Join(req, o, cb));
+  }
+
+  nextStep(workerId: string, generation: number): Promise<Assignment__Output> {
+    return this.unary('NextStep', (cb, o) => this.client.NextStep({ worker_id: workerId, generation }, o, cb));
+  }
+
+  /** Resolves once the step is committed (every member reported it). */
+  reportStep(report: StepReport): Promise<StepAck__Output> {
+    return this.unary('ReportStep', (cb, o) => this.client.ReportStep(report, o, cb));
+  }
+
+  async leave(workerId: string, generation: number, summaryJson = ''): Promise<void> {
+    await this.unary('Leave', (cb, o) => this.client.Leave({ worker_id: workerId, generation, summary_json: summaryJson }, o, cb));
+  }
+
+  /**
+   * Pings every heartbeatMs with the worker's (generation, step) and hands every pushed membership to
+   * `onMembership`; `onError` hears a broken stream. Returns a function that stops it.
+   */
+  heartbeat(
+    workerId: string,
+    state: () => { generation: number; step: number },
+    onMembership: (m: Membership__Output) => void,
+    onError: (err: Error) => void,
+  ): () => void {
+    // No deadline on the stream (it lives as long as the job); keepalive and the pings bound it.
+    const call = this.client.Heartbeat();
+    let stopped = false;
+    call.on('data', (u: MembershipUpdate__Output) => {
+      if (!u.unchanged && u.membership !== null) onMembership(u.membership);
+    });
+    call.on('error', (err: grpc.ServiceError) => {
+      if (!stopped) onError(new CoordinatorCallError('Heartbeat', err.code, err.details || err.message));
+    });
+    const ping = () => {
+      const s = state();
+      call.write({ worker_id: workerId, generation: s.generation, step: s.step });
+    };
+    ping();
+    const timer = setInterval(ping, this.heartbeatMs);
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+      call.end();
+      call.cancel();
+    };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private unary<T>(method: string, call: (cb: grpc.requestCallback<T>, o: grpc.CallOptions) => void): Promise<T> {
+    return new Promise((resolve, reject) => {
+      call(
+        (err, value) => {
+          if (err) reject(new CoordinatorCallError(method, err.code, err.details || err.message));
+          else resolve(value!);
+        },
+        { deadline: Date.now() + this.timeoutMs },
+      );
+    });
+  }
+}
