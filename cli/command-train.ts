@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { UserError } from '../common/user-error.js';
 import { loadConfig } from '../common/config.js';
-import { train, type SummaryLine } from '../worker/train/trainer.js';
+import type { SummaryLine } from '../common/run-lines.js';
+import { train } from '../worker/train/trainer.js';
 import { ProgressBar } from './progress-bar.js';
 
 export const TRAIN_USAGE = `usage: infobound train [--config FILE] [--data FILE] [--kind clicklog|images] [--steps N]

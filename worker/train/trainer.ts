@@ -4,53 +4,11 @@ import { join } from 'node:path';
 import { UserError } from '../../common/user-error.js';
 import { initBackend } from '../../common/backend.js';
 import { resolveKind, type Config } from '../../common/config.js';
-import { BOUND_NAMES, type BoundValues } from '../../common/estimators.js';
+import { summarizeSteps, type StepLine, type SummaryLine } from '../../common/run-lines.js';
 import { restoreTrainingState, saveTrainingState } from './training-state-file.js';
 import { contrastiveStep, type StepResult } from './contrastive-step.js';
 import { loadTask } from './load-task.js';
 import { createStepContext } from './step-context.js';
-
-/** One `--json` line per logged step (the field names are an interface: keep them). */
-export interface StepLine {
-  type: 'step';
-  worker: number;
-  step: number;
-  epoch: number;
-  loss: number;
-  bounds: BoundValues;
-  ceiling: number;
-  temperature: number;
-  accuracy: number;
-  examples_per_s: number;
-  grad_norm: number;
-  bank_fill: number;
-  bank_digest: string;
-  key_age_steps: number;
-  step_ms: { data: number; compute: number; allreduce: number; bank_wait: number };
-}
-
-/** The `--json` line at the end of a run. */
-export interface SummaryLine {
-  type: 'summary';
-  kind: string;
-  steps: number;
-  examples: number;
-  seconds: number;
-  examples_per_s: number;
-  /** Mean of each bound over the last quarter of the logged steps. */
-  bounds: BoundValues;
-  /** Bounds at the first logged step, to show the rise. */
-  initial_bounds: BoundValues | null;
-  /** Largest InfoNCE value logged, for the check against the ceiling. */
-  max_infonce: number | null;
-  ceiling: number;
-  true_mi: number | null;
-  temperature: number;
-  eval: Record<string, number | null>;
-  skipped_inputs: Record<string, number>;
-  checkpoint: string;
-  run_dir: string;
-}
 
 /** What the caller sees while a run goes. */
 export interface TrainObserver {
@@ -141,7 +99,6 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   const seconds = (performance.now() - started) / 1000;
   observer.info?.('evaluating on held-out data');
   const evalFigures = config.eval.enabled ? await task.evaluate(step, last !== undefined ? 1 / last.scale : config.temperature.value) : {};
-  const tail = logged.slice(Math.floor(logged.length * 0.75));
   const summary: SummaryLine = {
     type: 'summary',
     kind,
@@ -149,9 +106,7 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
     examples: step * batch,
     seconds,
     examples_per_s: (logged.length > 0 ? (step - (logged[0]!.step - 1)) * batch : 0) / Math.max(seconds, 1e-9),
-    bounds: meanBounds(tail),
-    initial_bounds: logged[0]?.bounds ?? null,
-    max_infonce: logged.length > 0 ? Math.max(...logged.map((l) => l.bounds.infonce)) : null,
+    ...summarizeSteps(logged),
     ceiling: last?.ceiling ?? Math.log(config.bank.size + 1),
     true_mi: task.trueMi,
     temperature: last !== undefined ? 1 / last.scale : config.temperature.value,
@@ -165,8 +120,3 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   return summary;
 }
 
-function meanBounds(lines: readonly StepLine[]): BoundValues {
-  const out = Object.fromEntries(BOUND_NAMES.map((n) => [n, 0])) as BoundValues;
-  for (const l of lines) for (const n of BOUND_NAMES) out[n] += l.bounds[n] / lines.length;
-  return out;
-}
