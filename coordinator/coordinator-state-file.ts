@@ -1,0 +1,122 @@
+/**
+ * The coordinator's durable state, `coordinator.json` in its state directory: what a restarted
+ * coordinator needs to resume the job. Written atomically (temp file, fsync, rename, fsync of the
+ * directory) so a crash leaves the previous version, never a torn one.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from '../common/user-error.js';
+
+/** Name of the state file inside the coordinator's state directory. */
+export const STATE_FILE_NAME = 'coordinator.json';
+
+/** What the state file holds (field names as in the file). */
+export interface CoordinatorState {
+  /** The last generation formed; a restarted coordinator's first generation is one more, so none repeats. */
+  generation: number;
+  /** The last committed step (0: none). */
+  committed_step: number;
+  /** Stream position after the committed step: where the next step starts (see data-plan.ts). */
+  cursor: number;
+  /** Examples per epoch the members agreed on; joiners must have the same. */
+  epoch_size: number;
+  /** The last step whose model checkpoint a member reported durable (0: none): where a restart resumes. */
+  checkpoint_step: number;
+  /** The cursor after `checkpoint_step`. */
+  checkpoint_cursor: number;
+  /** The job's name; a coordinator of another job refuses the file. */
+  job: string;
+}
+
+const COUNTERS = ['generation', 'committed_step', 'cursor', 'epoch_size', 'checkpoint_step', 'checkpoint_cursor'] as const;
+
+/** Path of the state file in `stateDir`. */
+export function stateFilePath(stateDir: string): string {
+  return join(stateDir, STATE_FILE_NAME);
+}
+
+/**
+ * Reads the state file of `stateDir`: null when there is none (a new job), the state when it is
+ * valid, and a one-line {@link UserError} naming the file when it cannot be read or is corrupt
+ * (not JSON, a field missing or out of range, or a checkpoint after the committed step).
+ */
+export async function readCoordinatorState(stateDir: string): Promise<CoordinatorState | null> {
+  const path = stateFilePath(stateDir);
+  const fail = (problem: string): UserError => new UserError(`coordinator state ${path}: ${problem}`);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') return null;
+    throw fail(`cannot read: ${e.code ?? e.message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw fail(`corrupt, not JSON (${firstLine((err as Error).message)})`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw fail('corrupt, not a JSON object');
+  const record = raw as Record<string, unknown>;
+  for (const key of COUNTERS) {
+    const value = record[key];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+      throw fail(`corrupt, "${key}" must be a non-negative integer, got ${JSON.stringify(value) ?? 'nothing'}`);
+    }
+  }
+  if (typeof record.job !== 'string' || record.job === '') throw fail('corrupt, "job" must be a non-empty string');
+  const state = Object.fromEntries([...COUNTERS, 'job'].map((k) => [k, record[k]])) as unknown as CoordinatorState;
+  if (state.epoch_size === 0) throw fail('corrupt, "epoch_size" must be at least 1');
+  if (state.checkpoint_step > state.committed_step || state.checkpoint_cursor > state.cursor) {
+    throw fail(
+      `corrupt, checkpoint (step ${state.checkpoint_step}, cursor ${state.checkpoint_cursor}) is after the commit (step ${state.committed_step}, cursor ${state.cursor})`,
+    );
+  }
+  return state;
+}
+
+/**
+ * Writes `state` to the state file of `stateDir` (created if missing) atomically. I/O failures are
+ * {@link UserError}s naming the file; the temporary file is removed and the previous state file stays.
+ */
+export async function writeCoordinatorState(stateDir: string, state: CoordinatorState): Promise<void> {
+  const path = stateFilePath(stateDir);
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  let handle: FileHandle | undefined;
+  try {
+    await mkdir(stateDir, { recursive: true });
+    handle = await open(tmp, 'wx');
+    await handle.writeFile(JSON.stringify(state, null, 2) + '\n', 'utf8');
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(tmp, path);
+    await syncDirectory(stateDir);
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    await rm(tmp, { force: true }).catch(() => undefined);
+    const e = err as NodeJS.ErrnoException;
+    throw new UserError(`coordinator state ${path}: cannot write: ${e.code ?? e.message}`, { cause: err });
+  }
+}
+
+/** Makes the rename durable: the new directory entry survives a power cut only once the directory is synced. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    // Some platforms and file systems cannot open or fsync a directory; there is nothing more to do.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM') throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]!;
+}
