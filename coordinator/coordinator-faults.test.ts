@@ -128,7 +128,7 @@ test('a worker joining a running job is admitted at the next step boundary', asy
   await w0!.waitForMembership((x) => x.generation === 4);
   assert.deepEqual(w0!.membership!.members.map((x) => x.worker_id), ['w0', 'late0', 'late1']);
   assert.deepEqual(events.memberships.at(-1)!.removed, [{ workerId: 'w1', cause: 'left' }]);
-  assert.deepEqual(events.leaves, [{ workerId: 'w1', rank: 1, generation: 3 }]);
+  assert.deepEqual(events.leaves, [{ workerId: 'w1', rank: 1, generation: 3, summaryJson: '' }]);
 });
 
 test('a worker that restarts and joins again replaces its old self in a new generation', async (t) => {
