@@ -3,16 +3,19 @@ import { UserError } from '../common/user-error.js';
 import { loadConfig } from '../common/config.js';
 import type { SummaryLine } from '../common/run-lines.js';
 import { train } from '../worker/train/trainer.js';
+import { positiveInt } from './command-coordinator.js';
+import { runLocalCluster } from './local-cluster.js';
 import { ProgressBar } from './progress-bar.js';
 
 export const TRAIN_USAGE = `usage: infobound train [--config FILE] [--data FILE] [--kind clicklog|images] [--steps N]
                       [--batch N] [--bank-size K] [--backend wasm|cpu|tensorflow|tensorflow-gpu]
-                      [--resume CHECKPOINT] [--run-dir DIR] [--json]
+                      [--resume CHECKPOINT] [--run-dir DIR] [--workers N] [--json]
 
 Trains a MoCo/InfoNCE encoder on a click log (query<TAB>site<TAB>clicks, or JSONL) or an IDX image
 directory and reports the InfoNCE, NWJ, DV and JSD bounds next to the ceiling log(K+1).
 The YAML config holds every setting (\`infobound config\` prints them); flags override it.
-With --json, stdout carries one JSON object per logged step and a summary, and nothing else.`;
+With --json, stdout carries one JSON object per logged step and a summary, and nothing else.
+--workers N runs a coordinator here and N worker processes on loopback (the cluster code path).`;
 
 /** `infobound train`. */
 export async function trainCommand(argv: string[]): Promise<number> {
@@ -32,6 +35,18 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (values.resume !== undefined) config.train.resume = values.resume;
   if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
   const json = values.json === true;
+  if (values.workers !== undefined) {
+    const summary = await runLocalCluster(config, {
+      workers: positiveInt('--workers', values.workers),
+      step: (line) => {
+        if (json) process.stdout.write(JSON.stringify(line) + '\n');
+        else process.stderr.write(`step ${line.step} worker ${line.worker}: loss ${line.loss.toFixed(4)} infonce ${line.bounds.infonce.toFixed(3)} / ${line.ceiling.toFixed(3)}\n`);
+      },
+      info: (m) => process.stderr.write(`infobound: ${m}\n`),
+    });
+    process.stdout.write(json ? JSON.stringify(summary) + '\n' : formatSummary(summary));
+    return 0;
+  }
   const bar = !json && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
   const summary = await train(config, {
     info: (m) => process.stderr.write(`infobound: ${m}\n`),
@@ -64,6 +79,7 @@ function parseFlags(argv: string[]) {
         backend: { type: 'string' },
         resume: { type: 'string' },
         'run-dir': { type: 'string' },
+        workers: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },

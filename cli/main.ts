@@ -1,12 +1,16 @@
 import { UserError } from '../common/user-error.js';
 import { describeConfig } from '../common/config.js';
+import { coordinatorCommand } from './command-coordinator.js';
 import { demoCommand } from './command-demo.js';
 import { genClicklogCommand } from './command-gen-clicklog.js';
 import { trainCommand } from './command-train.js';
+import { workerCommand } from './command-worker.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   train: { run: trainCommand, help: 'train an encoder and report its MI bounds' },
   'gen-clicklog': { run: genClicklogCommand, help: 'write a synthetic click log with known MI' },
+  coordinator: { run: coordinatorCommand, help: 'serve a multi-worker job: membership, data plan, step commits' },
+  worker: { run: workerCommand, help: 'join a coordinator and train the steps it assigns' },
   demo: { run: demoCommand, help: 'generate a synthetic click log and train on it (what `npm start` runs)' },
   config: {
     run: async () => {

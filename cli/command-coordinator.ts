@@ -1,0 +1,198 @@
+import { mkdirSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { resolveKind, loadConfig, type Config } from '../common/config.js';
+import { summarizeSteps, type StepLine, type SummaryLine } from '../common/run-lines.js';
+import { UserError } from '../common/user-error.js';
+import { CoordinatorServer, type CommitEvent } from '../coordinator/coordinator-server.js';
+import type { StepReport__Output } from '../proto/generated/infobound/v1/StepReport.js';
+import { formatSummary } from './command-train.js';
+
+export const COORDINATOR_USAGE = `usage: infobound coordinator [--config FILE] [--data FILE] [--port P] [--workers N] [--host H]
+                            [--token TOKEN] [--run-dir DIR] [--json]
+
+Serves a job's membership, data plan and step commits to N workers (infobound worker). With --json,
+stdout carries one JSON line per worker per logged step and the summary (with generation and restarts).
+The join token may also come from INFOBOUND_TOKEN.`;
+
+/** What a running job reports to the caller of {@link runCoordinator}. */
+export interface CoordinatorRun {
+  /** host:port workers dial. */
+  address: string;
+  /** Resolves with the summary once the last step committed and rank 0 left with its evaluation. */
+  summary: Promise<SummaryLine>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link runCoordinator}. */
+export interface RunCoordinatorOptions {
+  workers: number;
+  host?: string;
+  port?: number;
+  token: string | null;
+  /** Called with every logged step line of every worker. */
+  step?(line: StepLine): void;
+  info?(message: string): void;
+}
+
+/**
+ * Starts a coordinator for `config` and assembles the job's step lines and summary from the members'
+ * reports: the path both `infobound coordinator` and `infobound train --workers N` take.
+ */
+export async function runCoordinator(config: Config, o: RunCoordinatorOptions): Promise<CoordinatorRun> {
+  const kind = resolveKind(config);
+  const runDir = config.run_dir ?? join('runs', `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  mkdirSync(runDir, { recursive: true });
+  const logPath = join(runDir, 'run.jsonl');
+  const lines: StepLine[] = [];
+  let generations = 0;
+  let lastGeneration = 0;
+  let committedExamples = 0;
+  let lastStep = 0;
+  let finished = false;
+  const started = performance.now();
+  let finish: (s: Record<string, unknown>) => void = () => {};
+  const rank0Summary = new Promise<Record<string, unknown>>((resolve) => (finish = resolve));
+  const writes: Promise<void>[] = [];
+  const server = await CoordinatorServer.start({
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 0,
+    token: o.token,
+    workers: o.workers,
+    config,
+    stateDir: runDir,
+    observer: {
+      commit: (e: CommitEvent) => {
+        committedExamples += e.world * config.train.batch;
+        lastStep = e.step;
+        e.reports.forEach((r, rank) => {
+          if (!r.metrics?.logged) return;
+          const line = stepLine(r, rank, e);
+          lines.push(line);
+          o.step?.(line);
+          writes.push(appendFile(logPath, JSON.stringify(line) + '\n'));
+        });
+      },
+      membership: (m) => {
+        // Members leaving at the end re-form generations too; those are not restarts.
+        if (!finished) generations++;
+        lastGeneration = m.generation;
+        o.info?.(`generation ${m.generation}: ${m.members.length} members${m.removed.length > 0 ? `; removed ${m.removed.map((r) => `${r.workerId} (${r.cause})`).join(', ')}` : ''}`);
+      },
+      left: (e) => {
+        if (e.rank === 0 && e.summaryJson !== '') finish(JSON.parse(e.summaryJson) as Record<string, unknown>);
+      },
+      refused: (reason, message) => o.info?.(`refused (${reason}): ${message}`),
+      done: () => (finished = true),
+    },
+  });
+  o.info?.(`coordinator listening on ${server.address}; waiting for ${o.workers} workers; run directory ${runDir}`);
+  const summary = rank0Summary.then(async (final): Promise<SummaryLine> => {
+    await Promise.all(writes);
+    const seconds = (performance.now() - started) / 1000;
+    const last = lines.at(-1);
+    const s: SummaryLine = {
+      type: 'summary',
+      kind,
+      steps: lastStep,
+      examples: committedExamples,
+      seconds,
+      examples_per_s: committedExamples / Math.max(seconds, 1e-9),
+      ...summarizeSteps(lines),
+      ceiling: last?.ceiling ?? Math.log(config.bank.size + 1),
+      true_mi: (final.true_mi as number | null | undefined) ?? null,
+      temperature: last?.temperature ?? config.temperature.value,
+      eval: (final.eval as Record<string, number | null> | undefined) ?? {},
+      skipped_inputs: Object.fromEntries(Object.entries((final.skipped_inputs as Record<string, number>) ?? {}).filter(([, n]) => n > 0)),
+      checkpoint: join(runDir, 'checkpoint.ibck'),
+      run_dir: runDir,
+      generation: lastGeneration,
+      restarts: Math.max(0, generations - 1),
+      workers: o.workers,
+    };
+    await appendFile(logPath, JSON.stringify(s) + '\n');
+    return s;
+  });
+  return { address: server.address, summary, close: () => server.close() };
+}
+
+function stepLine(r: StepReport__Output, rank: number, e: CommitEvent): StepLine {
+  const m = r.metrics!;
+  return {
+    type: 'step',
+    worker: rank,
+    step: e.step,
+    epoch: m.epoch,
+    loss: m.loss,
+    bounds: { infonce: m.bounds!.infonce, nwj: m.bounds!.nwj, dv: m.bounds!.dv, jsd: m.bounds!.jsd },
+    ceiling: m.ceiling,
+    temperature: m.temperature,
+    accuracy: m.accuracy,
+    examples_per_s: m.examples_per_s,
+    grad_norm: m.grad_norm,
+    bank_fill: m.bank_fill,
+    bank_digest: m.bank_digest,
+    key_age_steps: m.key_age_steps,
+    step_ms: { data: m.data_ms, compute: m.compute_ms, allreduce: m.allreduce_ms, bank_wait: m.bank_wait_ms },
+    generation: e.generation,
+  };
+}
+
+/** `infobound coordinator`. */
+export async function coordinatorCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        config: { type: 'string' },
+        data: { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        workers: { type: 'string' },
+        token: { type: 'string' },
+        'run-dir': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UserError(`coordinator: ${(err as Error).message} (see infobound coordinator --help)`);
+  }
+  if (values.help) {
+    process.stdout.write(COORDINATOR_USAGE + '\n');
+    return 0;
+  }
+  const config = loadConfig(values.config, values.data !== undefined ? { data: values.data } : {});
+  if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
+  const workers = positiveInt('--workers', values.workers ?? '1');
+  const port = values.port === undefined ? 0 : positiveInt('--port', values.port, 0);
+  const json = values.json === true;
+  const run = await runCoordinator(config, {
+    workers,
+    port,
+    ...(values.host !== undefined ? { host: values.host } : {}),
+    token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,
+    step: (line) => {
+      if (json) process.stdout.write(JSON.stringify(line) + '\n');
+      else process.stderr.write(`step ${line.step} worker ${line.worker}: loss ${line.loss.toFixed(4)} infonce ${line.bounds.infonce.toFixed(3)} / ${line.ceiling.toFixed(3)}\n`);
+    },
+    info: (m) => process.stderr.write(`infobound coordinator: ${m}\n`),
+  });
+  try {
+    const summary = await run.summary;
+    process.stdout.write(json ? JSON.stringify(summary) + '\n' : formatSummary(summary));
+  } finally {
+    await run.close();
+  }
+  return 0;
+}
+
+/** Parses a flag as an integer ≥ min, with a one-line error naming the flag. */
+export function positiveInt(flag: string, value: string, min = 1): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
+  return n;
+}

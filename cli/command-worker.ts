@@ -1,0 +1,58 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../common/config.js';
+import { UserError } from '../common/user-error.js';
+import { runWorker } from '../worker/distributed/worker-process.js';
+
+export const WORKER_USAGE = `usage: infobound worker --coordinator HOST:PORT [--config FILE] [--data FILE] [--worker-id ID]
+                       [--token TOKEN] [--bind HOST] [--advertise HOST] [--run-dir DIR]
+
+Joins a job's coordinator and trains the steps it assigns. The config must match the coordinator's
+(same file); the join token may also come from INFOBOUND_TOKEN. --bind is the address the Peer server
+listens on (default 127.0.0.1; 0.0.0.0 in a pod), --advertise the host other workers dial (the pod IP).`;
+
+/** `infobound worker`. */
+export async function workerCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        coordinator: { type: 'string' },
+        config: { type: 'string' },
+        data: { type: 'string' },
+        'worker-id': { type: 'string' },
+        token: { type: 'string' },
+        bind: { type: 'string' },
+        advertise: { type: 'string' },
+        'run-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UserError(`worker: ${(err as Error).message} (see infobound worker --help)`);
+  }
+  if (values.help) {
+    process.stdout.write(WORKER_USAGE + '\n');
+    return 0;
+  }
+  if (values.coordinator === undefined) throw new UserError('worker: --coordinator HOST:PORT is required');
+  const config = loadConfig(values.config, values.data !== undefined ? { data: values.data } : {});
+  if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
+  const bind = values.bind ?? '127.0.0.1';
+  const workerId = values['worker-id'] ?? `${hostname()}-${process.pid}`;
+  await runWorker({
+    config,
+    coordinator: values.coordinator,
+    workerId,
+    token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,
+    peerHost: bind,
+    advertiseHost: values.advertise ?? (bind === '0.0.0.0' ? hostname() : bind),
+    checkpointPath: join(config.run_dir ?? '.', 'checkpoint.ibck'),
+    info: (m) => process.stderr.write(`infobound worker ${workerId}: ${m}\n`),
+    warn: (m) => process.stderr.write(m.endsWith('\n') ? m : m + '\n'),
+  });
+  return 0;
+}

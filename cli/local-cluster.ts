@@ -1,0 +1,60 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolveKind, type Config } from '../common/config.js';
+import type { StepLine, SummaryLine } from '../common/run-lines.js';
+import { UserError } from '../common/user-error.js';
+import { runCoordinator } from './command-coordinator.js';
+
+const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));
+
+/** Options of {@link runLocalCluster}. */
+export interface LocalClusterOptions {
+  workers: number;
+  step?(line: StepLine): void;
+  info?(message: string): void;
+}
+
+/**
+ * `infobound train --workers N`: a coordinator in this process and N `infobound worker` processes on
+ * loopback, the same code path as a cluster. A worker that fails ends the run with its error.
+ */
+export async function runLocalCluster(config: Config, o: LocalClusterOptions): Promise<SummaryLine> {
+  const runDir = config.run_dir ?? join('runs', `${resolveKind(config)}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  mkdirSync(runDir, { recursive: true });
+  const job: Config = { ...config, run_dir: runDir };
+  // JSON is YAML: the workers read the very config the coordinator serves.
+  const configPath = join(runDir, 'cluster-config.json');
+  writeFileSync(configPath, JSON.stringify(job, null, 2) + '\n');
+  const token = randomBytes(16).toString('hex');
+  const run = await runCoordinator(job, { workers: o.workers, token, step: o.step, info: o.info });
+  const children: ChildProcess[] = [];
+  try {
+    const failed = new Promise<never>((_, reject) => {
+      for (let i = 0; i < o.workers; i++) {
+        const child = spawn(process.execPath, [BIN, 'worker', '--coordinator', run.address, '--config', configPath, '--worker-id', `worker-${i}`], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...process.env, INFOBOUND_TOKEN: token },
+        });
+        children.push(child);
+        let lastLine = '';
+        child.stderr!.setEncoding('utf8');
+        child.stderr!.on('data', (text: string) => {
+          for (const line of text.split('\n').filter((l) => l.length > 0)) {
+            lastLine = line;
+            o.info?.(`[worker-${i}] ${line.replace(/^infobound( worker [^:]*)?: /, '')}`);
+          }
+        });
+        child.on('exit', (code, signal) => {
+          if (code !== 0) reject(new UserError(`worker-${i} exited with ${signal ?? `code ${code}`}: ${lastLine.replace(/^infobound( worker [^:]*)?: /, '')}`));
+        });
+      }
+    });
+    return await Promise.race([run.summary, failed]);
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+    await run.close();
+  }
+}

@@ -1,0 +1,82 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Chunk } from '../../proto/generated/infobound/v1/Chunk.js';
+import type { ChunkAck__Output } from '../../proto/generated/infobound/v1/ChunkAck.js';
+import type { PeerClient } from '../../proto/generated/infobound/v1/Peer.js';
+
+/** What a SuccessorStream reports to its owner. */
+export interface SuccessorEvents {
+  /** The successor's reducer took a chunk. */
+  onAck(ack: ChunkAck__Output): void;
+  /** The call failed or was ended by the successor; nothing more will be sent or acknowledged. */
+  onError(err: Error): void;
+}
+
+/**
+ * The sending half of the ring: one long-lived Collective call to the ring successor. Chunks are
+ * written in the order given, at most `window` of them unacknowledged: the successor acknowledges a
+ * chunk when its reducer takes it, so the window bounds what waits in the successor's inbox, and
+ * grpc's own write backpressure ('drain') bounds what waits in this process's transport.
+ */
+export class SuccessorStream {
+  private readonly call: grpc.ClientDuplexStream<Chunk, ChunkAck__Output>;
+  private readonly queue: Chunk[] = [];
+  private inFlight = 0;
+  private blocked = false;
+  private done = false;
+
+  constructor(
+    client: PeerClient,
+    /** Most chunks written and not yet acknowledged. */
+    private readonly window: number,
+    private readonly events: SuccessorEvents,
+  ) {
+    // No deadline: the call lives for a whole generation (FACTS.md); each wait on it has its own.
+    this.call = client.Collective();
+    this.call.on('data', (ack: ChunkAck__Output) => {
+      this.inFlight = Math.max(0, this.inFlight - 1);
+      this.events.onAck(ack);
+      this.pump();
+    });
+    this.call.on('drain', () => {
+      this.blocked = false;
+      this.pump();
+    });
+    this.call.on('error', (err: grpc.ServiceError) => this.finish(new Error(`${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`)));
+    this.call.on('end', () => this.finish(new Error('the successor ended the stream')));
+  }
+
+  /** Queues a chunk; it is written when the window and the transport allow. */
+  send(chunk: Chunk): void {
+    if (this.done) return;
+    this.queue.push(chunk);
+    this.pump();
+  }
+
+  /** Half-closes the call (the successor ends it normally); chunks not yet written are dropped. */
+  end(): void {
+    if (this.done) return;
+    this.done = true;
+    this.queue.length = 0;
+    this.call.end();
+  }
+
+  /** Cancels the call at once (the successor sees it cancelled); queued chunks are dropped. */
+  cancel(): void {
+    this.done = true;
+    this.queue.length = 0;
+    this.call.cancel();
+  }
+
+  private pump(): void {
+    while (!this.done && !this.blocked && this.inFlight < this.window && this.queue.length > 0) {
+      this.inFlight++;
+      if (!this.call.write(this.queue.shift()!)) this.blocked = true;
+    }
+  }
+
+  private finish(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.events.onError(err);
+  }
+}
