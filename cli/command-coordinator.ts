@@ -10,10 +10,12 @@ import type { StepReport__Output } from '../proto/generated/infobound/v1/StepRep
 import { formatSummary } from './command-train.js';
 
 export const COORDINATOR_USAGE = `usage: infobound coordinator [--config FILE] [--data FILE] [--port P] [--workers N] [--host H]
-                            [--token TOKEN] [--run-dir DIR] [--json]
+                            [--token TOKEN] [--run-dir DIR] [--heartbeat-timeout MS] [--json]
 
 Serves a job's membership, data plan and step commits to N workers (infobound worker). With --json,
 stdout carries one JSON line per worker per logged step and the summary (with generation and restarts).
+The run directory gets run.jsonl, commits.jsonl (every committed step's stream ranges) and the
+coordinator's state file; a coordinator started again on it resumes from the last checkpoint.
 The join token may also come from INFOBOUND_TOKEN.`;
 
 /** What a running job reports to the caller of {@link runCoordinator}. */
@@ -31,6 +33,8 @@ export interface RunCoordinatorOptions {
   host?: string;
   port?: number;
   token: string | null;
+  /** A member silent this long is removed and the others go on in a new generation, ms. */
+  heartbeatTimeoutMs?: number;
   /** Called with every logged step line of every worker. */
   step?(line: StepLine): void;
   info?(message: string): void;
@@ -45,6 +49,8 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
   const runDir = config.run_dir ?? join('runs', `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(runDir, { recursive: true });
   const logPath = join(runDir, 'run.jsonl');
+  // One line per committed step with every member's stream range: the audit trail of exactly-once data.
+  const commitsPath = join(runDir, 'commits.jsonl');
   const lines: StepLine[] = [];
   let generations = 0;
   let lastGeneration = 0;
@@ -62,10 +68,13 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
     workers: o.workers,
     config,
     stateDir: runDir,
+    ...(o.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
     observer: {
       commit: (e: CommitEvent) => {
         committedExamples += e.world * config.train.batch;
         lastStep = e.step;
+        const ranges = e.reports.map((r) => [r.split_start, r.examples]);
+        writes.push(appendFile(commitsPath, JSON.stringify({ step: e.step, generation: e.generation, world: e.world, epoch: e.epoch, cursor: e.cursor, ranges }) + '\n'));
         e.reports.forEach((r, rank) => {
           if (!r.metrics?.logged) return;
           const line = stepLine(r, rank, e);
@@ -154,6 +163,7 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
         workers: { type: 'string' },
         token: { type: 'string' },
         'run-dir': { type: 'string' },
+        'heartbeat-timeout': { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -175,6 +185,7 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     port,
     ...(values.host !== undefined ? { host: values.host } : {}),
     token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,
+    ...(values['heartbeat-timeout'] !== undefined ? { heartbeatTimeoutMs: positiveInt('--heartbeat-timeout', values['heartbeat-timeout']) } : {}),
     step: (line) => {
       if (json) process.stdout.write(JSON.stringify(line) + '\n');
       else process.stderr.write(`step ${line.step} worker ${line.worker}: loss ${line.loss.toFixed(4)} infonce ${line.bounds.infonce.toFixed(3)} / ${line.ceiling.toFixed(3)}\n`);

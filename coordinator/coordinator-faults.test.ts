@@ -148,10 +148,10 @@ test('a restarted coordinator resumes from the last checkpoint with the next gen
   await joinInOrder([w0!, w1!]);
   for (let step = 1; step <= 4; step++) {
     const assignments = await Promise.all([w0!.nextStep(), w1!.nextStep()]);
-    // Rank 0 writes a checkpoint of step 2.
-    await Promise.all([w0!.report(step, { checkpointWritten: step === 2 }), w1!.report(assignments[1]!.step)]);
+    // Rank 0 writes a checkpoint of step 2, the state step 3 starts from, and says so with step 3.
+    await Promise.all([w0!.report(step, { checkpointWritten: step === 3 }), w1!.report(assignments[1]!.step)]);
   }
-  assert.equal(first.events.commits[1]!.checkpoint, true);
+  assert.equal(first.events.commits[2]!.checkpoint, true);
   await first.coordinator.close();
   assert.deepEqual(await readCoordinatorState(stateDir), {
     generation: 1,

@@ -61,7 +61,7 @@ export interface CommitEvent {
   epoch: number;
   /** Stream position after the step: the next step starts here. */
   cursor: number;
-  /** Whether a member reported a durable checkpoint of this step. */
+  /** Whether a member reported a durable checkpoint of the state this step started from (the previous commit). */
   checkpoint: boolean;
   /** Every member's report, in rank order. */
   reports: StepReport__Output[];

@@ -29,7 +29,7 @@ export interface CommittedStep {
   cursor: number;
   /** The members' reports in rank order. */
   reports: StepReport__Output[];
-  /** Whether a member reported a durable checkpoint of this step. */
+  /** Whether a member reported a durable checkpoint of the state this step started from (the previous commit). */
   checkpoint: boolean;
 }
 
@@ -115,16 +115,18 @@ export class StepLedger {
 
   /**
    * Commits the next step, reported by these members (in rank order; see {@link complete}): the
-   * cursor moves past the step's world·batch positions, and the checkpoint position follows when a
-   * member wrote one.
+   * cursor moves past the step's world·batch positions, and the checkpoint position moves to the
+   * previous commit when a member wrote a checkpoint of it.
    */
   commit(memberIds: readonly string[]): CommittedStep {
     const reports = memberIds.map((id) => this.reports.get(id)!);
     const step = this.position.committedStep + 1;
     const cursor = this.position.cursor + stepExamples(memberIds.length, this.batch);
+    // A member writes a checkpoint of the state a step starts from (the last commit) and says so in
+    // that step's report: the checkpoint is of the previous step.
     const checkpoint = reports.some((r) => r.checkpoint_written);
     this.position = checkpoint
-      ? { committedStep: step, cursor, checkpointStep: step, checkpointCursor: cursor }
+      ? { committedStep: step, cursor, checkpointStep: this.position.committedStep, checkpointCursor: this.position.cursor }
       : { ...this.position, committedStep: step, cursor };
     this.discard();
     return { step, cursor, reports, checkpoint };

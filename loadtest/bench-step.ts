@@ -264,7 +264,7 @@ async function timePieces<B>(run: Run<B>, steps: number): Promise<{ total: numbe
     instrument(ctx.adam, 'apply', `Adam over the ${model.online.size} flat params`, acc),
     instrument(model, 'applySparse', 'sparse row optimiser (Adagrad + momentum rows)', acc),
     instrument(model, 'momentumUpdate', 'momentum EMA of the key tower', acc),
-    instrument(ctx.transport, 'publish', 'bank enqueue', acc),
+    instrument(ctx.bank, 'enqueue', 'bank enqueue', acc),
   ];
   // logitBias runs inside the gradient closure; like the model's side pieces it is pure, so the same
   // call on the same bank state just before the step costs what it costs inside.

@@ -1,26 +1,22 @@
-import type { BankMessage, KeyBank } from './key-bank.js';
+import type { BankMessage } from './key-bank.js';
 
 /**
- * How a worker's keys reach every replica. The training step only publishes its keys and waits for the
- * step's messages to be applied; whether they travel in-process or over NATS is the transport's business.
+ * How a worker's keys reach every replica. The training step hands over its keys of a step and gets
+ * back every producer's keys of that step, in producer order, to add to its replica once the step is
+ * committed; whether they travel in-process, around the worker ring or over NATS is the transport's
+ * business.
  */
 export interface BankTransport {
-  /** Publishes this worker's keys for a step. */
-  publish(msg: BankMessage): Promise<void>;
-  /** Resolves once every producer's messages up to `step` are applied to the replica, in (step, producer) order. */
-  syncTo(step: number): Promise<void>;
+  /** Exchanges this worker's keys of `msg.step` for every producer's keys of that step, in (step, producer) order. */
+  exchange(msg: BankMessage): Promise<BankMessage[]>;
   close(): Promise<void>;
 }
 
-/** Single-process transport: a published message is the only one of its step, applied at once. */
+/** Single-process transport: a worker's own keys are the only ones of its step. */
 export class EmbeddedBankTransport implements BankTransport {
-  constructor(private readonly bank: KeyBank) {}
-
-  async publish(msg: BankMessage): Promise<void> {
-    this.bank.enqueue(msg);
+  async exchange(msg: BankMessage): Promise<BankMessage[]> {
+    return [msg];
   }
-
-  async syncTo(): Promise<void> {}
 
   async close(): Promise<void> {}
 }

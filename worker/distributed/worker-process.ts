@@ -2,19 +2,22 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { initBackend } from '../../common/backend.js';
 import type { Config } from '../../common/config.js';
 import { UserError } from '../../common/user-error.js';
+import type { Assignment__Output } from '../../proto/generated/infobound/v1/Assignment.js';
 import type { Membership__Output } from '../../proto/generated/infobound/v1/Membership.js';
 import type { StepMetrics } from '../../proto/generated/infobound/v1/StepMetrics.js';
 import { fetchState } from '../collective/fetch-state.js';
 import { PeerServer } from '../collective/peer-server.js';
 import { RingReducer } from '../collective/ring-reducer.js';
-import { contrastiveStep } from '../train/contrastive-step.js';
+import { applyStep, computeStep, type PendingStep, type StepContext, type StepResult } from '../train/contrastive-step.js';
 import { loadTask } from '../train/load-task.js';
 import { createStepContext } from '../train/step-context.js';
 import { restoreTrainingState, saveTrainingState } from '../train/training-state-file.js';
-import { CoordinatorClient } from './coordinator-client.js';
+import type { TrainingTask } from '../train/training-task.js';
+import { CoordinatorCallError, CoordinatorClient } from './coordinator-client.js';
 import { RingBankTransport } from './ring-bank-transport.js';
 
 /** Version sent on join: members of a job must run the same build of the training step. */
@@ -36,6 +39,8 @@ export interface WorkerProcessOptions {
   advertiseHost: string;
   /** Where rank 0 writes checkpoints (the run directory). */
   checkpointPath: string;
+  /** How long to wait for the coordinator to form a new generation after a failed step, ms. */
+  recoveryTimeoutMs?: number;
   info?(message: string): void;
   warn?(message: string): void;
 }
@@ -43,10 +48,16 @@ export interface WorkerProcessOptions {
 /** The sections of the config that every member must share for the ring to compute one update. */
 const SHARED_SECTIONS = ['seed', 'train', 'bank', 'temperature', 'clicklog', 'images'] as const;
 
+/** Statuses by which the coordinator says a step or a generation is over (DESIGN.md §5). */
+const GENERATION_ENDED: readonly grpc.status[] = [grpc.status.ABORTED, grpc.status.FAILED_PRECONDITION];
+
 /**
- * A worker: joins the coordinator, trains the steps it is assigned with gradients reduced over the
- * ring and keys exchanged over the ring, reports each step and waits for its commit, writes the
- * checkpoint when it is rank 0, and leaves with its evaluation at the end.
+ * A worker: joins the coordinator, trains the steps it is assigned with gradients and keys exchanged
+ * around the ring, reports each step and applies it only once the coordinator committed it. When the
+ * membership changes mid-step (a peer died, a worker joined), the uncommitted step is dropped — no
+ * parameter moved yet, so there is nothing to roll back — and the worker carries on in the new
+ * generation, where the same step is planned again. Rank 0 writes checkpoints; a worker that joins a
+ * job in progress fetches the committed state from a member first.
  */
 export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   const { config } = o;
@@ -56,12 +67,18 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   const port = peer.address.slice(peer.address.lastIndexOf(':') + 1);
   const client = new CoordinatorClient(o.coordinator);
   const ring = new RingReducer(peer);
-  let membership: Membership__Output | undefined;
+  const ctx = createStepContext(config, task);
+  ctx.reducer = ring;
+  ctx.transport = new RingBankTransport(ring);
+  /** The last step this worker applied (its state is the state after it), and the stream position after it. */
   let step = 0;
-  let changed: Membership__Output | undefined;
+  let position = 0;
+  let latest: Membership__Output | undefined;
+  let wake: () => void = () => {};
   let stopHeartbeat = () => {};
+  peer.setStateProvider(() => snapshot(task, ctx, config, step, position));
   try {
-    membership = await client.join({
+    let membership = await client.join({
       worker_id: o.workerId,
       peer_address: `${o.advertiseHost}:${port}`,
       token: o.token ?? '',
@@ -69,84 +86,90 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       epoch_size: task.order.size,
     });
     checkSameConfig(config, membership.config_json);
-    o.info?.(`joined generation ${membership.generation} as rank ${membership.rank} of ${membership.world}`);
-    const ctx = createStepContext(config, task);
-    const bank = new RingBankTransport(ring, ctx.bank);
-    ctx.reducer = ring;
-    ctx.transport = bank;
-    const topology = (m: Membership__Output) => {
-      ctx.rank = m.rank;
-      ring.setTopology({ generation: m.generation, rank: m.rank, world: m.world, peers: m.members.map((x) => x.peer_address) });
-    };
-    topology(membership);
-    step = membership.committed_step;
-    let position = 0;
-    if (step > 0) await catchUp(o, membership, task, ctx);
-    peer.setStateProvider(async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'infobound-state-'));
-      try {
-        const path = join(dir, 'state.ibck');
-        await saveTrainingState(path, step, position, task, ctx, config);
-        return { step, data: readFileSync(path) };
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
+    latest = membership;
     stopHeartbeat = client.heartbeat(
       o.workerId,
-      () => ({ generation: membership!.generation, step }),
+      () => ({ generation: membership.generation, step }),
       (m) => {
-        if (m.generation !== membership!.generation) {
-          changed = m;
-          ring.abort(`membership changed to generation ${m.generation}`);
-        }
+        latest = m;
+        if (m.generation !== membership.generation) ring.abort(`membership changed to generation ${m.generation}`);
+        wake();
       },
-      (err) => o.warn?.(`infobound: heartbeat: ${err.message}`),
+      (err) => o.warn?.(`infobound worker ${o.workerId}: heartbeat: ${err.message}`),
     );
-    const membershipChanged = () =>
-      new UserError(`worker ${o.workerId}: the job's membership changed at step ${step + 1} (generation ${changed!.generation}); this worker stops`);
+    /** Resolves with a generation newer than `after`, pushed by the heartbeat (bounded wait). */
+    const newGeneration = (after: number, why: string): Promise<Membership__Output> =>
+      new Promise((resolve, reject) => {
+        const timeoutMs = o.recoveryTimeoutMs ?? 30_000;
+        const check = () => {
+          if (latest !== undefined && latest.generation > after) {
+            clearTimeout(timer);
+            resolve(latest);
+          }
+        };
+        const timer = setTimeout(() => reject(new UserError(`worker ${o.workerId}: ${why}, and no new generation formed within ${timeoutMs / 1000} s`)), timeoutMs);
+        wake = check;
+        check();
+      });
+    const adopt = async (m: Membership__Output) => {
+      membership = m;
+      ctx.rank = m.rank;
+      ring.setTopology({ generation: m.generation, rank: m.rank, world: m.world, peers: m.members.map((x) => x.peer_address) });
+      if (m.committed_step !== step) ({ step, position } = await catchUp(o, m, task, ctx));
+      o.info?.(`generation ${m.generation}: rank ${m.rank} of ${m.world}, at step ${step}`);
+    };
+    await adopt(membership);
+
     for (;;) {
-      let a;
+      if (latest.generation > membership.generation) await adopt(latest);
+      let a: Assignment__Output;
       try {
         a = await client.nextStep(o.workerId, membership.generation);
       } catch (err) {
-        throw changed !== undefined ? membershipChanged() : err;
+        if (!endsGeneration(err)) throw err;
+        await adopt(await newGeneration(membership.generation, `generation ${membership.generation} ended`));
+        continue;
       }
       if (a.done) break;
-      if (changed !== undefined) throw membershipChanged();
       const split = a.splits[0]!;
       const t0 = performance.now();
       const batch = task.batchAt(split.start, split.count);
       const dataMs = performance.now() - t0;
-      const logged = a.step % config.train.log_every === 0 || a.step === 1 || a.step === config.train.steps;
-      const r = await contrastiveStep(task.model, batch, a.step, ctx, logged);
-      const rate = (split.count * 1000) / (performance.now() - t0);
-      position = split.start + split.count;
-      const checkpoint = ctx.rank === 0 && (a.step === config.train.steps || (config.train.checkpoint_every > 0 && a.step % config.train.checkpoint_every === 0));
-      // Rank 0's split starts the step's global batch: the committed cursor is world·batch further.
-      if (checkpoint) await saveTrainingState(o.checkpointPath, a.step, split.start + membership.world * split.count, task, ctx, config);
-      const metrics: StepMetrics = {
-        loss: r.loss,
-        bounds: r.bounds ?? { infonce: 0, nwj: 0, dv: 0, jsd: 0 },
-        ceiling: r.ceiling,
-        temperature: 1 / r.scale,
-        accuracy: r.accuracy ?? 0,
-        examples_per_s: rate,
-        grad_norm: r.gradNorm,
-        bank_fill: ctx.bank.filled / ctx.bank.capacity,
-        bank_digest: ctx.bank.digest(),
-        key_age_steps: ctx.bank.meanKeyAge(a.step),
-        data_ms: dataMs,
-        compute_ms: r.computeMs,
-        allreduce_ms: r.allReduceMs,
-        bank_wait_ms: r.bankWaitMs,
-        params_digest: digest(task.model.online.values),
-        logged: r.bounds !== undefined,
-        epoch: task.order.epochOf(split.start),
-      };
+      const logged = a.step % config.train.log_every === 0 || a.step === config.train.steps;
+      let pending: PendingStep;
+      try {
+        pending = await computeStep(task.model, batch, a.step, ctx, logged);
+      } catch (err) {
+        o.warn?.(`infobound worker ${o.workerId}: step ${a.step} failed: ${(err as Error).message}`);
+        await adopt(await newGeneration(membership.generation, `step ${a.step} failed (${(err as Error).message})`));
+        continue;
+      }
+      // Rank 0 checkpoints the state this step starts from (the last commit) and says so in its report.
+      const every = config.train.checkpoint_every;
+      const checkpoint = ctx.rank === 0 && every > 0 && step > 0 && step % every === 0;
+      if (checkpoint) await saveTrainingState(o.checkpointPath, step, position, task, ctx, config);
+      try {
+        await client.reportStep({
+          worker_id: o.workerId,
+          generation: membership.generation,
+          step: a.step,
+          metrics: stepMetrics(pending.result, ctx, task, a.step, split.start, dataMs, (split.count * 1000) / (performance.now() - t0)),
+          examples: split.count,
+          checkpoint_written: checkpoint,
+          split_start: split.start,
+        });
+      } catch (err) {
+        pending.discard();
+        if (!endsGeneration(err)) throw err;
+        await adopt(await newGeneration(membership.generation, `step ${a.step} was discarded`));
+        continue;
+      }
+      applyStep(task.model, pending, ctx);
       step = a.step;
-      await client.reportStep({ worker_id: o.workerId, generation: membership.generation, step: a.step, metrics, examples: split.count, checkpoint_written: checkpoint });
+      // Splits of one step are contiguous in rank order and equal in size.
+      position = split.start + (membership.world - ctx.rank) * split.count;
     }
+    if (ctx.rank === 0) await saveTrainingState(o.checkpointPath, step, position, task, ctx, config);
     const summary = ctx.rank === 0 && config.eval.enabled ? { eval: await task.evaluate(step, config.temperature.value), true_mi: task.trueMi, skipped_inputs: task.skipped } : { skipped_inputs: task.skipped };
     stopHeartbeat();
     await client.leave(o.workerId, membership.generation, JSON.stringify(summary));
@@ -158,16 +181,67 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   }
 }
 
-/** Brings a worker that joins a job in progress to the last committed state: from the shared checkpoint or a member. */
-async function catchUp(o: WorkerProcessOptions, m: Membership__Output, task: Awaited<ReturnType<typeof loadTask>>, ctx: ReturnType<typeof createStepContext>): Promise<void> {
-  const source = m.members[m.state_source_rank]!;
+function endsGeneration(err: unknown): boolean {
+  return err instanceof CoordinatorCallError && GENERATION_ENDED.includes(err.code);
+}
+
+/** The metrics of a step report: the fields of its `--json` step line. */
+function stepMetrics(r: StepResult, ctx: StepContext, task: TrainingTask<unknown>, step: number, start: number, dataMs: number, rate: number): StepMetrics {
+  return {
+    loss: r.loss,
+    bounds: r.bounds ?? { infonce: 0, nwj: 0, dv: 0, jsd: 0 },
+    ceiling: r.ceiling,
+    temperature: 1 / r.scale,
+    accuracy: r.accuracy ?? 0,
+    examples_per_s: rate,
+    grad_norm: r.gradNorm,
+    bank_fill: ctx.bank.filled / ctx.bank.capacity,
+    bank_digest: ctx.bank.digest(),
+    key_age_steps: ctx.bank.meanKeyAge(step),
+    data_ms: dataMs,
+    compute_ms: r.computeMs,
+    allreduce_ms: r.allReduceMs,
+    bank_wait_ms: r.bankWaitMs,
+    params_digest: digest(task.model.online.values),
+    logged: r.bounds !== undefined,
+    epoch: task.order.epochOf(start),
+  };
+}
+
+/** The committed state as a checkpoint file's bytes, for a worker that joins (Peer.FetchState). */
+async function snapshot(task: TrainingTask<unknown>, ctx: StepContext, config: Config, step: number, position: number): Promise<{ step: number; data: Buffer }> {
   const dir = mkdtempSync(join(tmpdir(), 'infobound-state-'));
   try {
-    const state = await fetchState(source.peer_address, { workerId: o.workerId, generation: m.generation });
     const path = join(dir, 'state.ibck');
-    writeFileSync(path, state.data);
-    await restoreTrainingState(path, task, ctx);
-    o.info?.(`fetched the state of step ${state.step} from rank ${m.state_source_rank}`);
+    await saveTrainingState(path, step, position, task, ctx, config);
+    return { step, data: readFileSync(path) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Brings this worker to the generation's committed step: from a member's state (a joiner, or a worker
+ * that fell behind), retrying while the member has not applied that step yet.
+ */
+async function catchUp(o: WorkerProcessOptions, m: Membership__Output, task: TrainingTask<unknown>, ctx: StepContext): Promise<{ step: number; position: number }> {
+  const source = m.members[m.state_source_rank]!;
+  if (source.worker_id === o.workerId) throw new UserError(`worker ${o.workerId}: it is the state source of generation ${m.generation} but is not at its committed step ${m.committed_step}`);
+  const dir = mkdtempSync(join(tmpdir(), 'infobound-state-'));
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const state = await fetchState(source.peer_address, { workerId: o.workerId, generation: m.generation });
+      if (state.step === m.committed_step) {
+        const path = join(dir, 'state.ibck');
+        writeFileSync(path, state.data);
+        const restored = await restoreTrainingState(path, task, ctx);
+        o.info?.(`fetched the state of step ${state.step} from rank ${m.state_source_rank}`);
+        return restored;
+      }
+      // The source commits a step before it applies it: give it a moment (bounded).
+      if (attempt >= 100) throw new UserError(`worker ${o.workerId}: rank ${m.state_source_rank} is at step ${state.step}, not the committed step ${m.committed_step}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,9 +5,10 @@ import { infonceBankLoss, queueCriticScores } from '../../common/infonce-bank-lo
 import { linear } from '../../common/linear.js';
 import { queueAccuracy } from '../../common/queue-accuracy.js';
 import type { BankTransport } from '../bank/bank-transport.js';
-import type { KeyBank } from '../bank/key-bank.js';
+import type { BankMessage, KeyBank } from '../bank/key-bank.js';
 import { logitBias } from '../bank/logit-bias.js';
 import type { GradientReducer } from '../collective/gradient-reducer.js';
+import type { SparseRowGrad } from '../model/sparse-embedding.js';
 import type { Adam } from '../optim/adam.js';
 import { clipByGlobalNorm } from '../optim/ema.js';
 import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
@@ -59,19 +60,45 @@ export interface StepResult {
 }
 
 /**
+ * A step whose gradients and keys have been exchanged with every peer but not applied yet. A worker
+ * applies it only once the coordinator committed the step, so a step that a membership change
+ * discards leaves the model untouched: there is nothing to roll back.
+ */
+export interface PendingStep {
+  step: number;
+  /** World-mean dense gradient. */
+  grad: Float32Array;
+  /** World-mean sparse row gradients, per table. */
+  sparse: SparseRowGrad[];
+  /** Every producer's keys of this step, in producer order. */
+  keys: BankMessage[];
+  /** What the step reports (gradNorm and timings completed by applyStep). */
+  result: StepResult;
+  /** Puts back the estimator state the step moved (MINE's moving average, NWJ's shift). */
+  discard(): void;
+}
+
+/**
  * One synchronous MoCo step: keys from the momentum encoder, InfoNCE against [positives; bank] with a
  * hand-written gradient, world-mean gradients, Adam on dense and Adagrad on sparse parameters, momentum
- * update, keys published to the bank. The step does not know whether the bank or the reduction is
- * local or remote.
+ * update, keys added to the bank. The step does not know whether the bank or the reduction is local
+ * or remote.
  */
-export async function contrastiveStep<B>(
+export async function contrastiveStep<B>(model: ContrastiveModel<B>, batch: B, step: number, ctx: StepContext, wantBounds: boolean): Promise<StepResult> {
+  return applyStep(model, await computeStep(model, batch, step, ctx, wantBounds), ctx);
+}
+
+/** The first half of a step: forward, backward and every exchange with peers; changes no parameter. */
+export async function computeStep<B>(
   model: ContrastiveModel<B>,
   batch: B,
   step: number,
   ctx: StepContext,
   wantBounds: boolean,
-): Promise<StepResult> {
+): Promise<PendingStep> {
   const t0 = performance.now();
+  const mineBefore = ctx.mine.ema;
+  const nwjBefore = ctx.nwjShift;
   const keysData = model.momentumKeys(batch, step);
   const positiveIds = model.positiveIds(batch);
   const b = positiveIds.length;
@@ -146,26 +173,31 @@ export async function contrastiveStep<B>(
   const meanFlat = await ctx.reducer.allReduceMean(flat, step);
   const meanSparse = await ctx.reducer.allGatherRowsMean(sparse, step);
   const t2 = performance.now();
-  const gradNorm = clipByGlobalNorm(meanFlat, ctx.maxGradNorm);
-  ctx.adam.apply(model.online.values, meanFlat);
-  if (learnable) clampLogitScale(model, ctx.maxLogitScale);
-  model.applySparse(meanSparse, step);
-  model.momentumUpdate(step);
-  await ctx.transport.publish({ keys: keysData, ids: positiveIds, step, producer: ctx.rank });
+  const exchanged = await ctx.transport.exchange({ keys: keysData, ids: positiveIds, step, producer: ctx.rank });
   const t3 = performance.now();
-  await ctx.transport.syncTo(step);
-  const t4 = performance.now();
   return {
-    loss,
-    scale: scaleValue,
-    ceiling: infonceCeiling(candidates),
-    gradNorm,
-    bounds,
-    accuracy,
-    computeMs: t1 - t0 + (t3 - t2),
-    allReduceMs: t2 - t1,
-    bankWaitMs: t4 - t3,
+    step,
+    grad: meanFlat,
+    sparse: meanSparse,
+    keys: exchanged,
+    result: { loss, scale: scaleValue, ceiling: infonceCeiling(candidates), gradNorm: 0, bounds, accuracy, computeMs: t1 - t0, allReduceMs: t2 - t1, bankWaitMs: t3 - t2 },
+    discard: () => {
+      ctx.mine.restore(mineBefore);
+      ctx.nwjShift = nwjBefore;
+    },
   };
+}
+
+/** The second half of a step: the optimiser updates, the momentum update and the new bank keys. */
+export function applyStep<B>(model: ContrastiveModel<B>, p: PendingStep, ctx: StepContext): StepResult {
+  const t0 = performance.now();
+  const gradNorm = clipByGlobalNorm(p.grad, ctx.maxGradNorm);
+  ctx.adam.apply(model.online.values, p.grad);
+  if (model.online.specs.some((s) => s.name === LOGIT_SCALE)) clampLogitScale(model, ctx.maxLogitScale);
+  model.applySparse(p.sparse, p.step);
+  model.momentumUpdate(p.step);
+  for (const msg of p.keys) ctx.bank.enqueue(msg);
+  return { ...p.result, gradNorm, computeMs: p.result.computeMs + performance.now() - t0 };
 }
 
 /** Critic scores in the queue layout over the filled bank slots, with logQ and without masks. */

@@ -17,7 +17,7 @@ export function createStepContext(config: Config, task: TrainingTask<unknown>): 
   const bank = new KeyBank(config.bank.size, model.dim);
   return {
     bank,
-    transport: new EmbeddedBankTransport(bank),
+    transport: new EmbeddedBankTransport(),
     reducer: new LocalReducer(),
     adam: new Adam(model.online.size, { lr: config.train.lr }),
     rank: 0,

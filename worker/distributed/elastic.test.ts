@@ -1,0 +1,94 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { defaultConfig } from '../../common/config.js';
+import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
+import { tempDir } from '../../common/test-helpers.js';
+
+const BIN = new URL('../../../bin/infobound.js', import.meta.url).pathname;
+const STEPS = 30;
+const BATCH = 16;
+
+function start(args: string[]): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INFOBOUND_TOKEN: 'tok' } });
+}
+
+function exited(p: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => (p.exitCode !== null ? resolve(p.exitCode) : p.on('exit', (code) => resolve(code))));
+}
+
+test('a worker killed mid-step: the others roll back, re-form the ring and finish; every example counted once', { timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  // ~540 training clicks: the 30 steps of 32–48 examples run through more than one epoch.
+  await writeSyntheticClickLog(data, { queries: 300, sites: 30, seed: 21, clicks: 600 });
+  const config = defaultConfig();
+  Object.assign(config, { data, run_dir: join(dir, 'run') });
+  Object.assign(config.train, { steps: STEPS, batch: BATCH, log_every: 1 });
+  Object.assign(config.bank, { size: 200 });
+  Object.assign(config.clicklog, { hash_buckets: 1 << 12, embedding_dim: 16, hidden_dim: 32, output_dim: 16 });
+  const cfg = join(dir, 'config.json');
+  writeFileSync(cfg, JSON.stringify(config));
+
+  const coordinator = start(['coordinator', '--config', cfg, '--workers', '3', '--json', '--heartbeat-timeout', '1000']);
+  t.after(() => coordinator.kill('SIGKILL'));
+  let stderr = '';
+  coordinator.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no address: ${stderr}`)), 20_000);
+    coordinator.stderr!.on('data', () => {
+      const m = /listening on (\S+);/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+  });
+  const workers = [0, 1, 2].map((i) => start(['worker', '--coordinator', address, '--config', cfg, '--worker-id', `w${i}`]));
+  t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
+
+  const lines: { type: string; step?: number; worker?: number; steps?: number; restarts?: number; generation?: number; examples?: number }[] = [];
+  let killed = false;
+  for await (const line of createInterface({ input: coordinator.stdout! })) {
+    const l = JSON.parse(line) as (typeof lines)[number];
+    lines.push(l);
+    if (!killed && l.type === 'step' && l.step! >= 8) {
+      killed = true;
+      workers[2]!.kill('SIGKILL');
+    }
+    if (l.type === 'summary') break;
+  }
+  assert.equal(await exited(coordinator), 0, stderr);
+  assert.equal(await exited(workers[0]!), 0);
+  assert.equal(await exited(workers[1]!), 0);
+  const summary = lines.at(-1)!;
+  assert.equal(summary.type, 'summary');
+  assert.equal(summary.steps, STEPS, 'training finished');
+  assert.ok(summary.restarts! >= 1, 'a new generation formed after the kill');
+  assert.ok(lines.some((l) => l.type === 'step' && l.step! > 10 && l.worker === 1) && !lines.some((l) => l.type === 'step' && l.step! > 12 && l.worker === 2));
+
+  // The audit trail: the committed ranges tile [0, cursor) with no gap and no overlap, so each
+  // example of an epoch was consumed exactly once, whatever the world size of each step.
+  const commits = readFileSync(join(dir, 'run', 'commits.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; world: number; cursor: number; ranges: [number, number][] });
+  assert.deepEqual(commits.map((c) => c.step), Array.from({ length: STEPS }, (_, i) => i + 1), 'every step committed once, in order');
+  assert.ok(commits.some((c) => c.world === 3) && commits.some((c) => c.world === 2));
+  let next = 0;
+  for (const c of commits) {
+    for (const [start, count] of c.ranges) {
+      assert.equal(start, next, `step ${c.step}: a range starts at ${start}, expected ${next}`);
+      next += count;
+    }
+    assert.equal(c.cursor, next);
+  }
+  assert.equal(summary.examples, next);
+  const { epoch_size: epochSize } = JSON.parse(readFileSync(join(dir, 'run', 'coordinator.json'), 'utf8')) as { epoch_size: number };
+  assert.ok(next >= 2 * epochSize, `the run covers two epochs (${next} positions, epochs of ${epochSize})`);
+  for (let e = 0; (e + 1) * epochSize <= next; e++) {
+    let inEpoch = 0;
+    for (const c of commits) for (const [start, count] of c.ranges) inEpoch += Math.max(0, Math.min(start + count, (e + 1) * epochSize) - Math.max(start, e * epochSize));
+    assert.equal(inEpoch, epochSize, `epoch ${e}: committed examples equal the data set's size`);
+  }
+});
