@@ -77,30 +77,51 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   let wake: () => void = () => {};
   let stopHeartbeat = () => {};
   peer.setStateProvider(() => snapshot(task, ctx, config, step, position));
+  const recoveryMs = o.recoveryTimeoutMs ?? 60_000;
+  const joinRequest = { worker_id: o.workerId, peer_address: `${o.advertiseHost}:${port}`, token: o.token ?? '', version: WORKER_VERSION, epoch_size: task.order.size };
   try {
-    let membership = await client.join({
-      worker_id: o.workerId,
-      peer_address: `${o.advertiseHost}:${port}`,
-      token: o.token ?? '',
-      version: WORKER_VERSION,
-      epoch_size: task.order.size,
-    });
+    let membership = await client.join(joinRequest);
     checkSameConfig(config, membership.config_json);
     latest = membership;
-    stopHeartbeat = client.heartbeat(
-      o.workerId,
-      () => ({ generation: membership.generation, step }),
-      (m) => {
-        latest = m;
-        if (m.generation !== membership.generation) ring.abort(`membership changed to generation ${m.generation}`);
-        wake();
-      },
-      (err) => o.warn?.(`infobound worker ${o.workerId}: heartbeat: ${err.message}`),
-    );
+    const startHeartbeat = () => {
+      stopHeartbeat = client.heartbeat(
+        o.workerId,
+        () => ({ generation: membership.generation, step }),
+        (m) => {
+          latest = m;
+          if (m.generation !== membership.generation) ring.abort(`membership changed to generation ${m.generation}`);
+          wake();
+        },
+        (err) => o.warn?.(`infobound worker ${o.workerId}: heartbeat: ${err.message}`),
+      );
+    };
+    startHeartbeat();
+    /** The coordinator is gone (restarting): join again, within the recovery deadline. */
+    const rejoin = async (): Promise<Membership__Output> => {
+      stopHeartbeat();
+      const deadline = Date.now() + recoveryMs;
+      for (;;) {
+        try {
+          const m = await client.join(joinRequest);
+          latest = m;
+          startHeartbeat();
+          return m;
+        } catch (err) {
+          if (Date.now() > deadline) throw new UserError(`worker ${o.workerId}: coordinator ${o.coordinator} unreachable for ${recoveryMs / 1000} s: ${(err as Error).message}`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    };
+    /** What to do after a coordinator call failed: the next membership to adopt. */
+    const recover = (err: unknown, why: string): Promise<Membership__Output> => {
+      if (err instanceof CoordinatorCallError && err.code === grpc.status.UNAVAILABLE) return rejoin();
+      if (!endsGeneration(err)) throw err;
+      return newGeneration(membership.generation, why);
+    };
     /** Resolves with a generation newer than `after`, pushed by the heartbeat (bounded wait). */
     const newGeneration = (after: number, why: string): Promise<Membership__Output> =>
       new Promise((resolve, reject) => {
-        const timeoutMs = o.recoveryTimeoutMs ?? 30_000;
+        const timeoutMs = recoveryMs;
         const check = () => {
           if (latest !== undefined && latest.generation > after) {
             clearTimeout(timer);
@@ -115,7 +136,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       membership = m;
       ctx.rank = m.rank;
       ring.setTopology({ generation: m.generation, rank: m.rank, world: m.world, peers: m.members.map((x) => x.peer_address) });
-      if (m.committed_step !== step) ({ step, position } = await catchUp(o, m, task, ctx));
+      if (m.committed_step !== step) ({ step, position } = await catchUp(o, m, task, ctx, step));
       o.info?.(`generation ${m.generation}: rank ${m.rank} of ${m.world}, at step ${step}`);
     };
     await adopt(membership);
@@ -126,8 +147,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       try {
         a = await client.nextStep(o.workerId, membership.generation);
       } catch (err) {
-        if (!endsGeneration(err)) throw err;
-        await adopt(await newGeneration(membership.generation, `generation ${membership.generation} ended`));
+        await adopt(await recover(err, `generation ${membership.generation} ended`));
         continue;
       }
       if (a.done) break;
@@ -160,8 +180,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
         });
       } catch (err) {
         pending.discard();
-        if (!endsGeneration(err)) throw err;
-        await adopt(await newGeneration(membership.generation, `step ${a.step} was discarded`));
+        await adopt(await recover(err, `step ${a.step} was discarded`));
         continue;
       }
       applyStep(task.model, pending, ctx);
@@ -221,10 +240,20 @@ async function snapshot(task: TrainingTask<unknown>, ctx: StepContext, config: C
 }
 
 /**
- * Brings this worker to the generation's committed step: from a member's state (a joiner, or a worker
- * that fell behind), retrying while the member has not applied that step yet.
+ * Brings this worker to the generation's committed step: back to the checkpoint when a restarted
+ * coordinator resumed from it, or forward from a member's state (a joiner, or a worker that fell
+ * behind), retrying while that member has not applied the step yet.
  */
-async function catchUp(o: WorkerProcessOptions, m: Membership__Output, task: TrainingTask<unknown>, ctx: StepContext): Promise<{ step: number; position: number }> {
+async function catchUp(o: WorkerProcessOptions, m: Membership__Output, task: TrainingTask<unknown>, ctx: StepContext, step: number): Promise<{ step: number; position: number }> {
+  if (m.committed_step < step) {
+    // A restarted coordinator resumed from the last checkpoint: every member goes back to it.
+    const restored = await restoreTrainingState(o.checkpointPath, task, ctx);
+    if (restored.step !== m.committed_step) {
+      throw new UserError(`worker ${o.workerId}: ${o.checkpointPath} holds step ${restored.step}, but the job resumes at step ${m.committed_step}`);
+    }
+    o.info?.(`rolled back to the checkpoint of step ${restored.step}`);
+    return restored;
+  }
   const source = m.members[m.state_source_rank]!;
   if (source.worker_id === o.workerId) throw new UserError(`worker ${o.workerId}: it is the state source of generation ${m.generation} but is not at its committed step ${m.committed_step}`);
   const dir = mkdtempSync(join(tmpdir(), 'infobound-state-'));

@@ -1,0 +1,90 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { defaultConfig } from '../../common/config.js';
+import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
+import { tempDir } from '../../common/test-helpers.js';
+
+const BIN = new URL('../../../bin/infobound.js', import.meta.url).pathname;
+const STEPS = 30;
+
+function start(args: string[]): ChildProcess {
+  return spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INFOBOUND_TOKEN: 'tok' } });
+}
+
+function exited(p: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => (p.exitCode !== null || p.signalCode !== null ? resolve(p.exitCode) : p.on('exit', (code) => resolve(code))));
+}
+
+/** A loopback port that was free a moment ago (the restarted coordinator must come back on it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+type Line = { type: string; step?: number; steps?: number; examples?: number };
+
+test('a coordinator killed and started again resumes from the last checkpoint; the workers reconnect and finish', { timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 22 });
+  const config = defaultConfig();
+  Object.assign(config, { data, run_dir: join(dir, 'run') });
+  Object.assign(config.train, { steps: STEPS, batch: 16, log_every: 1, checkpoint_every: 5 });
+  Object.assign(config.bank, { size: 200 });
+  Object.assign(config.clicklog, { hash_buckets: 1 << 12, embedding_dim: 16, hidden_dim: 32, output_dim: 16 });
+  Object.assign(config.eval, { enabled: false });
+  const cfg = join(dir, 'config.json');
+  writeFileSync(cfg, JSON.stringify(config));
+  const port = String(await freePort());
+  const coordinatorArgs = ['coordinator', '--config', cfg, '--workers', '2', '--json', '--port', port];
+
+  const first = start(coordinatorArgs);
+  t.after(() => first.kill('SIGKILL'));
+  const workers = [0, 1].map((i) => start(['worker', '--coordinator', `127.0.0.1:${port}`, '--config', cfg, '--worker-id', `w${i}`]));
+  t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
+  for await (const line of createInterface({ input: first.stdout! })) {
+    if ((JSON.parse(line) as Line).step! >= 12) break;
+  }
+  first.kill('SIGKILL');
+  await exited(first);
+
+  const second = start(coordinatorArgs);
+  t.after(() => second.kill('SIGKILL'));
+  let stderr = '';
+  second.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const lines: Line[] = [];
+  for await (const line of createInterface({ input: second.stdout! })) {
+    lines.push(JSON.parse(line) as Line);
+    if (lines.at(-1)!.type === 'summary') break;
+  }
+  assert.equal(await exited(second), 0, stderr);
+  for (const w of workers) assert.equal(await exited(w), 0);
+  const firstStep = lines.find((l) => l.type === 'step')!.step!;
+  assert.ok(firstStep >= 6 && firstStep <= 13, `the job resumed after the last checkpoint (step ${firstStep})`);
+  assert.equal(lines.at(-1)!.steps, STEPS, 'training finished');
+
+  // Commits after the restart pick up at the checkpoint's cursor: together with the commits up to the
+  // checkpoint they tile the stream with no gap and no overlap.
+  const commits = readFileSync(join(dir, 'run', 'commits.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; cursor: number; ranges: [number, number][] });
+  const resumedAt = commits.findIndex((c, i) => i > 0 && c.step <= commits[i - 1]!.step);
+  assert.ok(resumedAt > 0, 'steps after the checkpoint were committed again after the restart');
+  const kept = [...commits.slice(0, resumedAt).filter((c) => c.step < commits[resumedAt]!.step), ...commits.slice(resumedAt)];
+  assert.deepEqual(kept.map((c) => c.step), Array.from({ length: STEPS }, (_, i) => i + 1));
+  let next = 0;
+  for (const c of kept) {
+    for (const [start, count] of c.ranges) {
+      assert.equal(start, next);
+      next += count;
+    }
+  }
+  assert.equal(next, STEPS * 2 * 16);
+});
