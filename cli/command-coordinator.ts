@@ -145,6 +145,7 @@ function stepLine(r: StepReport__Output, rank: number, e: CommitEvent): StepLine
     key_age_steps: m.key_age_steps,
     step_ms: { data: m.data_ms, compute: m.compute_ms, allreduce: m.allreduce_ms, bank_wait: m.bank_wait_ms },
     generation: e.generation,
+    params_digest: m.params_digest,
   };
 }
 

@@ -21,6 +21,8 @@ export interface StepLine {
   step_ms: { data: number; compute: number; allreduce: number; bank_wait: number };
   /** Multi-worker runs: the generation the step was committed in. */
   generation?: number;
+  /** Multi-worker runs: digest of the worker's parameters the step started from (members agree). */
+  params_digest?: string;
 }
 
 /** The `--json` line at the end of a run. */

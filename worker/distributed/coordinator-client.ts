@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { CoordinatorService } from '../../common/proto.js';
+import { UserError } from '../../common/user-error.js';
 import type { Assignment__Output } from '../../proto/generated/infobound/v1/Assignment.js';
 import type { CoordinatorClient as GrpcCoordinatorClient } from '../../proto/generated/infobound/v1/Coordinator.js';
 import type { JoinRequest } from '../../proto/generated/infobound/v1/JoinRequest.js';
@@ -18,8 +19,8 @@ export interface CoordinatorClientOptions {
   heartbeatMs?: number;
 }
 
-/** A coordinator call that failed: the gRPC status code and the coordinator's message. */
-export class CoordinatorCallError extends Error {
+/** A coordinator call that failed: the gRPC status code and the coordinator's message (one line for the user). */
+export class CoordinatorCallError extends UserError {
   constructor(
     readonly method: string,
     readonly code: grpc.status,

@@ -1,0 +1,243 @@
+/**
+ * `npm run bench:workers [-- --json] [--workers 1,2,4] [--steps S]`
+ *
+ * Training throughput of the default click-log config at N workers (`infobound train --workers N`: a
+ * coordinator and N worker processes on 127.0.0.1, ring all-reduce over gRPC) beside the single-process
+ * trainer (`infobound train` without --workers), measured in the same run on a synthetic click log of
+ * 20,000 queries and 2,000 sites (seed 1) written to a temp directory. Each worker keeps the default
+ * batch of 256, so the global batch grows with N, as in data-parallel training. The issue's goal: two
+ * workers at ≥ 1.7× one worker's examples/s on a 2-core machine.
+ *
+ * The headline is the steady-state rate: examples committed between the step line of the first logged
+ * step at or after S/2 and the last step's line, divided by the wall time between the two lines'
+ * arrival on the child's stdout. Both modes print a step line when the step is done for good (the
+ * trainer after applying it, the coordinator on commit), so the window is the same event in both, and
+ * it holds logged and plain steps in the proportion of a real run (one in `train.log_every`). The
+ * summary's own `examples_per_s` is printed beside it but is not comparable across modes: the cluster's
+ * clock starts with the coordinator, so it includes the workers' start-up (node, tfjs, reading the log)
+ * and rank 0's evaluation, while the trainer's starts after loading the data. The step lines' own
+ * `examples_per_s` is no throughput either: in the cluster it times one logged step (the slow kind,
+ * which computes the bounds) without the coordinator's round trips.
+ *
+ * The per-step breakdown (compute, all-reduce, bank wait) is the mean over every worker's step lines
+ * inside the window, so it describes logged steps. A worker's all-reduce time includes waiting for the
+ * slowest peer to finish its compute, so CPU contention shows up there as well as in compute.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { defaultConfig } from '../common/config.js';
+import type { StepLine, SummaryLine } from '../common/run-lines.js';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+
+const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));
+/** The whole run stops (exit 1) past this: the issue bounds it at 4 minutes on a 2-core machine. */
+const RUN_DEADLINE_MS = 230_000;
+/** Stderr lines kept per child, to say why a run failed. */
+const STDERR_TAIL = 20;
+
+type Mode = 'single-process' | 'cluster';
+
+/** The `--json` object of one run (the field names are an interface). */
+interface Result {
+  mode: Mode;
+  workers: number;
+  global_batch: number;
+  steps: number;
+  /** The steady-state window: from the commit of this step to the last one. */
+  window_from_step: number;
+  window_steps: number;
+  /** Steady-state examples/s: the headline. */
+  examples_per_s: number;
+  /** examples_per_s over the cluster's 1-worker figure from the same run; null without that run. */
+  speedup_vs_1_worker: number | null;
+  /** The summary line's figure, start-up included for the cluster (see the file comment). */
+  summary_examples_per_s: number;
+  summary_seconds: number;
+  /** Wall time per step inside the window. */
+  wall_ms_per_step: number;
+  /** Means over the workers' step lines inside the window (logged steps). */
+  data_ms: number;
+  compute_ms: number;
+  allreduce_ms: number;
+  bank_wait_ms: number;
+  cpus: number;
+  /** 1-minute load average when this run started. */
+  load_1m: number;
+}
+
+/** What one `infobound train --json` child printed, with the arrival time of every step line. */
+interface ChildOutput {
+  steps: { line: StepLine; at: number }[];
+  summary: SummaryLine;
+}
+
+/** The child running now, so that the deadline and signals can stop it with its workers. */
+let current: ChildProcess | undefined;
+
+/** Kills the current child's process group: `train --workers N` and the N workers it spawned. */
+function stopCurrent(): void {
+  if (current?.pid !== undefined && current.exitCode === null && current.signalCode === null) {
+    try {
+      process.kill(-current.pid, 'SIGKILL');
+    } catch {
+      // The group is already gone.
+    }
+  }
+}
+
+/** Runs `infobound train ARGS --json` and collects its lines, timing step lines as they arrive. */
+async function runTrain(args: string[]): Promise<ChildOutput> {
+  // Its own process group, so the workers it spawns can be stopped with it if the run is cut short.
+  const child = spawn(process.execPath, [BIN, 'train', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  current = child;
+  const steps: ChildOutput['steps'] = [];
+  let summary: SummaryLine | undefined;
+  const stderr: string[] = [];
+  createInterface({ input: child.stderr! }).on('line', (l) => {
+    stderr.push(l);
+    if (stderr.length > STDERR_TAIL) stderr.shift();
+  });
+  const stdoutDone = new Promise<void>((resolve) =>
+    createInterface({ input: child.stdout! })
+      .on('line', (l) => {
+        const at = performance.now();
+        const line = JSON.parse(l) as StepLine | SummaryLine;
+        if (line.type === 'step') steps.push({ line, at });
+        else summary = line;
+      })
+      .on('close', resolve),
+  );
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c, s) => resolve([c, s]));
+  });
+  await stdoutDone;
+  current = undefined;
+  if (code !== 0 || summary === undefined) throw new Error(`train ${args.join(' ')} exited with ${signal ?? `code ${code}`}:\n${stderr.join('\n')}`);
+  return { steps, summary };
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
+}
+
+/** One run of `mode` at `workers` workers and its figures (speed-up filled in by the caller). */
+async function benchOne(mode: Mode, workers: number, data: string, runDir: string, steps: number, batch: number): Promise<Result> {
+  const load = loadavg()[0]!;
+  const args = ['--data', data, '--steps', String(steps), '--run-dir', runDir, ...(mode === 'cluster' ? ['--workers', String(workers)] : [])];
+  const out = await runTrain(args);
+  // A step's lines (one per worker) arrive together, from one commit: the first of them marks the step.
+  const first = out.steps.find((s) => s.line.step >= steps / 2);
+  const last = out.steps.at(-1);
+  if (first === undefined || last === undefined || last.line.step <= first.line.step) throw new Error(`${mode} ×${workers}: no logged step between step ${steps / 2} and the last`);
+  const windowSteps = last.line.step - first.line.step;
+  const globalBatch = workers * batch;
+  const ms = last.at - first.at;
+  const inside = out.steps.filter((s) => s.line.step > first.line.step).map((s) => s.line.step_ms);
+  return {
+    mode,
+    workers,
+    global_batch: globalBatch,
+    steps,
+    window_from_step: first.line.step,
+    window_steps: windowSteps,
+    examples_per_s: (windowSteps * globalBatch * 1000) / ms,
+    speedup_vs_1_worker: null,
+    summary_examples_per_s: out.summary.examples_per_s,
+    summary_seconds: out.summary.seconds,
+    wall_ms_per_step: ms / windowSteps,
+    data_ms: mean(inside.map((m) => m.data)),
+    compute_ms: mean(inside.map((m) => m.compute)),
+    allreduce_ms: mean(inside.map((m) => m.allreduce)),
+    bank_wait_ms: mean(inside.map((m) => m.bank_wait)),
+    cpus: availableParallelism(),
+    load_1m: load,
+  };
+}
+
+function positiveInts(flag: string, text: string): number[] {
+  const xs = text.split(',').map(Number);
+  if (xs.some((x) => !Number.isInteger(x) || x < 1)) throw new Error(`${flag}: expected positive integers separated by commas, got "${text}"`);
+  return xs;
+}
+
+function row(r: Result): string {
+  const f = (x: number, d: number, w: number) => x.toFixed(d).padStart(w);
+  return [
+    r.mode.padEnd(14),
+    String(r.workers).padStart(7),
+    String(r.global_batch).padStart(12),
+    f(r.examples_per_s, 0, 11),
+    (r.speedup_vs_1_worker === null ? 'n/a' : `${r.speedup_vs_1_worker.toFixed(2)}×`).padStart(9),
+    f(r.wall_ms_per_step, 1, 9),
+    f(r.compute_ms, 1, 9),
+    f(r.allreduce_ms, 1, 11),
+    f(r.bank_wait_ms, 1, 11),
+    f(r.summary_examples_per_s, 0, 14),
+  ].join(' ');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      json: { type: 'boolean', default: false },
+      workers: { type: 'string', default: '1,2,4' },
+      steps: { type: 'string', default: '60' },
+    },
+  });
+  const worlds = positiveInts('--workers', values.workers);
+  const steps = Number(values.steps);
+  const { batch, log_every: logEvery } = defaultConfig().train;
+  // The window needs a logged step at or after S/2 and before S: with one every log_every steps, S ≥ 2·log_every.
+  if (!Number.isInteger(steps) || steps < 2 * logEvery) throw new Error(`--steps: expected an integer of at least ${2 * logEvery} (two log intervals), got "${values.steps}"`);
+
+  const dir = await mkdtemp(join(tmpdir(), 'infobound-bench-workers-'));
+  const deadline = setTimeout(() => {
+    console.error(`bench-workers: over ${RUN_DEADLINE_MS / 1000} s, stopping`);
+    stopCurrent();
+    process.exit(1);
+  }, RUN_DEADLINE_MS);
+  deadline.unref();
+  // The children are in their own process groups, out of reach of the terminal's Ctrl-C: pass it on.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      stopCurrent();
+      process.exit(1);
+    });
+  }
+  try {
+    const data = join(dir, 'clicks.tsv');
+    await writeSyntheticClickLog(data, { queries: 20_000, sites: 2_000, seed: 1 });
+    const load0 = loadavg();
+    const results: Result[] = [];
+    for (const [mode, n] of [['single-process', 1] as const, ...worlds.map((w) => ['cluster', w] as const)]) {
+      const r = await benchOne(mode, n, data, join(dir, `run-${mode}-${n}`), steps, batch);
+      // Progress on stderr: the table (or the JSON lines) on stdout comes once the speed-ups are known.
+      console.error(`bench-workers: ${mode} ×${n}: ${r.examples_per_s.toFixed(0)} examples/s`);
+      results.push(r);
+    }
+    const one = results.find((r) => r.mode === 'cluster' && r.workers === 1);
+    if (one !== undefined) for (const r of results) r.speedup_vs_1_worker = r.examples_per_s / one.examples_per_s;
+    if (values.json) {
+      for (const r of results) console.log(JSON.stringify(r));
+      return;
+    }
+    console.log(`bench:workers: click-log config, batch ${batch} per worker, ${steps} steps, ${availableParallelism()} CPUs, load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`);
+    console.log(`steady examples/s: steps ${results[0]!.window_from_step}…${steps}, timed on the step lines' arrival; summary ex/s: the run's own figure (cluster: start-up and eval included)`);
+    console.log('ms columns: per step; compute, all-reduce and bank wait are means over the workers\' logged steps in the window');
+    console.log('');
+    console.log('mode           workers global batch  examples/s speed-up  wall ms compute ms allreduce ms bank-wait ms summary ex/s');
+    for (const r of results) console.log(row(r));
+  } finally {
+    stopCurrent();
+    clearTimeout(deadline);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
