@@ -3,6 +3,10 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
+// grpc-js names the TLS server by its address, and Node flags an IP address there (DEP0123) on every
+// connection to a worker dialled by IP; it is noise for users, not something they can act on.
+process.noDeprecation = true;
+
 const entry = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write('infobound: not built yet; run `npm ci` (or `npm run build`) in the repository root first\n');

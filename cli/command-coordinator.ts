@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { resolveKind, loadConfig, type Config } from '../common/config.js';
 import { summarizeSteps, type StepLine, type SummaryLine } from '../common/run-lines.js';
+import { serverCredentials } from '../common/tls-credentials.js';
 import { UserError } from '../common/user-error.js';
 import { CoordinatorServer, type CommitEvent } from '../coordinator/coordinator-server.js';
 import type { StepReport__Output } from '../proto/generated/infobound/v1/StepReport.js';
@@ -65,6 +66,7 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 0,
     token: o.token,
+    credentials: serverCredentials(config.tls),
     workers: o.workers,
     config,
     stateDir: runDir,

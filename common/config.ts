@@ -60,6 +60,7 @@ export interface Config {
   images: ImagesConfig;
   /** Evaluation of the learned embeddings. */
   eval: EvalConfig;
+  tls: TlsConfig;
 }
 
 /** Optimisation loop settings (`train:`). */
@@ -221,6 +222,18 @@ export interface EvalConfig {
 }
 
 /** Flag values from the command line; each replaces one config field (see {@link CONFIG_FLAGS}). */
+/** TLS of every gRPC channel of a multi-worker job (coordinator and worker-to-worker). */
+export interface TlsConfig {
+  /** PEM CA bundle that signed the job's certificates; null: plaintext gRPC. Default null. */
+  ca: string | null;
+  /** PEM certificate of this process (server side, and client side for mutual TLS). Default null. */
+  cert: string | null;
+  /** PEM private key of `cert`. Default null. */
+  key: string | null;
+  /** Servers require and verify a client certificate signed by `ca` (mutual TLS). Default true. */
+  mutual: boolean;
+}
+
 export interface ConfigOverrides {
   /** `--data`: replaces `data`. */
   data?: string;
@@ -544,6 +557,15 @@ const FIELDS: FieldTable = {
     default: 5000,
     doc: 'Held-out click-log queries evaluated for retrieval at most, which bounds evaluation time.',
   },
+  'tls.ca': {
+    type: 'string',
+    nullable: true,
+    default: null,
+    doc: 'PEM CA bundle that signed the job certificates; with cert and key set, every gRPC channel of a multi-worker job uses TLS. null: plaintext gRPC (use a join token and a private network).',
+  },
+  'tls.cert': { type: 'string', nullable: true, default: null, doc: 'PEM certificate of this process, used as server and (mutual TLS) as client.' },
+  'tls.key': { type: 'string', nullable: true, default: null, doc: 'PEM private key of tls.cert.' },
+  'tls.mutual': { type: 'bool', default: true, doc: 'Servers require a client certificate signed by tls.ca (mutual TLS).' },
 };
 
 /** One comment line per section, rendered by describeConfig. */
@@ -555,6 +577,7 @@ const SECTIONS: { readonly [P in SectionPath<Config>]: string } = {
   images: 'Image encoder trained on IDX files (the MNIST / Fashion-MNIST layout).',
   'images.augment': 'Random augmentations that make the two views of an image; each view draws its own.',
   eval: 'Evaluation of the learned embeddings.',
+  tls: 'TLS of the coordinator and worker-to-worker gRPC channels (multi-worker runs).',
 };
 
 /** Which flag replaces which field; the CLI can list these in its help. */

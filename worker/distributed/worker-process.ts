@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { initBackend } from '../../common/backend.js';
 import type { Config } from '../../common/config.js';
+import { channelCredentials, serverCredentials } from '../../common/tls-credentials.js';
 import { UserError } from '../../common/user-error.js';
 import type { Assignment__Output } from '../../proto/generated/infobound/v1/Assignment.js';
 import type { Membership__Output } from '../../proto/generated/infobound/v1/Membership.js';
@@ -63,10 +64,11 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   const { config } = o;
   await initBackend(config.backend);
   const task = await loadTask(config, o.warn);
-  const peer = await PeerServer.start({ host: o.peerHost, port: 0 });
+  const credentials = channelCredentials(config.tls);
+  const peer = await PeerServer.start({ host: o.peerHost, port: 0, credentials: serverCredentials(config.tls) });
   const port = peer.address.slice(peer.address.lastIndexOf(':') + 1);
-  const client = new CoordinatorClient(o.coordinator);
-  const ring = new RingReducer(peer);
+  const client = new CoordinatorClient(o.coordinator, { credentials });
+  const ring = new RingReducer(peer, { channelCredentials: credentials });
   const ctx = createStepContext(config, task);
   ctx.reducer = ring;
   ctx.transport = new RingBankTransport(ring);
@@ -259,7 +261,7 @@ async function catchUp(o: WorkerProcessOptions, m: Membership__Output, task: Tra
   const dir = mkdtempSync(join(tmpdir(), 'infobound-state-'));
   try {
     for (let attempt = 0; ; attempt++) {
-      const state = await fetchState(source.peer_address, { workerId: o.workerId, generation: m.generation });
+      const state = await fetchState(source.peer_address, { workerId: o.workerId, generation: m.generation, credentials: channelCredentials(o.config.tls) });
       if (state.step === m.committed_step) {
         const path = join(dir, 'state.ibck');
         writeFileSync(path, state.data);

@@ -1,0 +1,84 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { defaultConfig, type Config } from '../../common/config.js';
+import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
+import { tempDir } from '../../common/test-helpers.js';
+
+const run = promisify(execFile);
+const BIN = new URL('../../../bin/infobound.js', import.meta.url).pathname;
+
+/** A CA and a certificate it signed for 127.0.0.1 (server and client use), made with openssl. */
+function makePki(dir: string, name: string): { ca: string; cert: string; key: string } {
+  const p = (f: string) => join(dir, `${name}-${f}`);
+  const ossl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '1', '-subj', `/CN=${name}-ca`);
+  ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('node.key'), '-out', p('node.csr'), '-subj', `/CN=${name}-node`);
+  writeFileSync(p('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
+  ossl('x509', '-req', '-in', p('node.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('node.pem'), '-days', '1', '-extfile', p('ext.cnf'));
+  return { ca: p('ca.pem'), cert: p('node.pem'), key: p('node.key') };
+}
+
+async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, maxBuffer: 32 << 20 });
+    return { code: 0, ...r };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+test('mutual TLS on every channel: a job trains; a worker with another CA, no TLS or a wrong token is refused with one clear line', { timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 600, sites: 60, seed: 24 });
+  const good = makePki(dir, 'job');
+  const rogue = makePki(dir, 'rogue');
+  const config = (tls: Partial<Config['tls']>, runDir: string): string => {
+    const c = defaultConfig();
+    Object.assign(c, { data, run_dir: join(dir, runDir) });
+    Object.assign(c.train, { steps: 6, batch: 16, log_every: 1 });
+    Object.assign(c.bank, { size: 100 });
+    Object.assign(c.clicklog, { hash_buckets: 1 << 12, embedding_dim: 16, hidden_dim: 32, output_dim: 16 });
+    Object.assign(c.eval, { enabled: false });
+    Object.assign(c.tls, tls);
+    const path = join(dir, `${runDir}.json`);
+    writeFileSync(path, JSON.stringify(c));
+    return path;
+  };
+
+  const ok = await cli(['train', '--config', config(good, 'tls-run'), '--workers', '2', '--json']);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal((JSON.parse(ok.stdout.trim().split('\n').at(-1)!) as { steps: number }).steps, 6);
+
+  // A coordinator waiting for one worker; each intruder below is turned away and the coordinator stays up.
+  const coordinatorConfig = config(good, 'guarded');
+  const coordinator = execFile(process.execPath, [BIN, 'coordinator', '--config', coordinatorConfig, '--workers', '1', '--token', 'secret']);
+  t.after(() => coordinator.kill('SIGKILL'));
+  const address = await new Promise<string>((resolve) => {
+    let err = '';
+    coordinator.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /listening on (\S+);/.exec(err);
+      if (m) resolve(m[1]!);
+    });
+  });
+  const worker = (cfg: string, token: string) => cli(['worker', '--coordinator', address, '--config', cfg, '--worker-id', 'intruder'], { INFOBOUND_TOKEN: token });
+  for (const [what, cfg, token, pattern] of [
+    ['a certificate of another CA', config(rogue, 'rogue'), 'secret', /coordinator Join: .*(UNAVAILABLE|No connection|handshake|certificate)/i],
+    ['no TLS', config({}, 'plain'), 'secret', /coordinator Join: /],
+    ['a wrong token', config(good, 'token'), 'nope', /wrong join token/],
+  ] as const) {
+    const r = await worker(cfg, token);
+    assert.notEqual(r.code, 0, `${what} was let in`);
+    const lines = r.stderr.trim().split('\n');
+    assert.match(lines.at(-1)!, /^infobound: /, `${what}: ${r.stderr}`);
+    assert.match(lines.at(-1)!, pattern, what);
+    assert.doesNotMatch(r.stderr, /^\s+at /m, `${what}: no stack trace`);
+  }
+  assert.equal(coordinator.exitCode, null, 'the coordinator is still serving');
+});
