@@ -88,3 +88,48 @@ test('a coordinator killed and started again resumes from the last checkpoint; t
   }
   assert.equal(next, STEPS * 2 * 16);
 });
+
+test('a job stopped whole resumes from its checkpoint on a different worker count', { timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 25 });
+  const config = defaultConfig();
+  Object.assign(config, { data, run_dir: join(dir, 'run') });
+  Object.assign(config.train, { steps: STEPS, batch: 16, log_every: 1, checkpoint_every: 5 });
+  Object.assign(config.bank, { size: 200 });
+  Object.assign(config.clicklog, { hash_buckets: 1 << 12, embedding_dim: 16, hidden_dim: 32, output_dim: 16 });
+  Object.assign(config.eval, { enabled: false });
+  const cfg = join(dir, 'config.json');
+  writeFileSync(cfg, JSON.stringify(config));
+  const port = String(await freePort());
+  const worker = (i: number) => start(['worker', '--coordinator', `127.0.0.1:${port}`, '--config', cfg, '--worker-id', `w${i}`]);
+
+  // Three workers until step 12, then everything is killed.
+  const first = start(['coordinator', '--config', cfg, '--workers', '3', '--json', '--port', port]);
+  t.after(() => first.kill('SIGKILL'));
+  const three = [0, 1, 2].map(worker);
+  t.after(() => three.forEach((w) => w.kill('SIGKILL')));
+  for await (const line of createInterface({ input: first.stdout! })) {
+    if ((JSON.parse(line) as Line).step! >= 12) break;
+  }
+  for (const p of [first, ...three]) p.kill('SIGKILL');
+  await Promise.all([first, ...three].map(exited));
+
+  // One fresh worker finishes the job from the checkpoint.
+  const second = start(['coordinator', '--config', cfg, '--workers', '1', '--json', '--port', port]);
+  t.after(() => second.kill('SIGKILL'));
+  const one = worker(9);
+  t.after(() => one.kill('SIGKILL'));
+  let stderr = '';
+  one.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const lines: Line[] = [];
+  for await (const line of createInterface({ input: second.stdout! })) {
+    lines.push(JSON.parse(line) as Line);
+    if (lines.at(-1)!.type === 'summary') break;
+  }
+  assert.equal(await exited(one), 0, stderr);
+  assert.match(stderr, /loaded the checkpoint of step (5|10)\b/);
+  assert.equal(lines.at(-1)!.steps, STEPS);
+  const commits = readFileSync(join(dir, 'run', 'commits.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; world: number });
+  assert.ok(commits.some((c) => c.world === 3) && commits.at(-1)!.world === 1);
+});

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -247,17 +247,21 @@ async function snapshot(task: TrainingTask<unknown>, ctx: StepContext, config: C
  * behind), retrying while that member has not applied the step yet.
  */
 async function catchUp(o: WorkerProcessOptions, m: Membership__Output, task: TrainingTask<unknown>, ctx: StepContext, step: number): Promise<{ step: number; position: number }> {
-  if (m.committed_step < step) {
-    // A restarted coordinator resumed from the last checkpoint: every member goes back to it.
+  const source = m.members[m.state_source_rank]!;
+  // A resumed job (a restarted coordinator, perhaps with another worker count) starts from the last
+  // checkpoint: a member ahead of it goes back to it, a fresh one (or the state source) loads it.
+  const isSource = source.worker_id === o.workerId;
+  if (m.committed_step < step || isSource || (step === 0 && existsSync(o.checkpointPath))) {
     const restored = await restoreTrainingState(o.checkpointPath, task, ctx);
-    if (restored.step !== m.committed_step) {
+    if (restored.step === m.committed_step) {
+      o.info?.(`loaded the checkpoint of step ${restored.step}`);
+      return restored;
+    }
+    // An older checkpoint: a member has the committed state (everything is overwritten below).
+    if (isSource || m.committed_step < step) {
       throw new UserError(`worker ${o.workerId}: ${o.checkpointPath} holds step ${restored.step}, but the job resumes at step ${m.committed_step}`);
     }
-    o.info?.(`rolled back to the checkpoint of step ${restored.step}`);
-    return restored;
   }
-  const source = m.members[m.state_source_rank]!;
-  if (source.worker_id === o.workerId) throw new UserError(`worker ${o.workerId}: it is the state source of generation ${m.generation} but is not at its committed step ${m.committed_step}`);
   const dir = mkdtempSync(join(tmpdir(), 'infobound-state-'));
   try {
     for (let attempt = 0; ; attempt++) {
