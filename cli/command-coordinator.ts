@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { resolveKind, loadConfig, type Config } from '../common/config.js';
 import { summarizeSteps, type StepLine, type SummaryLine } from '../common/run-lines.js';
 import { serverCredentials } from '../common/tls-credentials.js';
@@ -9,6 +8,7 @@ import { UserError } from '../common/user-error.js';
 import { CoordinatorServer, type CommitEvent } from '../coordinator/coordinator-server.js';
 import type { StepReport__Output } from '../proto/generated/infobound/v1/StepReport.js';
 import { formatSummary } from './command-train.js';
+import { parseFlags } from './parse-flags.js';
 
 export const COORDINATOR_USAGE = `usage: infobound coordinator [--config FILE] [--data FILE] [--port P] [--workers N] [--host H]
                             [--token TOKEN] [--run-dir DIR] [--heartbeat-timeout MS] [--json]
@@ -153,27 +153,17 @@ function stepLine(r: StepReport__Output, rank: number, e: CommitEvent): StepLine
 
 /** `infobound coordinator`. */
 export async function coordinatorCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        config: { type: 'string' },
-        data: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        workers: { type: 'string' },
-        token: { type: 'string' },
-        'run-dir': { type: 'string' },
-        'heartbeat-timeout': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UserError(`coordinator: ${(err as Error).message} (see infobound coordinator --help)`);
-  }
+  const values = parseFlags('coordinator', argv, {
+    config: { type: 'string' },
+    data: { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    workers: { type: 'string' },
+    token: { type: 'string' },
+    'run-dir': { type: 'string' },
+    'heartbeat-timeout': { type: 'string' },
+    json: { type: 'boolean' },
+  });
   if (values.help) {
     process.stdout.write(COORDINATOR_USAGE + '\n');
     return 0;

@@ -1,5 +1,5 @@
-import { parseArgs } from 'node:util';
 import { UserError } from '../common/user-error.js';
+import { parseFlags } from './parse-flags.js';
 import {
   DEFAULT_CLICKS_PER_QUERY,
   DEFAULT_NOISE,
@@ -44,22 +44,10 @@ function parseNumber(flag: NumericFlag, text: string): number {
  * JSON line on stdout. Returns the exit code; bad flags or options throw a UserError.
  */
 export async function genClicklogCommand(argv: string[]): Promise<number> {
-  let values: Partial<Record<NumericFlag | 'out', string>> & { help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        out: { type: 'string' },
-        ...Object.fromEntries(NUMERIC_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    // parseArgs explains the problem in its first sentence; the rest is advice about positionals.
-    throw new UserError(`gen-clicklog: ${(err as Error).message.split('. ')[0]!.replace(/\.$/, '')} (see infobound gen-clicklog --help)`);
-  }
+  const values = parseFlags('gen-clicklog', argv, {
+    out: { type: 'string' },
+    ...Object.fromEntries(NUMERIC_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
+  }) as Partial<Record<NumericFlag | 'out', string>> & { help?: boolean };
   if (values.help) {
     process.stdout.write(GEN_CLICKLOG_USAGE);
     return 0;

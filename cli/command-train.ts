@@ -1,10 +1,9 @@
-import { parseArgs } from 'node:util';
-import { UserError } from '../common/user-error.js';
 import { loadConfig } from '../common/config.js';
 import type { SummaryLine } from '../common/run-lines.js';
 import { train } from '../worker/train/trainer.js';
 import { positiveInt } from './command-coordinator.js';
 import { runLocalCluster } from './local-cluster.js';
+import { parseFlags } from './parse-flags.js';
 import { ProgressBar } from './progress-bar.js';
 
 export const TRAIN_USAGE = `usage: infobound train [--config FILE] [--data FILE] [--kind clicklog|images] [--steps N]
@@ -19,7 +18,19 @@ With --json, stdout carries one JSON object per logged step and a summary, and n
 
 /** `infobound train`. */
 export async function trainCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags(argv);
+  const values = parseFlags('train', argv, {
+    config: { type: 'string' },
+    data: { type: 'string' },
+    kind: { type: 'string' },
+    steps: { type: 'string' },
+    batch: { type: 'string' },
+    'bank-size': { type: 'string' },
+    backend: { type: 'string' },
+    resume: { type: 'string' },
+    'run-dir': { type: 'string' },
+    workers: { type: 'string' },
+    json: { type: 'boolean' },
+  });
   if (values.help) {
     process.stdout.write(TRAIN_USAGE + '\n');
     return 0;
@@ -63,31 +74,6 @@ export async function trainCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-function parseFlags(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: 'string' },
-        data: { type: 'string' },
-        kind: { type: 'string' },
-        steps: { type: 'string' },
-        batch: { type: 'string' },
-        'bank-size': { type: 'string' },
-        backend: { type: 'string' },
-        resume: { type: 'string' },
-        'run-dir': { type: 'string' },
-        workers: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UserError(`train: ${(err as Error).message} (see infobound train --help)`);
-  }
-}
 
 /** The human-readable end of a run: the bounds beside their ceiling and the true MI, then the evaluation. */
 export function formatSummary(s: SummaryLine): string {

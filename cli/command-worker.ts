@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../common/config.js';
 import { UserError } from '../common/user-error.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
+import { parseFlags } from './parse-flags.js';
 
 export const WORKER_USAGE = `usage: infobound worker --coordinator HOST:PORT [--config FILE] [--data FILE] [--worker-id ID]
                        [--token TOKEN] [--bind HOST] [--advertise HOST] [--run-dir DIR]
@@ -14,26 +14,16 @@ listens on (default 127.0.0.1; 0.0.0.0 in a pod), --advertise the host other wor
 
 /** `infobound worker`. */
 export async function workerCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        coordinator: { type: 'string' },
-        config: { type: 'string' },
-        data: { type: 'string' },
-        'worker-id': { type: 'string' },
-        token: { type: 'string' },
-        bind: { type: 'string' },
-        advertise: { type: 'string' },
-        'run-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (err) {
-    throw new UserError(`worker: ${(err as Error).message} (see infobound worker --help)`);
-  }
+  const values = parseFlags('worker', argv, {
+    coordinator: { type: 'string' },
+    config: { type: 'string' },
+    data: { type: 'string' },
+    'worker-id': { type: 'string' },
+    token: { type: 'string' },
+    bind: { type: 'string' },
+    advertise: { type: 'string' },
+    'run-dir': { type: 'string' },
+  });
   if (values.help) {
     process.stdout.write(WORKER_USAGE + '\n');
     return 0;

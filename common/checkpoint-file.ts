@@ -16,6 +16,7 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { dirname } from 'node:path';
+import { syncDirectory } from './sync-directory.js';
 import { UserError } from './user-error.js';
 
 /** Element types a checkpoint array may have. */
@@ -261,20 +262,6 @@ async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number)
   }
 }
 
-/** fsyncs a directory so that a rename in it survives a crash. */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch (err) {
-    // Some platforms and file systems cannot open or fsync a directory; there is nothing more to do.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM') throw err;
-  } finally {
-    await handle?.close();
-  }
-}
 
 /** JSON.stringify replacer: JSON has no NaN or Infinity, and silently writing null would lose them. */
 function refuseNonFinite(key: string, value: unknown): unknown {

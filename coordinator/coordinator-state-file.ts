@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncDirectory } from '../common/sync-directory.js';
 import { UserError } from '../common/user-error.js';
 
 /** Name of the state file inside the coordinator's state directory. */
@@ -102,20 +103,6 @@ export async function writeCoordinatorState(stateDir: string, state: Coordinator
   }
 }
 
-/** Makes the rename durable: the new directory entry survives a power cut only once the directory is synced. */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch (err) {
-    // Some platforms and file systems cannot open or fsync a directory; there is nothing more to do.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM') throw err;
-  } finally {
-    await handle?.close();
-  }
-}
 
 function firstLine(text: string): string {
   return text.split('\n')[0]!;

@@ -23,8 +23,9 @@
  * inside the window, so it describes logged steps. A worker's all-reduce time includes waiting for the
  * slowest peer to finish its compute, so CPU contention shows up there as well as in compute.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -76,37 +77,47 @@ interface ChildOutput {
   summary: SummaryLine;
 }
 
-/** The child running now, so that the deadline and signals can stop it with its workers. */
-let current: ChildProcess | undefined;
+/** Process group of the run in progress (its leader is the `train` child), for the exit hook. */
+let currentGroup: number | undefined;
 
-/** Kills the current child's process group: `train --workers N` and the N workers it spawned. */
-function stopCurrent(): void {
-  if (current?.pid !== undefined && current.exitCode === null && current.signalCode === null) {
-    try {
-      process.kill(-current.pid, 'SIGKILL');
-    } catch {
-      // The group is already gone.
-    }
+/**
+ * Kills the run's process group: `train` and the workers it spawned. Called once a run has ended too,
+ * because `train` stops its workers with SIGTERM on the way out without waiting for them, and a
+ * straggler must not take CPU from the next run.
+ */
+function killGroup(): void {
+  if (currentGroup === undefined) return;
+  try {
+    process.kill(-currentGroup, 'SIGKILL');
+  } catch {
+    // ESRCH: every member has exited already.
   }
+  currentGroup = undefined;
 }
 
 /** Runs `infobound train ARGS --json` and collects its lines, timing step lines as they arrive. */
 async function runTrain(args: string[]): Promise<ChildOutput> {
-  // Its own process group, so the workers it spawns can be stopped with it if the run is cut short.
+  // Its own process group, so the workers it spawns can be stopped with it.
   const child = spawn(process.execPath, [BIN, 'train', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  current = child;
+  currentGroup = child.pid;
   const steps: ChildOutput['steps'] = [];
   let summary: SummaryLine | undefined;
-  const stderr: string[] = [];
+  const problems: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (l) => {
-    stderr.push(l);
-    if (stderr.length > STDERR_TAIL) stderr.shift();
+    problems.push(l);
+    if (problems.length > STDERR_TAIL) problems.shift();
   });
   const stdoutDone = new Promise<void>((resolve) =>
     createInterface({ input: child.stdout! })
       .on('line', (l) => {
         const at = performance.now();
-        const line = JSON.parse(l) as StepLine | SummaryLine;
+        let line: StepLine | SummaryLine;
+        try {
+          line = JSON.parse(l) as StepLine | SummaryLine;
+        } catch {
+          problems.push(`not JSON on stdout: ${l}`);
+          return;
+        }
         if (line.type === 'step') steps.push({ line, at });
         else summary = line;
       })
@@ -117,8 +128,8 @@ async function runTrain(args: string[]): Promise<ChildOutput> {
     child.once('exit', (c, s) => resolve([c, s]));
   });
   await stdoutDone;
-  current = undefined;
-  if (code !== 0 || summary === undefined) throw new Error(`train ${args.join(' ')} exited with ${signal ?? `code ${code}`}:\n${stderr.join('\n')}`);
+  killGroup();
+  if (code !== 0 || summary === undefined) throw new Error(`train ${args.join(' ')} exited with ${signal ?? `code ${code}`}:\n${problems.join('\n')}`);
   return { steps, summary };
 }
 
@@ -197,47 +208,40 @@ async function main(): Promise<void> {
   if (!Number.isInteger(steps) || steps < 2 * logEvery) throw new Error(`--steps: expected an integer of at least ${2 * logEvery} (two log intervals), got "${values.steps}"`);
 
   const dir = await mkdtemp(join(tmpdir(), 'infobound-bench-workers-'));
-  const deadline = setTimeout(() => {
-    console.error(`bench-workers: over ${RUN_DEADLINE_MS / 1000} s, stopping`);
-    stopCurrent();
+  // Runs on every way out (the end, an error, the deadline, a signal): no worker outlives the benchmark.
+  process.once('exit', () => {
+    killGroup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  setTimeout(() => {
+    console.error(`bench-workers: over ${RUN_DEADLINE_MS / 1000} s, stopping (fewer --steps or --workers?)`);
     process.exit(1);
-  }, RUN_DEADLINE_MS);
-  deadline.unref();
-  // The children are in their own process groups, out of reach of the terminal's Ctrl-C: pass it on.
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(sig, () => {
-      stopCurrent();
-      process.exit(1);
-    });
+  }, RUN_DEADLINE_MS).unref();
+  // The runs are in their own process groups, out of reach of the terminal's Ctrl-C: the exit hook stops them.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 20_000, sites: 2_000, seed: 1 });
+  const load0 = loadavg();
+  const results: Result[] = [];
+  for (const [mode, n] of [['single-process', 1] as const, ...worlds.map((w) => ['cluster', w] as const)]) {
+    const r = await benchOne(mode, n, data, join(dir, `run-${mode}-${n}`), steps, batch);
+    // Progress on stderr: the table (or the JSON lines) on stdout comes once the speed-ups are known.
+    console.error(`bench-workers: ${mode} ×${n}: ${r.examples_per_s.toFixed(0)} examples/s`);
+    results.push(r);
   }
-  try {
-    const data = join(dir, 'clicks.tsv');
-    await writeSyntheticClickLog(data, { queries: 20_000, sites: 2_000, seed: 1 });
-    const load0 = loadavg();
-    const results: Result[] = [];
-    for (const [mode, n] of [['single-process', 1] as const, ...worlds.map((w) => ['cluster', w] as const)]) {
-      const r = await benchOne(mode, n, data, join(dir, `run-${mode}-${n}`), steps, batch);
-      // Progress on stderr: the table (or the JSON lines) on stdout comes once the speed-ups are known.
-      console.error(`bench-workers: ${mode} ×${n}: ${r.examples_per_s.toFixed(0)} examples/s`);
-      results.push(r);
-    }
-    const one = results.find((r) => r.mode === 'cluster' && r.workers === 1);
-    if (one !== undefined) for (const r of results) r.speedup_vs_1_worker = r.examples_per_s / one.examples_per_s;
-    if (values.json) {
-      for (const r of results) console.log(JSON.stringify(r));
-      return;
-    }
-    console.log(`bench:workers: click-log config, batch ${batch} per worker, ${steps} steps, ${availableParallelism()} CPUs, load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`);
-    console.log(`steady examples/s: steps ${results[0]!.window_from_step}…${steps}, timed on the step lines' arrival; summary ex/s: the run's own figure (cluster: start-up and eval included)`);
-    console.log('ms columns: per step; compute, all-reduce and bank wait are means over the workers\' logged steps in the window');
-    console.log('');
-    console.log('mode           workers global batch  examples/s speed-up  wall ms compute ms allreduce ms bank-wait ms summary ex/s');
-    for (const r of results) console.log(row(r));
-  } finally {
-    stopCurrent();
-    clearTimeout(deadline);
-    await rm(dir, { recursive: true, force: true });
+  const one = results.find((r) => r.mode === 'cluster' && r.workers === 1);
+  if (one !== undefined) for (const r of results) r.speedup_vs_1_worker = r.examples_per_s / one.examples_per_s;
+  if (values.json) {
+    for (const r of results) console.log(JSON.stringify(r));
+    return;
   }
+  console.log(`bench:workers: click-log config, batch ${batch} per worker, ${steps} steps, ${availableParallelism()} CPUs, load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`);
+  console.log(`steady examples/s: steps ${results[0]!.window_from_step}…${steps}, timed on the step lines' arrival; summary ex/s: the run's own figure (cluster: start-up and eval included)`);
+  console.log("ms columns: per step; compute, all-reduce and bank wait are means over the workers' logged steps in the window");
+  console.log('');
+  console.log('mode           workers global batch  examples/s speed-up  wall ms compute ms allreduce ms bank-wait ms summary ex/s');
+  for (const r of results) console.log(row(r));
 }
 
 await main();
