@@ -15,13 +15,14 @@
  * it holds logged and plain steps in the proportion of a real run (one in `train.log_every`). The
  * summary's own `examples_per_s` is printed beside it but is not comparable across modes: the cluster's
  * clock starts with the coordinator, so it includes the workers' start-up (node, tfjs, reading the log)
- * and rank 0's evaluation, while the trainer's starts after loading the data. The step lines' own
- * `examples_per_s` is no throughput either: in the cluster it times one logged step (the slow kind,
- * which computes the bounds) without the coordinator's round trips.
+ * and rank 0's evaluation, while the trainer's runs from after loading the data to its last step. The
+ * step lines' own `examples_per_s` is no throughput either: in the cluster it times one logged step
+ * (the slow kind, which computes the bounds) without the coordinator's round trips.
  *
  * The per-step breakdown (compute, all-reduce, bank wait) is the mean over every worker's step lines
- * inside the window, so it describes logged steps. A worker's all-reduce time includes waiting for the
- * slowest peer to finish its compute, so CPU contention shows up there as well as in compute.
+ * inside the window, so it describes logged steps. A worker reports a step before applying it, so its
+ * compute leaves out the optimiser update that the trainer's includes; its all-reduce time includes
+ * waiting for the slowest peer to finish computing, so CPU contention shows up there as well.
  */
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
