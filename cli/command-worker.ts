@@ -3,14 +3,18 @@ import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
 import { UserError } from '../common/user-error.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
+import { positiveInt } from './command-coordinator.js';
 import { parseFlags } from './parse-flags.js';
 
 export const WORKER_USAGE = `usage: infobound worker --coordinator HOST:PORT [--config FILE] [--data FILE] [--worker-id ID]
                        [--token TOKEN] [--bind HOST] [--advertise HOST] [--run-dir DIR]
+                       [--connect-timeout SECONDS]
 
 Joins a job's coordinator and trains the steps it assigns. The config must match the coordinator's
 (same file); the join token may also come from INFOBOUND_TOKEN. --bind is the address the Peer server
-listens on (default 127.0.0.1; 0.0.0.0 in a pod), --advertise the host other workers dial (the pod IP).`;
+listens on (default 127.0.0.1; 0.0.0.0 in a pod), --advertise the host other workers dial (the pod IP).
+--connect-timeout (default 60) bounds the wait for an unreachable coordinator (not started yet, or
+restarting) and for a new generation after a failed step.`;
 
 /** `infobound worker`. */
 export async function workerCommand(argv: string[]): Promise<number> {
@@ -23,6 +27,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     bind: { type: 'string' },
     advertise: { type: 'string' },
     'run-dir': { type: 'string' },
+    'connect-timeout': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(WORKER_USAGE + '\n');
@@ -41,6 +46,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     peerHost: bind,
     advertiseHost: values.advertise ?? (bind === '0.0.0.0' ? hostname() : bind),
     checkpointPath: join(config.run_dir ?? '.', 'checkpoint.ibck'),
+    ...(values['connect-timeout'] !== undefined ? { recoveryTimeoutMs: 1000 * positiveInt('--connect-timeout', values['connect-timeout']) } : {}),
     info: (m) => process.stderr.write(`infobound worker ${workerId}: ${m}\n`),
     warn: (m) => process.stderr.write(m.endsWith('\n') ? m : m + '\n'),
   });

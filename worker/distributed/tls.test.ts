@@ -67,10 +67,10 @@ test('mutual TLS on every channel: a job trains; a worker with another CA, no TL
       if (m) resolve(m[1]!);
     });
   });
-  const worker = (cfg: string, token: string) => cli(['worker', '--coordinator', address, '--config', cfg, '--worker-id', 'intruder'], { INFOBOUND_TOKEN: token });
+  const worker = (cfg: string, token: string) => cli(['worker', '--coordinator', address, '--config', cfg, '--worker-id', 'intruder', '--connect-timeout', '2'], { INFOBOUND_TOKEN: token });
   for (const [what, cfg, token, pattern] of [
     ['a certificate of another CA', config(rogue, 'rogue'), 'secret', /coordinator Join: .*(UNAVAILABLE|No connection|handshake|certificate)/i],
-    ['no TLS', config({}, 'plain'), 'secret', /coordinator Join: /],
+    ['no TLS', config({}, 'plain'), 'secret', /coordinator .* unreachable for 2 s: coordinator Join: /],
     ['a wrong token', config(good, 'token'), 'nope', /wrong join token/],
   ] as const) {
     const r = await worker(cfg, token);

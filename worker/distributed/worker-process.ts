@@ -40,7 +40,10 @@ export interface WorkerProcessOptions {
   advertiseHost: string;
   /** Where rank 0 writes checkpoints (the run directory). */
   checkpointPath: string;
-  /** How long to wait for the coordinator to form a new generation after a failed step, ms. */
+  /**
+   * How long to wait for an unreachable coordinator (not started yet, restarting) and for a new
+   * generation after a failed step, ms. Default 60000.
+   */
   recoveryTimeoutMs?: number;
   info?(message: string): void;
   warn?(message: string): void;
@@ -82,7 +85,24 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   const recoveryMs = o.recoveryTimeoutMs ?? 60_000;
   const joinRequest = { worker_id: o.workerId, peer_address: `${o.advertiseHost}:${port}`, token: o.token ?? '', version: WORKER_VERSION, epoch_size: task.order.size };
   try {
-    let membership = await client.join(joinRequest);
+    /** Joins, retrying while the coordinator is unreachable (not started yet, or restarting) up to the recovery deadline. */
+    const joinWhenReachable = async (): Promise<Membership__Output> => {
+      const deadline = Date.now() + recoveryMs;
+      for (;;) {
+        try {
+          return await client.join(joinRequest);
+        } catch (err) {
+          if (!(err instanceof CoordinatorCallError && err.code === grpc.status.UNAVAILABLE)) throw err;
+          // A certificate the coordinator or this worker rejects will not get better by waiting.
+          if (/certificate|handshake|ssl|tls/i.test(err.message)) throw err;
+          if (Date.now() > deadline) throw new UserError(`worker ${o.workerId}: coordinator ${o.coordinator} unreachable for ${recoveryMs / 1000} s: ${err.message}`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    };
+    let membership = await joinWhenReachable();
+    /** Set when the heartbeat stream broke: the next recovery joins again instead of waiting for a push. */
+    let lost = false;
     checkSameConfig(config, membership.config_json);
     latest = membership;
     const startHeartbeat = () => {
@@ -94,25 +114,24 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
           if (m.generation !== membership.generation) ring.abort(`membership changed to generation ${m.generation}`);
           wake();
         },
-        (err) => o.warn?.(`infobound worker ${o.workerId}: heartbeat: ${err.message}`),
+        (err) => {
+          // The coordinator is gone (perhaps restarting): stop waiting on peers and join again.
+          o.warn?.(`infobound worker ${o.workerId}: heartbeat: ${err.message}`);
+          lost = true;
+          ring.abort('the coordinator is unreachable');
+          wake();
+        },
       );
     };
     startHeartbeat();
     /** The coordinator is gone (restarting): join again, within the recovery deadline. */
     const rejoin = async (): Promise<Membership__Output> => {
       stopHeartbeat();
-      const deadline = Date.now() + recoveryMs;
-      for (;;) {
-        try {
-          const m = await client.join(joinRequest);
-          latest = m;
-          startHeartbeat();
-          return m;
-        } catch (err) {
-          if (Date.now() > deadline) throw new UserError(`worker ${o.workerId}: coordinator ${o.coordinator} unreachable for ${recoveryMs / 1000} s: ${(err as Error).message}`);
-          await new Promise((r) => setTimeout(r, 500));
-        }
-      }
+      const m = await joinWhenReachable();
+      latest = m;
+      lost = false;
+      startHeartbeat();
+      return m;
     };
     /** What to do after a coordinator call failed: the next membership to adopt. */
     const recover = (err: unknown, why: string): Promise<Membership__Output> => {
@@ -120,12 +139,19 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       if (!endsGeneration(err)) throw err;
       return newGeneration(membership.generation, why);
     };
-    /** Resolves with a generation newer than `after`, pushed by the heartbeat (bounded wait). */
+    /**
+     * Resolves with a generation newer than `after`, pushed by the heartbeat, or with a fresh membership
+     * when the coordinator was lost meanwhile (bounded wait).
+     */
     const newGeneration = (after: number, why: string): Promise<Membership__Output> =>
       new Promise((resolve, reject) => {
         const timeoutMs = recoveryMs;
         const check = () => {
-          if (latest !== undefined && latest.generation > after) {
+          if (lost) {
+            clearTimeout(timer);
+            wake = () => {};
+            rejoin().then(resolve, reject);
+          } else if (latest !== undefined && latest.generation > after) {
             clearTimeout(timer);
             resolve(latest);
           }
