@@ -88,6 +88,8 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
       membership: (m) => {
         // Members leaving at the end re-form generations too; those are not restarts.
         if (!finished) generations++;
+        // Everyone left without rank 0's figures (it died during evaluation): summarise without them.
+        else if (m.members.length === 0) finish({});
         lastGeneration = m.generation;
         o.info?.(`generation ${m.generation}: ${m.members.length} members${m.removed.length > 0 ? `; removed ${m.removed.map((r) => `${r.workerId} (${r.cause})`).join(', ')}` : ''}`);
       },
