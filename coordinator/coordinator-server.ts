@@ -177,7 +177,7 @@ export class CoordinatorServer {
   private epochSize: number | null;
   /** State-file writes run one after the other; this is the end of the chain. */
   private writes: Promise<void> = Promise.resolve();
-  /** The write of the last commit: ReportStep answers once it is durable. */
+  /** The write of the last commit that moved the checkpoint: ReportStep answers once it is durable. */
   private commitWrite: Promise<void> = Promise.resolve();
   private sweepTimer: NodeJS.Timeout | undefined;
   private boundAddress = '';
@@ -309,6 +309,8 @@ export class CoordinatorServer {
     for (const call of this.openStreams) call.end();
     this.openStreams.clear();
     this.streams.clear();
+    // Commits between checkpoints are written lazily: leave an up-to-date state file behind.
+    if (this.epochSize !== null) void this.persist();
     await this.writes;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -459,9 +461,9 @@ export class CoordinatorServer {
   }
 
   /**
-   * ReportStep: records the report and answers once the step has committed and the state file holding
-   * the commit is durable (deadline `waitTimeoutMs`), so a worker knows its step counted before it
-   * moves on. ABORTED when the generation changes first (the step is discarded: roll back to the
+   * ReportStep: records the report and answers once the step has committed — and, when the commit
+   * moves the checkpoint, once the state file holding it is durable (deadline `waitTimeoutMs`) — so a
+   * worker knows its step counted before it moves on. ABORTED when the generation changes first (the step is discarded: roll back to the
    * committed step). A retry after a deadline is refused as a replay (ALREADY_EXISTS): the report is
    * in, and NextStep waits for the commit.
    */
@@ -523,7 +525,9 @@ export class CoordinatorServer {
   private commit(): void {
     const members = this.roster.members;
     const committed = this.ledger.commit(members.map((m) => m.workerId));
-    this.commitWrite = this.persist();
+    // A restart resumes from the last checkpoint, so only a commit that moves it must be durable
+    // before members go on; fsyncing every commit cost several ms a step.
+    this.commitWrite = committed.checkpoint ? this.persist() : Promise.resolve();
     this.settings.observer.commit?.({
       step: committed.step,
       generation: this.roster.generation,

@@ -16,7 +16,10 @@ export const STATE_FILE_NAME = 'coordinator.json';
 export interface CoordinatorState {
   /** The last generation formed; a restarted coordinator's first generation is one more, so none repeats. */
   generation: number;
-  /** The last committed step (0: none). */
+  /**
+   * The last committed step (0: none) as of the last write: written at checkpoints, generation changes
+   * and shutdown, not at every commit; a restart resumes from `checkpoint_step`.
+   */
   committed_step: number;
   /** Stream position after the committed step: where the next step starts (see data-plan.ts). */
   cursor: number;
