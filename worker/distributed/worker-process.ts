@@ -234,6 +234,8 @@ function endsGeneration(err: unknown): boolean {
 
 /** The metrics of a step report: the fields of its `--json` step line. */
 function stepMetrics(r: StepResult, ctx: StepContext, task: TrainingTask<unknown>, step: number, start: number, dataMs: number, rate: number): StepMetrics {
+  // Digests hash the whole bank and parameters (megabytes): only logged steps, which become step lines, carry them.
+  const logged = r.bounds !== undefined;
   return {
     loss: r.loss,
     bounds: r.bounds ?? { infonce: 0, nwj: 0, dv: 0, jsd: 0 },
@@ -243,14 +245,14 @@ function stepMetrics(r: StepResult, ctx: StepContext, task: TrainingTask<unknown
     examples_per_s: rate,
     grad_norm: r.gradNorm,
     bank_fill: ctx.bank.filled / ctx.bank.capacity,
-    bank_digest: ctx.bank.digest(),
-    key_age_steps: ctx.bank.meanKeyAge(step),
+    bank_digest: logged ? ctx.bank.digest() : '',
+    key_age_steps: logged ? ctx.bank.meanKeyAge(step) : 0,
     data_ms: dataMs,
     compute_ms: r.computeMs,
     allreduce_ms: r.allReduceMs,
     bank_wait_ms: r.bankWaitMs,
-    params_digest: digest(task.model.online.values),
-    logged: r.bounds !== undefined,
+    params_digest: logged ? digest(task.model.online.values) : '',
+    logged,
     epoch: task.order.epochOf(start),
   };
 }
