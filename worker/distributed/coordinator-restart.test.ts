@@ -1,34 +1,16 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { defaultConfig } from '../../common/config.js';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
 import { tempDir } from '../../common/test-helpers.js';
+import { exited, freePort, smallJob, startCli, writeConfig } from './cluster-test-helpers.js';
 
-const BIN = new URL('../../../bin/infobound.js', import.meta.url).pathname;
 const STEPS = 30;
 
-function start(args: string[]): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INFOBOUND_TOKEN: 'tok' } });
-}
 
-function exited(p: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => (p.exitCode !== null || p.signalCode !== null ? resolve(p.exitCode) : p.on('exit', (code) => resolve(code))));
-}
 
-/** A loopback port that was free a moment ago (the restarted coordinator must come back on it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 type Line = { type: string; step?: number; steps?: number; examples?: number };
 
@@ -36,20 +18,13 @@ test('a coordinator killed and started again resumes from the last checkpoint; t
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 22 });
-  const config = defaultConfig();
-  Object.assign(config, { data, run_dir: join(dir, 'run') });
-  Object.assign(config.train, { steps: STEPS, batch: 16, log_every: 1, checkpoint_every: 5 });
-  Object.assign(config.bank, { size: 200 });
-  Object.assign(config.clicklog, { hash_buckets: 1 << 12, embedding_dim: 16, hidden_dim: 32, output_dim: 16 });
-  Object.assign(config.eval, { enabled: false });
-  const cfg = join(dir, 'config.json');
-  writeFileSync(cfg, JSON.stringify(config));
+  const cfg = writeConfig(dir, 'config', smallJob(data, join(dir, 'run'), { steps: STEPS, checkpoint_every: 5 }));
   const port = String(await freePort());
   const coordinatorArgs = ['coordinator', '--config', cfg, '--workers', '2', '--json', '--port', port];
 
-  const first = start(coordinatorArgs);
+  const first = startCli(coordinatorArgs);
   t.after(() => first.kill('SIGKILL'));
-  const workers = [0, 1].map((i) => start(['worker', '--coordinator', `127.0.0.1:${port}`, '--config', cfg, '--worker-id', `w${i}`]));
+  const workers = [0, 1].map((i) => startCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--config', cfg, '--worker-id', `w${i}`]));
   t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
   for await (const line of createInterface({ input: first.stdout! })) {
     if ((JSON.parse(line) as Line).step! >= 12) break;
@@ -57,7 +32,7 @@ test('a coordinator killed and started again resumes from the last checkpoint; t
   first.kill('SIGKILL');
   await exited(first);
 
-  const second = start(coordinatorArgs);
+  const second = startCli(coordinatorArgs);
   t.after(() => second.kill('SIGKILL'));
   let stderr = '';
   second.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -93,19 +68,12 @@ test('a job stopped whole resumes from its checkpoint on a different worker coun
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 25 });
-  const config = defaultConfig();
-  Object.assign(config, { data, run_dir: join(dir, 'run') });
-  Object.assign(config.train, { steps: STEPS, batch: 16, log_every: 1, checkpoint_every: 5 });
-  Object.assign(config.bank, { size: 200 });
-  Object.assign(config.clicklog, { hash_buckets: 1 << 12, embedding_dim: 16, hidden_dim: 32, output_dim: 16 });
-  Object.assign(config.eval, { enabled: false });
-  const cfg = join(dir, 'config.json');
-  writeFileSync(cfg, JSON.stringify(config));
+  const cfg = writeConfig(dir, 'config', smallJob(data, join(dir, 'run'), { steps: STEPS, checkpoint_every: 5 }));
   const port = String(await freePort());
-  const worker = (i: number) => start(['worker', '--coordinator', `127.0.0.1:${port}`, '--config', cfg, '--worker-id', `w${i}`]);
+  const worker = (i: number) => startCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--config', cfg, '--worker-id', `w${i}`]);
 
   // Three workers until step 12, then everything is killed.
-  const first = start(['coordinator', '--config', cfg, '--workers', '3', '--json', '--port', port]);
+  const first = startCli(['coordinator', '--config', cfg, '--workers', '3', '--json', '--port', port]);
   t.after(() => first.kill('SIGKILL'));
   const three = [0, 1, 2].map(worker);
   t.after(() => three.forEach((w) => w.kill('SIGKILL')));
@@ -116,7 +84,7 @@ test('a job stopped whole resumes from its checkpoint on a different worker coun
   await Promise.all([first, ...three].map(exited));
 
   // One fresh worker finishes the job from the checkpoint.
-  const second = start(['coordinator', '--config', cfg, '--workers', '1', '--json', '--port', port]);
+  const second = startCli(['coordinator', '--config', cfg, '--workers', '1', '--json', '--port', port]);
   t.after(() => second.kill('SIGKILL'));
   const one = worker(9);
   t.after(() => one.kill('SIGKILL'));

@@ -1,53 +1,30 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { defaultConfig } from '../../common/config.js';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
 import { tempDir } from '../../common/test-helpers.js';
+import { exited, listeningAddress, smallJob, startCli, writeConfig } from './cluster-test-helpers.js';
 
-const BIN = new URL('../../../bin/infobound.js', import.meta.url).pathname;
 const STEPS = 30;
 const BATCH = 16;
 
-function start(args: string[]): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, INFOBOUND_TOKEN: 'tok' } });
-}
 
-function exited(p: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => (p.exitCode !== null ? resolve(p.exitCode) : p.on('exit', (code) => resolve(code))));
-}
 
 test('a worker killed mid-step: the others roll back, re-form the ring and finish; every example counted once', { timeout: 120_000 }, async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   // ~540 training clicks: the 30 steps of 32–48 examples run through more than one epoch.
   await writeSyntheticClickLog(data, { queries: 300, sites: 30, seed: 21, clicks: 600 });
-  const config = defaultConfig();
-  Object.assign(config, { data, run_dir: join(dir, 'run') });
-  Object.assign(config.train, { steps: STEPS, batch: BATCH, log_every: 1 });
-  Object.assign(config.bank, { size: 200 });
-  Object.assign(config.clicklog, { hash_buckets: 1 << 12, embedding_dim: 16, hidden_dim: 32, output_dim: 16 });
-  const cfg = join(dir, 'config.json');
-  writeFileSync(cfg, JSON.stringify(config));
+  const cfg = writeConfig(dir, 'config', smallJob(data, join(dir, 'run'), { steps: STEPS, batch: BATCH }));
 
-  const coordinator = start(['coordinator', '--config', cfg, '--workers', '3', '--json', '--heartbeat-timeout', '1000']);
+  const coordinator = startCli(['coordinator', '--config', cfg, '--workers', '3', '--json', '--heartbeat-timeout', '1000']);
   t.after(() => coordinator.kill('SIGKILL'));
   let stderr = '';
   coordinator.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no address: ${stderr}`)), 20_000);
-    coordinator.stderr!.on('data', () => {
-      const m = /listening on (\S+);/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-  });
-  const workers = [0, 1, 2].map((i) => start(['worker', '--coordinator', address, '--config', cfg, '--worker-id', `w${i}`]));
+  const address = await listeningAddress(coordinator);
+  const workers = [0, 1, 2].map((i) => startCli(['worker', '--coordinator', address, '--config', cfg, '--worker-id', `w${i}`]));
   t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
 
   const lines: { type: string; step?: number; worker?: number; steps?: number; restarts?: number; generation?: number; examples?: number }[] = [];

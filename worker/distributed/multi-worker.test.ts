@@ -5,23 +5,19 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readCheckpoint } from '../../common/checkpoint-file.js';
-import { defaultConfig, type Config } from '../../common/config.js';
+import type { Config } from '../../common/config.js';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
 import { expectArraysClose, tempDir } from '../../common/test-helpers.js';
+import { BIN, smallJob } from './cluster-test-helpers.js';
 
 const run = promisify(execFile);
-const BIN = new URL('../../../bin/infobound.js', import.meta.url).pathname;
 const BATCH = 16;
 const STEPS = 5;
 
 /** A small click-log job whose site→query term uses groups of BATCH rows (one worker's batch). */
 function jobConfig(data: string, runDir: string, batch: number): Config {
-  const c = defaultConfig();
-  Object.assign(c, { data, run_dir: runDir });
-  Object.assign(c.train, { steps: STEPS, batch, log_every: 1 });
-  Object.assign(c.bank, { size: 100 });
-  Object.assign(c.clicklog, { hash_buckets: 1 << 12, embedding_dim: 16, hidden_dim: 32, output_dim: 16, site_term_group: BATCH });
-  Object.assign(c.eval, { enabled: false });
+  const c = smallJob(data, runDir, { steps: STEPS, batch }, 100);
+  c.clicklog.site_term_group = BATCH;
   return c;
 }
 
