@@ -1,13 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { resolveKind, loadConfig, type Config } from '../common/config.js';
+import { loadConfig, resolveKind, resolveRunDir, type Config } from '../common/config.js';
 import { summarizeSteps, type StepLine, type SummaryLine } from '../common/run-lines.js';
 import { serverCredentials } from '../common/tls-credentials.js';
 import { UserError } from '../common/user-error.js';
 import { CoordinatorServer, type CommitEvent } from '../coordinator/coordinator-server.js';
 import type { StepReport__Output } from '../proto/generated/infobound/v1/StepReport.js';
-import { formatSummary } from './command-train.js';
+import { formatSummary, printStepLine } from './command-train.js';
 import { parseFlags } from './parse-flags.js';
 
 export const COORDINATOR_USAGE = `usage: infobound coordinator [--config FILE] [--data FILE] [--port P] [--workers N] [--host H]
@@ -47,7 +47,7 @@ export interface RunCoordinatorOptions {
  */
 export async function runCoordinator(config: Config, o: RunCoordinatorOptions): Promise<CoordinatorRun> {
   const kind = resolveKind(config);
-  const runDir = config.run_dir ?? join('runs', `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const runDir = resolveRunDir(config);
   mkdirSync(runDir, { recursive: true });
   const logPath = join(runDir, 'run.jsonl');
   // One line per committed step with every member's stream range: the audit trail of exactly-once data.
@@ -181,10 +181,7 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     ...(values.host !== undefined ? { host: values.host } : {}),
     token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,
     ...(values['heartbeat-timeout'] !== undefined ? { heartbeatTimeoutMs: positiveInt('--heartbeat-timeout', values['heartbeat-timeout']) } : {}),
-    step: (line) => {
-      if (json) process.stdout.write(JSON.stringify(line) + '\n');
-      else process.stderr.write(`step ${line.step} worker ${line.worker}: loss ${line.loss.toFixed(4)} infonce ${line.bounds.infonce.toFixed(3)} / ${line.ceiling.toFixed(3)}\n`);
-    },
+    step: (line) => printStepLine(line, json),
     info: (m) => process.stderr.write(`infobound coordinator: ${m}\n`),
   });
   try {

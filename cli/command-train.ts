@@ -1,5 +1,5 @@
 import { loadConfig } from '../common/config.js';
-import type { SummaryLine } from '../common/run-lines.js';
+import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { train } from '../worker/train/trainer.js';
 import { positiveInt } from './command-coordinator.js';
 import { runLocalCluster } from './local-cluster.js';
@@ -49,10 +49,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (values.workers !== undefined) {
     const summary = await runLocalCluster(config, {
       workers: positiveInt('--workers', values.workers),
-      step: (line) => {
-        if (json) process.stdout.write(JSON.stringify(line) + '\n');
-        else process.stderr.write(`step ${line.step} worker ${line.worker}: loss ${line.loss.toFixed(4)} infonce ${line.bounds.infonce.toFixed(3)} / ${line.ceiling.toFixed(3)}\n`);
-      },
+      step: (line) => printStepLine(line, json),
       info: (m) => process.stderr.write(`infobound: ${m}\n`),
     });
     process.stdout.write(json ? JSON.stringify(summary) + '\n' : formatSummary(summary));
@@ -63,9 +60,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
     info: (m) => process.stderr.write(`infobound: ${m}\n`),
     warn: (m) => process.stderr.write(m.endsWith('\n') ? m : m + '\n'),
     progress: bar ? (p) => bar.update(p) : undefined,
+    // With a progress bar on the terminal, the bar shows the logged steps.
     step: (line) => {
-      if (json) process.stdout.write(JSON.stringify(line) + '\n');
-      else if (bar === null) process.stderr.write(`step ${line.step}: loss ${line.loss.toFixed(4)} infonce ${line.bounds.infonce.toFixed(3)} / ${line.ceiling.toFixed(3)}\n`);
+      if (json || bar === null) printStepLine(line, json);
     },
   });
   bar?.done();
@@ -74,6 +71,12 @@ export async function trainCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+
+/** A logged step: its JSON line on stdout with --json, else one short line on stderr. */
+export function printStepLine(line: StepLine, json: boolean): void {
+  if (json) process.stdout.write(JSON.stringify(line) + '\n');
+  else process.stderr.write(`step ${line.step} worker ${line.worker}: loss ${line.loss.toFixed(4)} infonce ${line.bounds.infonce.toFixed(3)} / ${line.ceiling.toFixed(3)}\n`);
+}
 
 /** The human-readable end of a run: the bounds beside their ceiling and the true MI, then the evaluation. */
 export function formatSummary(s: SummaryLine): string {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveKind, type Config } from '../common/config.js';
+import { resolveRunDir, type Config } from '../common/config.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { UserError } from '../common/user-error.js';
 import { runCoordinator } from './command-coordinator.js';
@@ -22,7 +22,7 @@ export interface LocalClusterOptions {
  * loopback, the same code path as a cluster. A worker that fails ends the run with its error.
  */
 export async function runLocalCluster(config: Config, o: LocalClusterOptions): Promise<SummaryLine> {
-  const runDir = config.run_dir ?? join('runs', `${resolveKind(config)}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const runDir = resolveRunDir(config);
   mkdirSync(runDir, { recursive: true });
   const job: Config = { ...config, run_dir: runDir };
   // JSON is YAML: the workers read the very config the coordinator serves.

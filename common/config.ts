@@ -1,4 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { UserError } from './user-error.js';
 import { BACKENDS, type BackendName } from './backend.js';
@@ -666,6 +667,11 @@ export function loadConfig(path?: string, overrides: ConfigOverrides = {}): Conf
  */
 export function validateConfig(raw: unknown, origin?: string): Config {
   return checkSection(raw, ROOT, false, origin === undefined ? 'config' : `config ${origin}`) as unknown as Config;
+}
+
+/** The run directory: `run_dir`, or `runs/<kind>-<timestamp>` when the config names none. */
+export function resolveRunDir(config: Pick<Config, 'kind' | 'data' | 'run_dir'>): string {
+  return config.run_dir ?? join('runs', `${resolveKind(config)}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 }
 
 /**

@@ -142,9 +142,10 @@ export async function computeStep<B>(
   const loss = mainLoss!.dataSync()[0]!;
   const denseGrads = new Map<string, tf.Tensor>();
   const inputGrads: Float32Array[] = [];
+  const names = [...params.keys()];
   xs.forEach((x, i) => {
     const g = grads[i] ?? tf.zerosLike(x);
-    if (i < params.size) denseGrads.set([...params.keys()][i]!, g);
+    if (i < names.length) denseGrads.set(names[i]!, g);
     else inputGrads.push(g.dataSync() as Float32Array);
   });
   const flat = model.online.flattenGrads(denseGrads);

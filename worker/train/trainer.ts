@@ -3,7 +3,7 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../common/user-error.js';
 import { initBackend } from '../../common/backend.js';
-import { resolveKind, type Config } from '../../common/config.js';
+import { resolveKind, resolveRunDir, type Config } from '../../common/config.js';
 import { summarizeSteps, type StepLine, type SummaryLine } from '../../common/run-lines.js';
 import { restoreTrainingState, saveTrainingState } from './training-state-file.js';
 import { contrastiveStep, type StepResult } from './contrastive-step.js';
@@ -27,7 +27,7 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   const kind = resolveKind(config);
   await initBackend(config.backend);
   const task = await loadTask(config, observer.warn);
-  const runDir = config.run_dir ?? join('runs', `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  const runDir = resolveRunDir(config);
   mkdirSync(runDir, { recursive: true });
   const logPath = join(runDir, 'run.jsonl');
   observer.info?.(`${task.description}; run directory ${runDir}`);
