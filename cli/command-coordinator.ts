@@ -11,13 +11,14 @@ import { formatSummary, printStepLine } from './command-train.js';
 import { parseFlags } from './parse-flags.js';
 
 export const COORDINATOR_USAGE = `usage: infobound coordinator [--config FILE] [--data FILE] [--port P] [--workers N] [--host H]
-                            [--token TOKEN] [--run-dir DIR] [--heartbeat-timeout MS] [--json]
+                            [--token TOKEN] [--run-dir DIR] [--heartbeat-timeout MS] [--nats URL] [--json]
 
 Serves a job's membership, data plan and step commits to N workers (infobound worker). With --json,
 stdout carries one JSON line per worker per logged step and the summary (with generation and restarts).
 The run directory gets run.jsonl, commits.jsonl (every committed step's stream ranges) and the
 coordinator's state file; a coordinator started again on it resumes from the last checkpoint.
-The join token may also come from INFOBOUND_TOKEN.`;
+The join token may also come from INFOBOUND_TOKEN. --nats URL (config nats.url) tells the workers to
+carry the bank over NATS JetStream; every worker must then be given it too.`;
 
 /** What a running job reports to the caller of {@link runCoordinator}. */
 export interface CoordinatorRun {
@@ -146,6 +147,7 @@ function stepLine(r: StepReport__Output, rank: number, e: CommitEvent): StepLine
     grad_norm: m.grad_norm,
     bank_fill: m.bank_fill,
     bank_digest: m.bank_digest,
+    bank_lag: m.bank_lag,
     key_age_steps: m.key_age_steps,
     step_ms: { data: m.data_ms, compute: m.compute_ms, allreduce: m.allreduce_ms, bank_wait: m.bank_wait_ms },
     generation: e.generation,
@@ -158,6 +160,7 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
   const values = parseFlags('coordinator', argv, {
     config: { type: 'string' },
     data: { type: 'string' },
+    nats: { type: 'string' },
     port: { type: 'string' },
     host: { type: 'string' },
     workers: { type: 'string' },
@@ -170,7 +173,10 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     process.stdout.write(COORDINATOR_USAGE + '\n');
     return 0;
   }
-  const config = loadConfig(values.config, values.data !== undefined ? { data: values.data } : {});
+  const config = loadConfig(values.config, {
+    ...(values.data !== undefined ? { data: values.data } : {}),
+    ...(values.nats !== undefined ? { nats: values.nats } : {}),
+  });
   if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
   const workers = positiveInt('--workers', values.workers ?? '1');
   const port = values.port === undefined ? 0 : positiveInt('--port', values.port, 0);

@@ -8,13 +8,15 @@ import { ProgressBar } from './progress-bar.js';
 
 export const TRAIN_USAGE = `usage: infobound train [--config FILE] [--data FILE] [--kind clicklog|images] [--steps N]
                       [--batch N] [--bank-size K] [--backend wasm|cpu|tensorflow|tensorflow-gpu]
-                      [--resume CHECKPOINT] [--run-dir DIR] [--workers N] [--json]
+                      [--resume CHECKPOINT] [--run-dir DIR] [--workers N] [--nats URL] [--json]
 
 Trains a MoCo/InfoNCE encoder on a click log (query<TAB>site<TAB>clicks, or JSONL) or an IDX image
 directory and reports the InfoNCE, NWJ, DV and JSD bounds next to the ceiling log(K+1).
 The YAML config holds every setting (\`infobound config\` prints them); flags override it.
 With --json, stdout carries one JSON object per logged step and a summary, and nothing else.
---workers N runs a coordinator here and N worker processes on loopback (the cluster code path).`;
+--workers N runs a coordinator here and N worker processes on loopback (the cluster code path).
+--nats URL carries the bank's keys over NATS JetStream (config nats.url; credentials in nats.* or
+NATS_USER / NATS_PASSWORD / NATS_TOKEN); without it the bank is in-process or travels the worker ring.`;
 
 /** `infobound train`. */
 export async function trainCommand(argv: string[]): Promise<number> {
@@ -29,6 +31,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     resume: { type: 'string' },
     'run-dir': { type: 'string' },
     workers: { type: 'string' },
+    nats: { type: 'string' },
     json: { type: 'boolean' },
   });
   if (values.help) {
@@ -42,6 +45,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     ...(values.batch !== undefined ? { batch: values.batch } : {}),
     ...(values['bank-size'] !== undefined ? { bankSize: values['bank-size'] } : {}),
     ...(values.backend !== undefined ? { backend: values.backend } : {}),
+    ...(values.nats !== undefined ? { nats: values.nats } : {}),
   });
   if (values.resume !== undefined) config.train.resume = values.resume;
   if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];

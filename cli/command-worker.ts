@@ -8,7 +8,7 @@ import { parseFlags } from './parse-flags.js';
 
 export const WORKER_USAGE = `usage: infobound worker --coordinator HOST:PORT [--config FILE] [--data FILE] [--worker-id ID]
                        [--token TOKEN] [--bind HOST] [--advertise HOST] [--run-dir DIR]
-                       [--connect-timeout SECONDS]
+                       [--connect-timeout SECONDS] [--nats URL]
 
 Joins a job's coordinator and trains the steps it assigns. The config must match the coordinator's
 (same file); the join token may also come from INFOBOUND_TOKEN. --bind is the address the Peer server
@@ -22,6 +22,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     coordinator: { type: 'string' },
     config: { type: 'string' },
     data: { type: 'string' },
+    nats: { type: 'string' },
     'worker-id': { type: 'string' },
     token: { type: 'string' },
     bind: { type: 'string' },
@@ -34,7 +35,10 @@ export async function workerCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.coordinator === undefined) throw new UserError('worker: --coordinator HOST:PORT is required');
-  const config = loadConfig(values.config, values.data !== undefined ? { data: values.data } : {});
+  const config = loadConfig(values.config, {
+    ...(values.data !== undefined ? { data: values.data } : {}),
+    ...(values.nats !== undefined ? { nats: values.nats } : {}),
+  });
   if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
   const bind = values.bind ?? '127.0.0.1';
   const workerId = values['worker-id'] ?? `${hostname()}-${process.pid}`;

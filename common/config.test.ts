@@ -164,7 +164,8 @@ test('flag overrides win over the file and are checked with the flag name', (t) 
     '--backend must be one of "wasm", "cpu", "tensorflow", "tensorflow-gpu", got "gpu"',
   );
   throwsUser(() => loadConfig(undefined, { data: '' }), '--data must be a non-empty string or null, got ""');
-  assert.deepEqual(Object.values(CONFIG_FLAGS).map((f) => f.flag), ['--data', '--kind', '--steps', '--batch', '--bank-size', '--backend']);
+  assert.equal(loadConfig(undefined, { nats: 'nats://127.0.0.1:4222' }).nats.url, 'nats://127.0.0.1:4222');
+  assert.deepEqual(Object.values(CONFIG_FLAGS).map((f) => f.flag), ['--data', '--kind', '--steps', '--batch', '--bank-size', '--backend', '--nats']);
 });
 
 test('validateConfig wants every field and names the origin', () => {

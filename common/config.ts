@@ -62,6 +62,8 @@ export interface Config {
   /** Evaluation of the learned embeddings. */
   eval: EvalConfig;
   tls: TlsConfig;
+  /** NATS JetStream transport of the bank (DESIGN.md §4). */
+  nats: NatsConfig;
 }
 
 /** Optimisation loop settings (`train:`). */
@@ -119,6 +121,12 @@ export interface BankConfig {
   mask_accidental_hits: boolean;
   /** Also use the batch's other rows as negatives: K+B candidates, ceiling log(K+B). Default false. */
   in_batch_negatives: boolean;
+  /**
+   * Steps by which the bank may lag: step t's keys join every replica at step t + staleness, so a
+   * worker need not wait for its peers' keys of the step it is computing. 0 is MoCo's synchronous
+   * queue. Every replica still holds the same keys at every step. Default 0.
+   */
+  staleness: number;
 }
 
 /** Critic temperature settings (`temperature:`). */
@@ -235,6 +243,29 @@ export interface TlsConfig {
   mutual: boolean;
 }
 
+/**
+ * The NATS server that carries the bank's keys between workers (`nats:`). Credentials left null are
+ * taken from the environment (NATS_USER, NATS_PASSWORD, NATS_TOKEN), so that secrets need not be in a file.
+ */
+export interface NatsConfig {
+  /** Server URL (nats://host:port, or several separated by commas); null uses no NATS: the bank travels in-process or around the worker ring. Default null. */
+  url: string | null;
+  /** User name, with `password`. Default null (NATS_USER). */
+  user: string | null;
+  /** Password of `user`. Default null (NATS_PASSWORD). */
+  password: string | null;
+  /** Authentication token. Default null (NATS_TOKEN). */
+  token: string | null;
+  /** PEM CA bundle that signed the server's certificate: connect with TLS. Default null. */
+  tls_ca: string | null;
+  /** PEM client certificate, for servers that verify clients. Default null. */
+  tls_cert: string | null;
+  /** PEM private key of `tls_cert`. Default null. */
+  tls_key: string | null;
+  /** How long NATS may stay unreachable (or a peer's keys missing) before the worker stops with an error, ms. Default 30000. */
+  timeout_ms: number;
+}
+
 export interface ConfigOverrides {
   /** `--data`: replaces `data`. */
   data?: string;
@@ -248,6 +279,8 @@ export interface ConfigOverrides {
   bankSize?: number | string;
   /** `--backend`: replaces `backend`; checked against {@link BACKENDS}. */
   backend?: string;
+  /** `--nats`: replaces `nats.url`. */
+  nats?: string;
 }
 
 // ---- the schema ---------------------------------------------------------------------------------
@@ -430,6 +463,13 @@ const FIELDS: FieldTable = {
     default: false,
     doc: "Also use the batch's other rows as negatives: K+B candidates per row, so the ceiling becomes log(K+B).",
   },
+  'bank.staleness': {
+    type: 'int',
+    ge: 0,
+    le: 1000,
+    default: 0,
+    doc: "Steps by which the bank may lag: step t's keys join every replica at step t + staleness, so workers need not wait for each other's keys. 0 is MoCo's synchronous queue; replicas hold the same keys either way.",
+  },
   'temperature.value': {
     type: 'number',
     gt: 0,
@@ -567,6 +607,24 @@ const FIELDS: FieldTable = {
   'tls.cert': { type: 'string', nullable: true, default: null, doc: 'PEM certificate of this process, used as server and (mutual TLS) as client.' },
   'tls.key': { type: 'string', nullable: true, default: null, doc: 'PEM private key of tls.cert.' },
   'tls.mutual': { type: 'bool', default: true, doc: 'Servers require a client certificate signed by tls.ca (mutual TLS).' },
+  'nats.url': {
+    type: 'string',
+    nullable: true,
+    default: null,
+    doc: 'NATS server(s) carrying the bank (nats://host:4222, comma-separated for a cluster); needs JetStream. null: the bank travels in-process or around the worker ring.',
+  },
+  'nats.user': { type: 'string', nullable: true, default: null, doc: 'NATS user, with nats.password; null reads NATS_USER from the environment.' },
+  'nats.password': { type: 'string', nullable: true, default: null, doc: 'Password of nats.user; null reads NATS_PASSWORD from the environment.' },
+  'nats.token': { type: 'string', nullable: true, default: null, doc: 'NATS authentication token; null reads NATS_TOKEN from the environment.' },
+  'nats.tls_ca': { type: 'string', nullable: true, default: null, doc: "PEM CA bundle of the NATS server's certificate: connect with TLS." },
+  'nats.tls_cert': { type: 'string', nullable: true, default: null, doc: 'PEM client certificate for a NATS server that verifies clients.' },
+  'nats.tls_key': { type: 'string', nullable: true, default: null, doc: 'PEM private key of nats.tls_cert.' },
+  'nats.timeout_ms': {
+    type: 'int',
+    ge: 100,
+    default: 30000,
+    doc: "How long NATS may stay unreachable, or a peer's keys missing, before the worker stops with an error (the last checkpoint stays intact), ms.",
+  },
 };
 
 /** One comment line per section, rendered by describeConfig. */
@@ -579,6 +637,7 @@ const SECTIONS: { readonly [P in SectionPath<Config>]: string } = {
   'images.augment': 'Random augmentations that make the two views of an image; each view draws its own.',
   eval: 'Evaluation of the learned embeddings.',
   tls: 'TLS of the coordinator and worker-to-worker gRPC channels (multi-worker runs).',
+  nats: 'NATS JetStream transport of the bank: each worker publishes its keys to its own subject and keeps a replica of all.',
 };
 
 /** Which flag replaces which field; the CLI can list these in its help. */
@@ -589,6 +648,7 @@ export const CONFIG_FLAGS = {
   batch: { flag: '--batch', field: 'train.batch' },
   bankSize: { flag: '--bank-size', field: 'bank.size' },
   backend: { flag: '--backend', field: 'backend' },
+  nats: { flag: '--nats', field: 'nats.url' },
 } as const satisfies { readonly [K in keyof Required<ConfigOverrides>]: { flag: string; field: LeafPath<Config> } };
 
 // ---- the schema as a tree, which validation and rendering walk -------------------------------------

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 
 /** The wire contract, loaded once from proto/infobound.proto (the only place it is defined). */
 const PROTO_PATH = fileURLToPath(new URL('../../proto/infobound.proto', import.meta.url));
@@ -21,3 +22,9 @@ const pkg = (grpc.loadPackageDefinition(definition) as unknown as { infobound: {
 export const CoordinatorService = pkg.Coordinator!;
 /** Client constructor and service definition of Peer. */
 export const PeerService = pkg.Peer!;
+
+/**
+ * The bank's message type (BankKeys), for encoding outside gRPC: bank keys travel over NATS, and
+ * proto-loader only serialises messages of services. protobufjs reads the same file.
+ */
+export const BankKeysType = new protobuf.Root().loadSync(PROTO_PATH, { keepCase: true }).lookupType('infobound.v1.BankKeys');

@@ -17,6 +17,8 @@ export interface StepLine {
   grad_norm: number;
   bank_fill: number;
   bank_digest: string;
+  /** Bank messages stored in the stream that this worker's replica has not read yet (consumer lag). */
+  bank_lag: number;
   key_age_steps: number;
   step_ms: { data: number; compute: number; allreduce: number; bank_wait: number };
   /** Multi-worker runs: the generation the step was committed in. */

@@ -153,7 +153,9 @@ test('a restarted coordinator resumes from the last checkpoint with the next gen
   }
   assert.equal(first.events.commits[2]!.checkpoint, true);
   await first.coordinator.close();
-  assert.deepEqual(await readCoordinatorState(stateDir), {
+  const saved = await readCoordinatorState(stateDir);
+  assert.match(saved?.run_id ?? '', /^[0-9a-f-]{36}$/);
+  assert.deepEqual(saved, {
     generation: 1,
     committed_step: 4,
     cursor: 4 * 2 * BATCH,
@@ -161,6 +163,7 @@ test('a restarted coordinator resumes from the last checkpoint with the next gen
     checkpoint_step: 2,
     checkpoint_cursor: 2 * 2 * BATCH,
     job: 'infobound',
+    run_id: saved?.run_id,
   });
 
   const second = await startCoordinator(t, { workers: 2, stateDir });
@@ -169,6 +172,7 @@ test('a restarted coordinator resumes from the last checkpoint with the next gen
   await assert.rejects(v0!.join({ epochSize: 50 }), (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT && /epoch_size 50.*job's is 100/.test(err.details));
   const memberships = await joinInOrder([v0!, v1!]);
   assert.ok(memberships.every((m) => m.generation === 2 && m.committed_step === 2));
+  assert.ok(memberships.every((m) => m.run_id === saved?.run_id), 'a restarted coordinator keeps the run id');
   const { assignments } = await runStep([v0!, v1!]);
   assert.deepEqual(assignments.map((a) => [a.step, a.splits[0]!.start]), [
     [3, 32],
@@ -186,8 +190,8 @@ test('a corrupt state file or one of another job stops the start with a one-line
     ['{"generation": 1, "committed', /corrupt, not JSON/],
     ['[]', /corrupt, not a JSON object/],
     [JSON.stringify({ generation: 1, committed_step: 2, cursor: 16, epoch_size: 100, checkpoint_step: 0, checkpoint_cursor: 0 }), /"job" must be a non-empty string/],
-    [JSON.stringify({ generation: 1, committed_step: -2, cursor: 16, epoch_size: 100, checkpoint_step: 0, checkpoint_cursor: 0, job: 'x' }), /"committed_step" must be a non-negative integer, got -2/],
-    [JSON.stringify({ generation: 1, committed_step: 2, cursor: 16, epoch_size: 100, checkpoint_step: 3, checkpoint_cursor: 24, job: 'x' }), /checkpoint .* is after the commit/],
+    [JSON.stringify({ generation: 1, committed_step: -2, cursor: 16, epoch_size: 100, checkpoint_step: 0, checkpoint_cursor: 0, job: 'x', run_id: 'r' }), /"committed_step" must be a non-negative integer, got -2/],
+    [JSON.stringify({ generation: 1, committed_step: 2, cursor: 16, epoch_size: 100, checkpoint_step: 3, checkpoint_cursor: 24, job: 'x', run_id: 'r' }), /checkpoint .* is after the commit/],
   ];
   for (const [text, pattern] of corrupt) {
     writeFileSync(stateFilePath(stateDir), text);
@@ -199,7 +203,7 @@ test('a corrupt state file or one of another job stops the start with a one-line
       return true;
     });
   }
-  writeFileSync(stateFilePath(stateDir), JSON.stringify({ generation: 1, committed_step: 2, cursor: 16, epoch_size: 100, checkpoint_step: 0, checkpoint_cursor: 0, job: 'other' }));
+  writeFileSync(stateFilePath(stateDir), JSON.stringify({ generation: 1, committed_step: 2, cursor: 16, epoch_size: 100, checkpoint_step: 0, checkpoint_cursor: 0, job: 'other', run_id: 'r' }));
   await assert.rejects(start(), (err: Error) => err instanceof UserError && /belongs to job "other", not "infobound"/.test(err.message));
   const resumed = await start('other');
   await resumed.close();

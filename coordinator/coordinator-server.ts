@@ -9,7 +9,7 @@
  * a step boundary, while a removal discards the step in flight, which is planned again for the new
  * generation from the committed cursor. Every blocking call has a deadline.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -190,6 +190,8 @@ export class CoordinatorServer {
     private readonly roster: Roster,
     private readonly ledger: StepLedger,
     epochSize: number | null,
+    /** This run of the job (Membership.run_id). */
+    private readonly runId: string,
   ) {
     this.epochSize = epochSize;
   }
@@ -243,7 +245,7 @@ export class CoordinatorServer {
     const roster = new Roster(saved?.generation ?? 0);
 
     const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
-    const coordinator = new CoordinatorServer(server, settings, roster, ledger, saved?.epoch_size ?? null);
+    const coordinator = new CoordinatorServer(server, settings, roster, ledger, saved?.epoch_size ?? null, saved?.run_id ?? randomUUID());
     // Services before binding: grpc-js serves as soon as the port is bound.
     const handlers: CoordinatorHandlers = {
       Join: coordinator.unary((req: JoinRequest__Output, signal) => coordinator.join(req, signal)),
@@ -605,6 +607,7 @@ export class CoordinatorServer {
         checkpoint_step: position.checkpointStep,
         checkpoint_cursor: position.checkpointCursor,
         job: this.settings.job,
+        run_id: this.runId,
       });
     });
     this.writes = write.catch((err: Error) => this.settings.observer.error?.(err));
@@ -671,6 +674,7 @@ export class CoordinatorServer {
       members,
       committed_step: this.ledger.committedStep,
       job: this.settings.job,
+      run_id: this.runId,
       config_json: this.settings.configJson,
       // Rank 0 is the longest-standing member (members keep their order, joiners are appended), so it
       // holds the committed state whenever any member does.

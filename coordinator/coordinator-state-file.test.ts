@@ -6,7 +6,7 @@ import { tempDir } from '../common/test-helpers.js';
 import { UserError } from '../common/user-error.js';
 import { readCoordinatorState, STATE_FILE_NAME, writeCoordinatorState, type CoordinatorState } from './coordinator-state-file.js';
 
-const STATE: CoordinatorState = { generation: 3, committed_step: 9, cursor: 216, epoch_size: 100, checkpoint_step: 8, checkpoint_cursor: 192, job: 'j' };
+const STATE: CoordinatorState = { generation: 3, committed_step: 9, cursor: 216, epoch_size: 100, checkpoint_step: 8, checkpoint_cursor: 192, job: 'j', run_id: 'r1' };
 
 test('the state file round-trips, is replaced whole, and leaves no temporary file', async (t) => {
   const dir = join(tempDir(t), 'state'); // created by the first write

@@ -31,6 +31,8 @@ export interface CoordinatorState {
   checkpoint_cursor: number;
   /** The job's name; a coordinator of another job refuses the file. */
   job: string;
+  /** Identity of this run of the job (random, fixed when the job starts), sent to workers as Membership.run_id. */
+  run_id: string;
 }
 
 const COUNTERS = ['generation', 'committed_step', 'cursor', 'epoch_size', 'checkpoint_step', 'checkpoint_cursor'] as const;
@@ -71,7 +73,8 @@ export async function readCoordinatorState(stateDir: string): Promise<Coordinato
     }
   }
   if (typeof record.job !== 'string' || record.job === '') throw fail('corrupt, "job" must be a non-empty string');
-  const state = Object.fromEntries([...COUNTERS, 'job'].map((k) => [k, record[k]])) as unknown as CoordinatorState;
+  if (typeof record.run_id !== 'string' || record.run_id === '') throw fail('corrupt, "run_id" must be a non-empty string');
+  const state = Object.fromEntries([...COUNTERS, 'job', 'run_id'].map((k) => [k, record[k]])) as unknown as CoordinatorState;
   if (state.epoch_size === 0) throw fail('corrupt, "epoch_size" must be at least 1');
   if (state.checkpoint_step > state.committed_step || state.checkpoint_cursor > state.cursor) {
     throw fail(

@@ -25,7 +25,11 @@ import { contrastiveStep, type StepContext } from '../worker/train/contrastive-s
 import type { ImageBatch } from '../worker/train/image-model.js';
 import { ImageTask } from '../worker/train/image-task.js';
 import { createStepContext } from '../worker/train/step-context.js';
+import { openBankTransport } from '../worker/bank/open-bank-transport.js';
 import type { TrainingTask } from '../worker/train/training-task.js';
+
+/** The embedded bank, as a single-process run opens it. */
+const BENCH_BANK = { job: 'bench', runId: 'bench', clientName: 'bench-step' };
 
 /** The issue's target: a step at this fraction of the plain-matMul rate. */
 const GOAL_RATIO = 0.5;
@@ -171,7 +175,7 @@ async function setUpClickLog(config: Config, tmp: string, say: (line: string) =>
   say('clicklog: synthetic click log, 20000 queries, 2000 sites, seed 1');
   const task = await ClickLogTask.load(config);
   const flops = clickLogStepFlops(config.train.batch, config.bank.size, config.clicklog);
-  return { name: 'clicklog', config, task, ctx: createStepContext(config, task), step: 0, flops, sides: [] };
+  return { name: 'clicklog', config, task, ctx: createStepContext(config, task, await openBankTransport(config, task.model.dim, BENCH_BANK)), step: 0, flops, sides: [] };
 }
 
 async function setUpImages(config: Config, tmp: string, say: (line: string) => void): Promise<Run<ImageBatch>> {
@@ -194,7 +198,7 @@ async function setUpImages(config: Config, tmp: string, say: (line: string) => v
     { label: 'im2col of the key view (JS)', within: 'momentumKeys', run: (b) => patches(b.key, b.indices.length) },
     { label: 'im2col of the query view (JS)', within: 'gradients', run: (b) => patches(b.query, b.indices.length) },
   ];
-  return { name: 'images', config, task, ctx: createStepContext(config, task), step: 0, flops, sides };
+  return { name: 'images', config, task, ctx: createStepContext(config, task, await openBankTransport(config, task.model.dim, BENCH_BANK)), step: 0, flops, sides };
 }
 
 /** One training step as the trainer runs it (bounds on every log_every-th step); returns its wall ms. */

@@ -284,3 +284,20 @@ test('restore refuses a checkpoint whose steps, head or filled do not fit the ri
   new KeyBank(K, 2).restore(keys, ids, steps, 3, 3);
   new KeyBank(K, 2).restore(keys, ids, steps, 7, K);
 });
+
+test('digest: a bank fed only the last K keys equals one fed the whole history, wherever its ring starts', () => {
+  const rng = new Rng(6);
+  const msgs = Array.from({ length: 7 }, (_, i) => message(rng, i * 4, 4, 3, i + 1).msg);
+  const full = new KeyBank(10, 3);
+  for (const m of msgs) full.enqueue(m);
+  const tail = new KeyBank(10, 3);
+  tail.enqueue(message(rng, 100, 4, 3, 1).msg);
+  tail.clear();
+  assert.equal(tail.filled, 0);
+  // The last 10 keys are in the last three messages (12 keys): the oldest two are overwritten.
+  for (const m of msgs.slice(-3)) tail.enqueue(m);
+  assert.notEqual(tail.head, full.head);
+  assert.equal(tail.digest(), full.digest());
+  tail.enqueue(msgs[0]!);
+  assert.notEqual(tail.digest(), full.digest());
+});

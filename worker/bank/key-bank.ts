@@ -64,12 +64,29 @@ export class KeyBank {
     };
   }
 
-  /** SHA-256 of the replica's contents (keys, ids, head), so replicas can be compared from outside. */
+  /** Empties the ring (before a rebuild from the stream). */
+  clear(): void {
+    this.keys.fill(0);
+    this.keysT.fill(0);
+    this.ids.fill(-1);
+    this.steps.fill(-1);
+    this.head = 0;
+    this.filled = 0;
+  }
+
+  /**
+   * SHA-256 of the replica's contents — keys, ids and producing steps from the oldest to the newest —
+   * so replicas can be compared from outside. Where the ring starts in memory is not content: a
+   * replica rebuilt from the stream equals one that saw every step.
+   */
   digest(): string {
     const h = createHash('sha256');
-    h.update(new Uint8Array(this.keys.buffer, this.keys.byteOffset, this.keys.byteLength));
-    h.update(new Uint8Array(this.ids.buffer, this.ids.byteOffset, this.ids.byteLength));
-    h.update(`${this.head}/${this.filled}`);
+    const oldest = this.filled < this.capacity ? 0 : this.head;
+    const segments = [[oldest, this.filled < this.capacity ? this.filled : this.capacity], [0, oldest]] as const;
+    for (const [array, width] of [[this.keys, this.dim], [this.ids, 1], [this.steps, 1]] as const) {
+      for (const [from, to] of segments) h.update(new Uint8Array(array.buffer, array.byteOffset + from * width * 4, (to - from) * width * 4));
+    }
+    h.update(`${this.filled}`);
     return h.digest('hex').slice(0, 16);
   }
 

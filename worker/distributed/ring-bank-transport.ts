@@ -8,7 +8,14 @@ import type { RingReducer } from '../collective/ring-reducer.js';
  * worker on the concatenated batch would enqueue them in.
  */
 export class RingBankTransport implements BankTransport {
+  readonly position = 0;
+  readonly dropped = {};
+
   constructor(private readonly ring: RingReducer) {}
+
+  async lag(): Promise<number> {
+    return 0;
+  }
 
   async exchange(msg: BankMessage): Promise<BankMessage[]> {
     const blocks = await this.ring.allGatherBlocks({ rows: msg.ids, values: msg.keys }, msg.step);

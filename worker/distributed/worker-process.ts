@@ -20,6 +20,9 @@ import { restoreTrainingState, saveTrainingState } from '../train/training-state
 import type { TrainingTask } from '../train/training-task.js';
 import { CoordinatorCallError, CoordinatorClient } from './coordinator-client.js';
 import { RingBankTransport } from './ring-bank-transport.js';
+import { openBankTransport } from '../bank/open-bank-transport.js';
+import { BankUnavailableError, type StreamBankTransport } from '../bank/stream-bank-transport.js';
+import { skippedInputs } from '../train/trainer.js';
 
 /** Version sent on join: members of a job must run the same build of the training step. */
 export const WORKER_VERSION = 'infobound-0.1';
@@ -72,9 +75,10 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   const port = peer.address.slice(peer.address.lastIndexOf(':') + 1);
   const client = new CoordinatorClient(o.coordinator, { credentials });
   const ring = new RingReducer(peer, { channelCredentials: credentials });
-  const ctx = createStepContext(config, task);
+  const ctx = createStepContext(config, task, new RingBankTransport(ring));
   ctx.reducer = ring;
-  ctx.transport = new RingBankTransport(ring);
+  /** The NATS bank, once the first membership names the job and run. */
+  let nats: StreamBankTransport | undefined;
   /** The last step this worker applied (its state is the state after it), and the stream position after it. */
   let step = 0;
   let position = 0;
@@ -105,13 +109,20 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
     let lost = false;
     checkSameConfig(config, membership.config_json);
     latest = membership;
+    if (config.nats.url !== null) {
+      nats = await openBankTransport(config, task.model.dim, { job: membership.job, runId: membership.run_id, clientName: o.workerId });
+      ctx.transport = nats;
+    }
     const startHeartbeat = () => {
       stopHeartbeat = client.heartbeat(
         o.workerId,
         () => ({ generation: membership.generation, step }),
         (m) => {
           latest = m;
-          if (m.generation !== membership.generation) ring.abort(`membership changed to generation ${m.generation}`);
+          if (m.generation !== membership.generation) {
+            ring.abort(`membership changed to generation ${m.generation}`);
+            nats?.abort(`membership changed to generation ${m.generation}`);
+          }
           wake();
         },
         (err) => {
@@ -119,6 +130,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
           o.warn?.(`infobound worker ${o.workerId}: heartbeat: ${err.message}`);
           lost = true;
           ring.abort('the coordinator is unreachable');
+          nats?.abort('the coordinator is unreachable');
           wake();
         },
       );
@@ -160,11 +172,23 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
         wake = check;
         check();
       });
+    /** True until the bank replica has been rebuilt from the NATS stream once. */
+    let replayBank = true;
     const adopt = async (m: Membership__Output) => {
       membership = m;
       ctx.rank = m.rank;
+      ctx.round = { generation: m.generation, world: m.world };
       ring.setTopology({ generation: m.generation, rank: m.rank, world: m.world, peers: m.members.map((x) => x.peer_address) });
-      if (m.committed_step !== step) ({ step, position } = await catchUp(o, m, task, ctx, step));
+      if (m.committed_step !== step) {
+        ({ step, position } = await catchUp(o, m, task, ctx, step));
+        replayBank = true;
+      }
+      if (nats !== undefined && replayBank) {
+        // A joining or restarted worker takes its replica from the stream (DESIGN.md §4).
+        const replayed = await nats.rebuild(ctx.bank, step);
+        o.info?.(replayed ? `rebuilt the bank from the stream at step ${step}: ${ctx.bank.filled} keys` : `the stream no longer holds the bank of step ${step}: kept the restored one`);
+        replayBank = false;
+      }
       o.info?.(`generation ${m.generation}: rank ${m.rank} of ${m.world}, at step ${step}`);
     };
     await adopt(membership);
@@ -188,6 +212,8 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       try {
         pending = await computeStep(task.model, batch, a.step, ctx, logged);
       } catch (err) {
+        // NATS down past its timeout: stop, leaving the last checkpoint as it is.
+        if (err instanceof BankUnavailableError) throw err;
         o.warn?.(`infobound worker ${o.workerId}: step ${a.step} failed: ${(err as Error).message}`);
         await adopt(await newGeneration(membership.generation, `step ${a.step} failed (${(err as Error).message})`));
         continue;
@@ -201,7 +227,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
           worker_id: o.workerId,
           generation: membership.generation,
           step: a.step,
-          metrics: stepMetrics(pending.result, ctx, task, a.step, split.start, dataMs, (split.count * 1000) / (performance.now() - t0)),
+          metrics: await stepMetrics(pending.result, ctx, task, a.step, split.start, dataMs, (split.count * 1000) / (performance.now() - t0)),
           examples: split.count,
           checkpoint_written: checkpoint,
           split_start: split.start,
@@ -217,11 +243,13 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       position = split.start + (membership.world - ctx.rank) * split.count;
     }
     if (ctx.rank === 0) await saveTrainingState(o.checkpointPath, step, position, task, ctx, config);
-    const summary = ctx.rank === 0 && config.eval.enabled ? { eval: await task.evaluate(step, config.temperature.value), true_mi: task.trueMi, skipped_inputs: task.skipped } : { skipped_inputs: task.skipped };
+    const skipped = skippedInputs(task.skipped, ctx.transport.dropped);
+    const summary = ctx.rank === 0 && config.eval.enabled ? { eval: await task.evaluate(step, config.temperature.value), true_mi: task.trueMi, skipped_inputs: skipped } : { skipped_inputs: skipped };
     stopHeartbeat();
     await client.leave(o.workerId, membership.generation, JSON.stringify(summary));
   } finally {
     stopHeartbeat();
+    await nats?.close();
     ring.close();
     await peer.close();
     client.close();
@@ -233,7 +261,7 @@ function endsGeneration(err: unknown): boolean {
 }
 
 /** The metrics of a step report: the fields of its `--json` step line. */
-function stepMetrics(r: StepResult, ctx: StepContext, task: TrainingTask<unknown>, step: number, start: number, dataMs: number, rate: number): StepMetrics {
+async function stepMetrics(r: StepResult, ctx: StepContext, task: TrainingTask<unknown>, step: number, start: number, dataMs: number, rate: number): Promise<StepMetrics> {
   // Digests hash the whole bank and parameters (megabytes): only logged steps, which become step lines, carry them.
   const logged = r.bounds !== undefined;
   return {
@@ -246,6 +274,7 @@ function stepMetrics(r: StepResult, ctx: StepContext, task: TrainingTask<unknown
     grad_norm: r.gradNorm,
     bank_fill: ctx.bank.filled / ctx.bank.capacity,
     bank_digest: logged ? ctx.bank.digest() : '',
+    bank_lag: logged ? await ctx.transport.lag() : 0,
     key_age_steps: logged ? ctx.bank.meanKeyAge(step) : 0,
     data_ms: dataMs,
     compute_ms: r.computeMs,
@@ -313,6 +342,11 @@ async function catchUp(o: WorkerProcessOptions, m: Membership__Output, task: Tra
 function checkSameConfig(mine: Config, coordinatorJson: string): void {
   if (coordinatorJson === '') return;
   const theirs = JSON.parse(coordinatorJson) as Record<string, unknown>;
+  // Every member must carry the bank the same way: a replica fed over NATS cannot meet one fed around the ring.
+  const theirNats = (theirs.nats as { url?: string | null } | undefined)?.url ?? null;
+  if ((mine.nats.url === null) !== (theirNats === null)) {
+    throw new UserError(`this worker's bank transport differs from the coordinator's: nats.url is ${mine.nats.url ?? 'null'} here, ${theirNats ?? 'null'} there`);
+  }
   for (const section of SHARED_SECTIONS) {
     const a = JSON.stringify(mine[section]);
     const b = JSON.stringify(theirs[section]);

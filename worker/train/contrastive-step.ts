@@ -4,7 +4,7 @@ import { estimatorLoss, type MineLoss } from '../../common/estimators-losses.js'
 import { infonceBankLoss, queueCriticScores } from '../../common/infonce-bank-loss.js';
 import { linear } from '../../common/linear.js';
 import { queueAccuracy } from '../../common/queue-accuracy.js';
-import type { BankTransport } from '../bank/bank-transport.js';
+import type { BankTransport, ExchangeRound } from '../bank/bank-transport.js';
 import type { BankMessage, KeyBank } from '../bank/key-bank.js';
 import { logitBias } from '../bank/logit-bias.js';
 import type { GradientReducer } from '../collective/gradient-reducer.js';
@@ -24,6 +24,8 @@ export interface StepContext {
   adam: Adam;
   /** This worker's rank: the producer id of its bank messages. */
   rank: number;
+  /** The generation and world size steps are computed in (bank messages carry them). */
+  round: ExchangeRound;
   /** Fixed logit scale 1/τ, used when the model has no learnable `logit_scale`. */
   fixedScale: number;
   /** CLIP's clamp on the learned logit scale. */
@@ -174,7 +176,7 @@ export async function computeStep<B>(
   const meanFlat = await ctx.reducer.allReduceMean(flat, step);
   const meanSparse = await ctx.reducer.allGatherRowsMean(sparse, step);
   const t2 = performance.now();
-  const exchanged = await ctx.transport.exchange({ keys: keysData, ids: positiveIds, step, producer: ctx.rank });
+  const exchanged = await ctx.transport.exchange({ keys: keysData, ids: positiveIds, step, producer: ctx.rank }, ctx.round);
   const t3 = performance.now();
   return {
     step,

@@ -1,6 +1,6 @@
 import type { Config } from '../../common/config.js';
 import { MineLoss } from '../../common/estimators-losses.js';
-import { EmbeddedBankTransport } from '../bank/bank-transport.js';
+import type { BankTransport } from '../bank/bank-transport.js';
 import { KeyBank } from '../bank/key-bank.js';
 import { LocalReducer } from '../collective/gradient-reducer.js';
 import { Adam } from '../optim/adam.js';
@@ -9,18 +9,19 @@ import type { TrainingTask } from './training-task.js';
 
 /**
  * The StepContext of a fresh single-process run of `task` under `config`: an empty bank of
- * `bank.size` keys served in-process, a local reducer, new Adam and MINE state. Shared by the trainer
+ * `bank.size` keys fed by `transport`, a local reducer, new Adam and MINE state. Shared by the trainer
  * and the step benchmark so that the benchmark times exactly the step that training runs.
  */
-export function createStepContext(config: Config, task: TrainingTask<unknown>): StepContext {
+export function createStepContext(config: Config, task: TrainingTask<unknown>, transport: BankTransport): StepContext {
   const model = task.model;
   const bank = new KeyBank(config.bank.size, model.dim);
   return {
     bank,
-    transport: new EmbeddedBankTransport(),
+    transport,
     reducer: new LocalReducer(),
     adam: new Adam(model.online.size, { lr: config.train.lr }),
     rank: 0,
+    round: { generation: 1, world: 1 },
     fixedScale: 1 / config.temperature.value,
     maxLogitScale: config.temperature.max_logit_scale,
     logQ: task.logQ,

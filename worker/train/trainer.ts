@@ -9,6 +9,8 @@ import { restoreTrainingState, saveTrainingState } from './training-state-file.j
 import { contrastiveStep, type StepResult } from './contrastive-step.js';
 import { loadTask } from './load-task.js';
 import { createStepContext } from './step-context.js';
+import { openBankTransport } from '../bank/open-bank-transport.js';
+import { randomUUID } from 'node:crypto';
 
 /** What the caller sees while a run goes. */
 export interface TrainObserver {
@@ -33,90 +35,103 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   observer.info?.(`${task.description}; run directory ${runDir}`);
 
   const model = task.model;
-  const ctx = createStepContext(config, task);
+  const transport = await openBankTransport(config, model.dim, { job: 'infobound', runId: randomUUID(), clientName: `infobound-train-${process.pid}` });
+  const ctx = createStepContext(config, task, transport);
   const { bank } = ctx;
-
-  let step = 0;
-  // Position in the example stream; a single worker reads `batch` positions per step.
-  let position = 0;
-  if (config.train.resume !== null) {
-    ({ step, position } = await restoreTrainingState(config.train.resume, task, ctx));
-    observer.info?.(`resumed from ${config.train.resume} at step ${step}`);
-  }
-  const firstStep = step + 1;
-
-  const { steps, batch, log_every: logEvery } = config.train;
-  const logged: StepLine[] = [];
-  const started = performance.now();
-  let windowStart = started;
-  let windowExamples = 0;
-  let last: StepResult | undefined;
-  let lastBound: number | null = null;
-  const checkpointPath = join(runDir, CHECKPOINT_FILE);
-  while (step < steps) {
-    step++;
-    const t0 = performance.now();
-    const b = task.batchAt(position, batch);
-    position += batch;
-    const dataMs = performance.now() - t0;
-    const isLog = step % logEvery === 0 || step === steps || step === firstStep;
-    last = await contrastiveStep(model, b, step, ctx, isLog);
-    if (!Number.isFinite(last.loss)) throw new UserError(`step ${step}: the loss is ${last.loss}; lower train.lr or temperature.value's inverse`);
-    windowExamples += batch;
-    const now = performance.now();
-    const rate = (windowExamples * 1000) / Math.max(now - windowStart, 1e-3);
-    if (last.bounds !== undefined) lastBound = last.bounds.infonce;
-    observer.progress?.({ step, steps, loss: last.loss, bound: lastBound, ceiling: last.ceiling, examplesPerS: rate });
-    if (isLog && last.bounds !== undefined) {
-      const line: StepLine = {
-        type: 'step',
-        worker: ctx.rank,
-        step,
-        epoch: task.order.epochOf(position - 1),
-        loss: last.loss,
-        bounds: last.bounds,
-        ceiling: last.ceiling,
-        temperature: 1 / last.scale,
-        accuracy: last.accuracy!,
-        examples_per_s: rate,
-        grad_norm: last.gradNorm,
-        bank_fill: bank.filled / bank.capacity,
-        bank_digest: bank.digest(),
-        key_age_steps: bank.meanKeyAge(step),
-        step_ms: { data: dataMs, compute: last.computeMs, allreduce: last.allReduceMs, bank_wait: last.bankWaitMs },
-      };
-      logged.push(line);
-      observer.step?.(line);
-      await appendFile(logPath, JSON.stringify(line) + '\n');
-      windowStart = now;
-      windowExamples = 0;
+  try {
+    let step = 0;
+    // Position in the example stream; a single worker reads `batch` positions per step.
+    let position = 0;
+    if (config.train.resume !== null) {
+      ({ step, position } = await restoreTrainingState(config.train.resume, task, ctx));
+      observer.info?.(`resumed from ${config.train.resume} at step ${step}`);
     }
-    if (config.train.checkpoint_every > 0 && step % config.train.checkpoint_every === 0 && step < steps) {
-      await saveTrainingState(checkpointPath, step, position, task, ctx, config);
+    const firstStep = step + 1;
+
+    const { steps, batch, log_every: logEvery } = config.train;
+    const logged: StepLine[] = [];
+    const started = performance.now();
+    let windowStart = started;
+    let windowExamples = 0;
+    let last: StepResult | undefined;
+    let lastBound: number | null = null;
+    const checkpointPath = join(runDir, CHECKPOINT_FILE);
+    while (step < steps) {
+      step++;
+      const t0 = performance.now();
+      const b = task.batchAt(position, batch);
+      position += batch;
+      const dataMs = performance.now() - t0;
+      const isLog = step % logEvery === 0 || step === steps || step === firstStep;
+      last = await contrastiveStep(model, b, step, ctx, isLog);
+      if (!Number.isFinite(last.loss)) throw new UserError(`step ${step}: the loss is ${last.loss}; lower train.lr or temperature.value's inverse`);
+      windowExamples += batch;
+      const now = performance.now();
+      const rate = (windowExamples * 1000) / Math.max(now - windowStart, 1e-3);
+      if (last.bounds !== undefined) lastBound = last.bounds.infonce;
+      observer.progress?.({ step, steps, loss: last.loss, bound: lastBound, ceiling: last.ceiling, examplesPerS: rate });
+      if (isLog && last.bounds !== undefined) {
+        const line: StepLine = {
+          type: 'step',
+          worker: ctx.rank,
+          step,
+          epoch: task.order.epochOf(position - 1),
+          loss: last.loss,
+          bounds: last.bounds,
+          ceiling: last.ceiling,
+          temperature: 1 / last.scale,
+          accuracy: last.accuracy!,
+          examples_per_s: rate,
+          grad_norm: last.gradNorm,
+          bank_fill: bank.filled / bank.capacity,
+          bank_digest: bank.digest(),
+          bank_lag: await transport.lag(),
+          key_age_steps: bank.meanKeyAge(step),
+          step_ms: { data: dataMs, compute: last.computeMs, allreduce: last.allReduceMs, bank_wait: last.bankWaitMs },
+        };
+        logged.push(line);
+        observer.step?.(line);
+        await appendFile(logPath, JSON.stringify(line) + '\n');
+        windowStart = now;
+        windowExamples = 0;
+      }
+      if (config.train.checkpoint_every > 0 && step % config.train.checkpoint_every === 0 && step < steps) {
+        await saveTrainingState(checkpointPath, step, position, task, ctx, config);
+      }
     }
+    await saveTrainingState(checkpointPath, step, position, task, ctx, config);
+    const seconds = (performance.now() - started) / 1000;
+    observer.info?.('evaluating on held-out data');
+    const evalFigures = config.eval.enabled ? await task.evaluate(step, last !== undefined ? 1 / last.scale : config.temperature.value) : {};
+    const summary: SummaryLine = {
+      type: 'summary',
+      kind,
+      steps: step,
+      examples: step * batch,
+      seconds,
+      examples_per_s: (logged.length > 0 ? (step - (logged[0]!.step - 1)) * batch : 0) / Math.max(seconds, 1e-9),
+      ...summarizeSteps(logged),
+      ceiling: last?.ceiling ?? Math.log(config.bank.size + 1),
+      true_mi: task.trueMi,
+      temperature: last !== undefined ? 1 / last.scale : config.temperature.value,
+      eval: evalFigures,
+      skipped_inputs: skippedInputs(task.skipped, transport.dropped),
+      checkpoint: checkpointPath,
+      run_dir: runDir,
+    };
+    await appendFile(logPath, JSON.stringify(summary) + '\n');
+    await writeFile(join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+    return summary;
+  } finally {
+    await transport.close();
   }
-  await saveTrainingState(checkpointPath, step, position, task, ctx, config);
-  const seconds = (performance.now() - started) / 1000;
-  observer.info?.('evaluating on held-out data');
-  const evalFigures = config.eval.enabled ? await task.evaluate(step, last !== undefined ? 1 / last.scale : config.temperature.value) : {};
-  const summary: SummaryLine = {
-    type: 'summary',
-    kind,
-    steps: step,
-    examples: step * batch,
-    seconds,
-    examples_per_s: (logged.length > 0 ? (step - (logged[0]!.step - 1)) * batch : 0) / Math.max(seconds, 1e-9),
-    ...summarizeSteps(logged),
-    ceiling: last?.ceiling ?? Math.log(config.bank.size + 1),
-    true_mi: task.trueMi,
-    temperature: last !== undefined ? 1 / last.scale : config.temperature.value,
-    eval: evalFigures,
-    skipped_inputs: Object.fromEntries(Object.entries(task.skipped).filter(([, n]) => n > 0)),
-    checkpoint: checkpointPath,
-    run_dir: runDir,
-  };
-  await appendFile(logPath, JSON.stringify(summary) + '\n');
-  await writeFile(join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  return summary;
 }
 
+/**
+ * Inputs skipped instead of trained on, by reason: the data's bad lines and the bank messages dropped
+ * (prefixed `bank_`). Messages of an earlier run of the job are not bad input and are left out.
+ */
+export function skippedInputs(data: Readonly<Record<string, number>>, bank: Readonly<Record<string, number>>): Record<string, number> {
+  const bankDrops = Object.entries(bank).filter(([reason]) => reason !== 'other_run').map(([reason, n]) => [`bank_${reason}`, n] as const);
+  return Object.fromEntries([...Object.entries(data), ...bankDrops].filter(([, n]) => n > 0));
+}

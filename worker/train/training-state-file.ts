@@ -17,7 +17,7 @@ export async function saveTrainingState(path: string, step: number, position: nu
       kind: config.kind,
       adam_t: adam.t,
       mine_ema: ctx.mine.ema ?? null,
-      bank: { head: bank.head, filled: bank.filled, capacity: bank.capacity, dim: bank.dim },
+      bank: { head: bank.head, filled: bank.filled, capacity: bank.capacity, dim: bank.dim, stream_seq: ctx.transport.position },
       params: modelSignature(task),
     },
     tensors: {

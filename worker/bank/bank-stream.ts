@@ -1,0 +1,75 @@
+/** A message as the bank stream stores it. */
+export interface StoredBankMessage {
+  /** Position in the stream (from 1), increasing in publication order. */
+  seq: number;
+  /** The shard it was published to: the producer's rank. */
+  producer: number;
+  data: Uint8Array;
+}
+
+/**
+ * The log the bank's keys travel through (DESIGN.md §4): one shard per producing worker, one
+ * sequence over all shards, bounded to the last messages that hold K keys. NATS JetStream is the
+ * distributed one; {@link InProcessBankLog} serves a single process.
+ */
+export interface BankStream {
+  /** Appends to `producer`'s shard and resolves with the message's seq once it is stored; `id` de-duplicates retries. */
+  publish(producer: number, data: Uint8Array, id: string): Promise<number>;
+  /** Delivers every stored message in seq order, then each new one, until close. Called once. */
+  subscribe(deliver: (m: StoredBankMessage) => void): Promise<void>;
+  /** The seq of the last stored message (0: none). */
+  lastSeq(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * An in-process stream shared by every {@link BankStream} handle made from it: the embedded
+ * transport of single-machine runs, and a stand-in with the same semantics as JetStream (limits,
+ * de-duplication, seq order) for several producers in one process.
+ */
+export class InProcessBankLog {
+  private readonly messages: (StoredBankMessage & { id: string })[] = [];
+  private readonly ids = new Map<string, number>();
+  private readonly listeners = new Set<(m: StoredBankMessage) => void>();
+  private seq = 0;
+
+  /** Holds at most `maxMessages` messages, dropping the oldest (JetStream's discard: old). */
+  constructor(private readonly maxMessages: number) {}
+
+  /** A handle for one worker. */
+  handle(): BankStream {
+    let listener: ((m: StoredBankMessage) => void) | undefined;
+    return {
+      publish: async (producer, data, id) => this.append(producer, data, id),
+      subscribe: async (deliver) => {
+        for (const m of this.messages) deliver(m);
+        listener = deliver;
+        this.listeners.add(deliver);
+      },
+      lastSeq: async () => this.seq,
+      close: async () => {
+        if (listener !== undefined) this.listeners.delete(listener);
+      },
+    };
+  }
+
+  private append(producer: number, data: Uint8Array, id: string): number {
+    const known = this.ids.get(id);
+    if (known !== undefined) return known;
+    const m = { seq: ++this.seq, producer, data: data.slice(), id };
+    this.messages.push(m);
+    this.ids.set(id, m.seq);
+    if (this.messages.length > this.maxMessages) this.ids.delete(this.messages.shift()!.id);
+    for (const deliver of this.listeners) deliver(m);
+    return m.seq;
+  }
+}
+
+/**
+ * Messages the stream keeps: enough whole steps to hold K keys of `batch` keys per message, plus
+ * slack for steps in flight or discarded by a membership change and the steps a staleness bound
+ * keeps pending.
+ */
+export function streamMessageLimit(bankSize: number, batch: number, staleness: number): number {
+  return Math.ceil(bankSize / batch) + 64 * (staleness + 1);
+}

@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import type { NatsConfig } from '../../common/config.js';
+import { UserError } from '../../common/user-error.js';
+import type { BankStream, StoredBankMessage } from './bank-stream.js';
+
+/** Where a job's bank lives in JetStream (DESIGN.md §4): stream IB_BANK_<job>, subject ib.<job>.bank.<rank>. */
+export function bankStreamNames(job: string): { stream: string; subjectPrefix: string } {
+  // Stream names and subject tokens must not hold '.', '*', '>' or whitespace.
+  const token = job.replace(/[^A-Za-z0-9_-]/g, '_');
+  return { stream: `IB_BANK_${token}`, subjectPrefix: `ib.${token}.bank` };
+}
+
+/** How a worker connects to NATS: the config's credentials, else the environment's; TLS when a CA is given. */
+export function natsConnectionOptions(c: NatsConfig, name: string, env: NodeJS.ProcessEnv = process.env): NodeConnectionOptions {
+  if (c.url === null) throw new UserError('nats.url is not set');
+  const read = (field: string, path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new UserError(`nats.${field} ${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  const user = c.user ?? env.NATS_USER;
+  const pass = c.password ?? env.NATS_PASSWORD;
+  const token = c.token ?? env.NATS_TOKEN;
+  return {
+    servers: c.url.split(',').map((s) => s.trim()),
+    name,
+    ...(user !== undefined ? { user } : {}),
+    ...(pass !== undefined ? { pass } : {}),
+    ...(token !== undefined ? { token } : {}),
+    ...(c.tls_ca !== null
+      ? { tls: { ca: read('tls_ca', c.tls_ca), ...(c.tls_cert !== null ? { cert: read('tls_cert', c.tls_cert) } : {}), ...(c.tls_key !== null ? { key: read('tls_key', c.tls_key) } : {}) } }
+      : {}),
+    // Keep reconnecting through an outage; the transport's own timeout decides when to give up.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    timeout: c.timeout_ms,
+  };
+}
+
+/** The bank stream on a NATS JetStream server. */
+export class NatsBankStream implements BankStream {
+  private consuming: Promise<void> | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly names: { stream: string; subjectPrefix: string },
+    private readonly publishTimeoutMs: number,
+  ) {}
+
+  /**
+   * Connects and makes sure the job's stream exists with limits of `maxMessages` messages (oldest
+   * discarded). Unreachable servers and refused credentials are one-line {@link UserError}s.
+   */
+  static async open(config: NatsConfig, job: string, maxMessages: number, clientName: string): Promise<NatsBankStream> {
+    const options = natsConnectionOptions(config, clientName);
+    let nc: NatsConnection;
+    try {
+      nc = await connect(options);
+    } catch (err) {
+      throw new UserError(`NATS ${config.url}: cannot connect: ${(err as Error).message}`);
+    }
+    const names = bankStreamNames(job);
+    try {
+      const jsm = await jetstreamManager(nc);
+      const stream = {
+        name: names.stream,
+        subjects: [`${names.subjectPrefix}.*`],
+        max_msgs: maxMessages,
+        discard: 'old' as const,
+        retention: 'limits' as const,
+        storage: 'file' as const,
+        // Retries of a publish within two minutes are stored once.
+        duplicate_window: 120e9,
+      };
+      try {
+        await jsm.streams.add(stream);
+      } catch {
+        // Exists, perhaps with other limits (another bank size): take this job's.
+        await jsm.streams.update(names.stream, stream);
+      }
+      return new NatsBankStream(nc, jetstream(nc), jsm, names, config.timeout_ms);
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      throw new UserError(`NATS ${config.url}: cannot set up stream ${names.stream} (is JetStream enabled?): ${(err as Error).message}`);
+    }
+  }
+
+  async publish(producer: number, data: Uint8Array, id: string): Promise<number> {
+    const ack = await this.js.publish(`${this.names.subjectPrefix}.${producer}`, data, { msgID: id, timeout: Math.min(this.publishTimeoutMs, 5000) });
+    return ack.seq;
+  }
+
+  async subscribe(deliver: (m: StoredBankMessage) => void): Promise<void> {
+    // An ordered consumer: delivered in seq order from the first message, and recreated at the next
+    // expected seq after a gap or a server restart.
+    const consumer = await this.js.consumers.get(this.names.stream, { deliver_policy: 'all' });
+    const messages = await consumer.consume();
+    const prefix = `${this.names.subjectPrefix}.`;
+    this.consuming = (async () => {
+      for await (const m of messages) {
+        if (this.closed) break;
+        deliver({ seq: m.seq, producer: Number(m.subject.slice(prefix.length)), data: m.data });
+      }
+    })();
+  }
+
+  async lastSeq(): Promise<number> {
+    return (await this.jsm.streams.info(this.names.stream)).state.last_seq;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.nc.close().catch(() => undefined);
+    await this.consuming?.catch(() => undefined);
+  }
+}

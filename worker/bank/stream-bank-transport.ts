@@ -1,0 +1,211 @@
+import { UserError } from '../../common/user-error.js';
+import { BANK_DROP_REASONS, decodeBankKeys, encodeBankKeys, type BankDropReason, type BankEnvelope } from './bank-keys-codec.js';
+import type { BankStream, StoredBankMessage } from './bank-stream.js';
+import type { BankTransport, ExchangeRound } from './bank-transport.js';
+import type { BankMessage, KeyBank } from './key-bank.js';
+
+/** The bank's stream stayed unreachable, or a peer's keys missing, past the timeout: the worker stops. */
+export class BankUnavailableError extends UserError {}
+
+/** How a {@link StreamBankTransport} runs. */
+export interface StreamBankTransportOptions {
+  /** The run whose messages count (Membership.run_id); others in the stream are skipped. */
+  runId: string;
+  /** Floats per key. */
+  dim: number;
+  /** Keys K of the replica: how much history a rebuild needs. */
+  capacity: number;
+  /** Steps by which the replica lags (config bank.staleness): step t returns the keys of step t − staleness. */
+  staleness: number;
+  /** How long a publish may keep failing, or a step's keys stay incomplete, ms. */
+  timeoutMs: number;
+}
+
+/** The messages of one step, by generation, then by producer. */
+type StepMessages = Map<number, Map<number, BankEnvelope>>;
+
+/**
+ * The bank over a {@link BankStream} (DESIGN.md §4): each worker publishes its keys of every step to
+ * its own shard and reads every shard into a buffer; a step's keys join the replica from the
+ * generation that committed the step, one message per rank, in producer order — so every replica
+ * holds the same keys at every step, with no wait at all when the staleness bound lets the replica
+ * lag. Bad messages are dropped and counted, never applied.
+ */
+export class StreamBankTransport implements BankTransport {
+  /** Messages dropped, by reason. */
+  readonly dropped = Object.fromEntries(BANK_DROP_REASONS.map((r) => [r, 0])) as Record<BankDropReason, number>;
+  private readonly steps = new Map<number, StepMessages>();
+  /** The generation (and world) in which each recent step was computed by this worker, or committed (rebuild). */
+  private readonly rounds = new Map<number, ExchangeRound>();
+  private delivered = 0;
+  /** The newest step this worker has seen the job reach. */
+  private latestStep = 0;
+  private readonly waiters = new Set<() => void>();
+  private abortReason: string | null = null;
+
+  private constructor(
+    private readonly stream: BankStream,
+    private readonly o: StreamBankTransportOptions,
+  ) {}
+
+  /** Opens the transport and starts reading the stream from its first message. */
+  static async open(stream: BankStream, options: StreamBankTransportOptions): Promise<StreamBankTransport> {
+    const t = new StreamBankTransport(stream, options);
+    await stream.subscribe((m) => t.receive(m));
+    return t;
+  }
+
+  /** Seq of the last message read from the stream: the replica's stream position. */
+  get position(): number {
+    return this.delivered;
+  }
+
+  /** Messages stored in the stream but not read yet (consumer lag). */
+  async lag(): Promise<number> {
+    return Math.max(0, (await this.stream.lastSeq()) - this.delivered);
+  }
+
+  async exchange(msg: BankMessage, round: ExchangeRound): Promise<BankMessage[]> {
+    this.abortReason = null;
+    this.latestStep = Math.max(this.latestStep, msg.step);
+    this.rounds.set(msg.step, round);
+    const data = encodeBankKeys({ ...msg, runId: this.o.runId, generation: round.generation, world: round.world });
+    await this.retrying(`publish the keys of step ${msg.step}`, () => this.stream.publish(msg.producer, data, `${this.o.runId}.${round.generation}.${msg.step}.${msg.producer}`));
+    const due = msg.step - this.o.staleness;
+    if (due < 1) return [];
+    const committed = this.rounds.get(due);
+    // Only a resumed single-process run lacks them: its in-process log starts empty.
+    if (committed === undefined) return [];
+    const keys = await this.complete(due, committed);
+    this.prune(due);
+    return keys;
+  }
+
+  /** Stops the wait of the step in flight: the membership changed, so its keys may never all come. */
+  abort(reason: string): void {
+    this.abortReason = reason;
+    for (const wake of this.waiters) wake();
+  }
+
+  /**
+   * Rebuilds `bank` from the stream as it stands after `committedStep` (a joining or restarted worker,
+   * before it trains): reads the stream to its end, takes each step from the latest generation that
+   * produced it, and replays the last K keys. Returns false, leaving `bank` as it is, when the stream
+   * no longer holds enough of the history (the caller's bank then comes from a checkpoint or a peer).
+   */
+  async rebuild(bank: KeyBank, committedStep: number): Promise<boolean> {
+    const last = await this.retrying('read the stream position', () => this.stream.lastSeq());
+    await this.until(() => this.delivered >= last, `read the stream to seq ${last}`);
+    this.latestStep = committedStep;
+    const chosen: { step: number; messages: BankEnvelope[] }[] = [];
+    for (const step of [...this.steps.keys()].sort((a, b) => a - b)) {
+      if (step > committedStep) continue;
+      const byGeneration = this.steps.get(step)!;
+      const generation = Math.max(...byGeneration.keys());
+      const messages = [...byGeneration.get(generation)!.values()].sort((a, b) => a.producer - b.producer);
+      const world = messages[0]!.world;
+      this.rounds.set(step, { generation, world });
+      if (step <= committedStep - this.o.staleness) chosen.push({ step, messages: messages.length === world ? messages : [] });
+    }
+    // From the newest step back: whole steps until K keys, or an unbroken run back to step 1.
+    let keys = 0;
+    let from = chosen.length;
+    while (from > 0 && keys < this.o.capacity) {
+      const c = chosen[from - 1]!;
+      const expected = from === chosen.length ? committedStep - this.o.staleness : chosen[from]!.step - 1;
+      if (c.step !== expected || c.messages.length === 0) break;
+      keys += c.messages.reduce((n, m) => n + m.ids.length, 0);
+      from--;
+    }
+    const reachesStart = from === 0 && (chosen.length === 0 ? committedStep - this.o.staleness < 1 : chosen[0]!.step === 1);
+    if (keys < this.o.capacity && !reachesStart) return false;
+    bank.clear();
+    for (const c of chosen.slice(from)) for (const m of c.messages) bank.enqueue(m);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.abort('the transport closed');
+    await this.stream.close();
+  }
+
+  private receive(m: StoredBankMessage): void {
+    this.delivered = Math.max(this.delivered, m.seq);
+    const r = decodeBankKeys(m.data, { runId: this.o.runId, dim: this.o.dim, sender: m.producer, maxStep: this.latestStep + 2 });
+    if (typeof r === 'string') {
+      // Earlier runs of a job of the same name share the stream until its limits age them out: not an error.
+      this.dropped[r]++;
+    } else {
+      let byGeneration = this.steps.get(r.step);
+      if (byGeneration === undefined) this.steps.set(r.step, (byGeneration = new Map()));
+      let byProducer = byGeneration.get(r.generation);
+      if (byProducer === undefined) byGeneration.set(r.generation, (byProducer = new Map()));
+      if (byProducer.has(r.producer)) this.dropped.duplicate++;
+      else byProducer.set(r.producer, r);
+    }
+    for (const wake of this.waiters) wake();
+  }
+
+  /** Every producer's keys of `step` in `round`, in producer order, once all have arrived. */
+  private async complete(step: number, round: ExchangeRound): Promise<BankEnvelope[]> {
+    const got = () => this.steps.get(step)?.get(round.generation);
+    await this.until(() => (got()?.size ?? 0) >= round.world, `receive every producer's keys of step ${step}`, () => {
+      const have = got();
+      const missing = Array.from({ length: round.world }, (_, p) => p).filter((p) => !have?.has(p));
+      return `missing producers ${missing.join(', ')} of generation ${round.generation}`;
+    });
+    return [...got()!.values()].filter((m) => m.producer < round.world).sort((a, b) => a.producer - b.producer);
+  }
+
+  /** Forgets steps older than the newest ones whose keys fill the bank (what a rebuild needs). */
+  private prune(due: number): void {
+    let keys = 0;
+    for (let s = due; s >= 1; s--) {
+      if (keys >= this.o.capacity) {
+        for (const step of this.steps.keys()) if (step <= s) this.steps.delete(step);
+        for (const step of this.rounds.keys()) if (step <= s) this.rounds.delete(step);
+        return;
+      }
+      const round = this.rounds.get(s);
+      const messages = round === undefined ? undefined : this.steps.get(s)?.get(round.generation);
+      if (messages === undefined) return;
+      for (const m of messages.values()) keys += m.ids.length;
+    }
+  }
+
+  /** Resolves once `done()` holds; rejects when aborted, or with a {@link BankUnavailableError} after the timeout. */
+  private until(done: () => boolean, what: string, detail?: () => string): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const finish = (err?: Error) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const check = () => {
+        if (this.abortReason !== null) finish(new Error(`bank: ${this.abortReason}`));
+        else if (done()) finish();
+      };
+      const timer = setTimeout(
+        () => finish(new BankUnavailableError(`bank: could not ${what} within ${this.o.timeoutMs / 1000} s${detail ? ` (${detail()})` : ''}: is NATS reachable?`)),
+        this.o.timeoutMs,
+      );
+      this.waiters.add(check);
+    });
+  }
+
+  /** Runs `op` until it succeeds, retrying through an outage until the timeout. */
+  private async retrying<T>(what: string, op: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.o.timeoutMs;
+    for (;;) {
+      try {
+        return await op();
+      } catch (err) {
+        if (this.abortReason !== null) throw new Error(`bank: ${this.abortReason}`);
+        if (Date.now() >= deadline) throw new BankUnavailableError(`bank: could not ${what} for ${this.o.timeoutMs / 1000} s: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+}
