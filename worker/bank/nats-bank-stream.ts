@@ -101,7 +101,9 @@ export class NatsBankStream implements BankStream {
     // An ordered consumer: delivered in seq order from the first message, and recreated at the next
     // expected seq after a gap or a server restart.
     const consumer = await this.js.consumers.get(this.names.stream, { deliver_policy: 'all' });
-    const messages = await consumer.consume();
+    // Short pulls with frequent heartbeats: after a server restart the consumer notices within a few
+    // seconds and recreates itself, where the defaults (30 s pulls) would outlast the bank's timeout.
+    const messages = await consumer.consume({ expires: 4000, idle_heartbeat: 1000 });
     const prefix = `${this.names.subjectPrefix}.`;
     this.consuming = (async () => {
       for await (const m of messages) {

@@ -38,8 +38,8 @@ export class StreamBankTransport implements BankTransport {
   /** The generation (and world) in which each recent step was computed by this worker, or committed (rebuild). */
   private readonly rounds = new Map<number, ExchangeRound>();
   private delivered = 0;
-  /** The newest step this worker has seen the job reach. */
-  private latestStep = 0;
+  /** The newest step this worker has seen the job reach; null until its first rebuild or exchange. */
+  private latestStep: number | null = null;
   private readonly waiters = new Set<() => void>();
   private abortReason: string | null = null;
 
@@ -67,7 +67,7 @@ export class StreamBankTransport implements BankTransport {
 
   async exchange(msg: BankMessage, round: ExchangeRound): Promise<BankMessage[]> {
     this.abortReason = null;
-    this.latestStep = Math.max(this.latestStep, msg.step);
+    this.latestStep = Math.max(this.latestStep ?? 0, msg.step);
     this.rounds.set(msg.step, round);
     const data = encodeBankKeys({ ...msg, runId: this.o.runId, generation: round.generation, world: round.world });
     await this.retrying(`publish the keys of step ${msg.step}`, () => this.stream.publish(msg.producer, data, `${this.o.runId}.${round.generation}.${msg.step}.${msg.producer}`));
@@ -97,6 +97,12 @@ export class StreamBankTransport implements BankTransport {
     const last = await this.retrying('read the stream position', () => this.stream.lastSeq());
     await this.until(() => this.delivered >= last, `read the stream to seq ${last}`);
     this.latestStep = committedStep;
+    // Read before this worker knew where the job stands: only now can a step from the future be told.
+    for (const [step, byGeneration] of this.steps) {
+      if (step <= committedStep + 2) continue;
+      for (const byProducer of byGeneration.values()) this.dropped.future_step += byProducer.size;
+      this.steps.delete(step);
+    }
     const chosen: { step: number; messages: BankEnvelope[] }[] = [];
     for (const step of [...this.steps.keys()].sort((a, b) => a - b)) {
       if (step > committedStep) continue;
@@ -131,7 +137,8 @@ export class StreamBankTransport implements BankTransport {
 
   private receive(m: StoredBankMessage): void {
     this.delivered = Math.max(this.delivered, m.seq);
-    const r = decodeBankKeys(m.data, { runId: this.o.runId, dim: this.o.dim, sender: m.producer, maxStep: this.latestStep + 2 });
+    const maxStep = this.latestStep === null ? Number.MAX_SAFE_INTEGER : this.latestStep + 2;
+    const r = decodeBankKeys(m.data, { runId: this.o.runId, dim: this.o.dim, sender: m.producer, maxStep });
     if (typeof r === 'string') {
       // Earlier runs of a job of the same name share the stream until its limits age them out: not an error.
       this.dropped[r]++;

@@ -4,45 +4,53 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
 import { tempDir } from '../../common/test-helpers.js';
+import { NatsTestServer } from '../bank/nats-test-server.js';
 import { exited, listeningAddress, smallJob, startCli, writeConfig } from './cluster-test-helpers.js';
 
 const STEPS = 120;
 
-
-
 type Line = { type: string; step?: number; worker?: number; params_digest?: string; bank_digest?: string; restarts?: number; steps?: number };
 
-test('a worker joining a running job gets the current weights before it trains', { timeout: 120_000 }, async (t) => {
-  const dir = tempDir(t);
-  const data = join(dir, 'clicks.tsv');
-  await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 23 });
-  const cfg = writeConfig(dir, 'config', smallJob(data, join(dir, 'run'), { steps: STEPS }));
+for (const bank of ['ring', 'NATS'] as const) {
+  test(`a worker joining a running job gets the current weights before it trains (bank over ${bank})`, { timeout: 120_000 }, async (t) => {
+    const nats = bank === 'NATS' ? ['--nats', (await NatsTestServer.start(t)).url] : [];
+    const dir = tempDir(t);
+    const data = join(dir, 'clicks.tsv');
+    await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 23 });
+    const cfg = writeConfig(dir, 'config', smallJob(data, join(dir, 'run'), { steps: STEPS }));
 
-  const coordinator = startCli(['coordinator', '--config', cfg, '--workers', '2', '--json']);
-  t.after(() => coordinator.kill('SIGKILL'));
-  let stderr = '';
-  coordinator.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const address = await listeningAddress(coordinator);
-  const workerArgs = (i: number) => ['worker', '--coordinator', address, '--config', cfg, '--worker-id', `w${i}`];
-  const workers = [startCli(workerArgs(0)), startCli(workerArgs(1))];
-  t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
-  const lines: Line[] = [];
-  for await (const line of createInterface({ input: coordinator.stdout! })) {
-    lines.push(JSON.parse(line) as Line);
-    if (workers.length === 2 && lines.at(-1)!.step! >= 3) workers.push(startCli(workerArgs(2)));
-    if (lines.at(-1)!.type === 'summary') break;
-  }
-  assert.equal(await exited(coordinator), 0, stderr);
-  for (const w of workers) assert.equal(await exited(w), 0);
-  const summary = lines.at(-1)!;
-  assert.equal(summary.steps, STEPS);
-  assert.ok(summary.restarts! >= 1);
-  const joined = lines.filter((l) => l.type === 'step' && l.worker === 2);
-  assert.ok(joined.length > 5, 'the new worker trained');
-  // From its first step on, the new worker starts every step from the same weights and bank as the others.
-  for (const l of joined) {
-    const peers = lines.filter((x) => x.type === 'step' && x.step === l.step);
-    assert.equal(new Set(peers.map((x) => x.params_digest)).size, 1, `parameters agree at step ${l.step}`);
-    assert.equal(new Set(peers.map((x) => x.bank_digest)).size, 1, `banks agree at step ${l.step}`);
-  }
-});
+    const coordinator = startCli(['coordinator', '--config', cfg, '--workers', '2', '--json', ...nats]);
+    t.after(() => coordinator.kill('SIGKILL'));
+    let stderr = '';
+    coordinator.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const address = await listeningAddress(coordinator);
+    const workerArgs = (i: number) => ['worker', '--coordinator', address, '--config', cfg, '--worker-id', `w${i}`, ...nats];
+    const workers = [startCli(workerArgs(0)), startCli(workerArgs(1))];
+    t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
+    const lines: Line[] = [];
+    let joinerLog = '';
+    for await (const line of createInterface({ input: coordinator.stdout! })) {
+      lines.push(JSON.parse(line) as Line);
+      if (workers.length === 2 && lines.at(-1)!.step! >= 3) {
+        workers.push(startCli(workerArgs(2)));
+        workers[2]!.stderr!.on('data', (d: Buffer) => (joinerLog += d.toString()));
+      }
+      if (lines.at(-1)!.type === 'summary') break;
+    }
+    assert.equal(await exited(coordinator), 0, stderr);
+    for (const w of workers) assert.equal(await exited(w), 0);
+    const summary = lines.at(-1)!;
+    assert.equal(summary.steps, STEPS);
+    assert.ok(summary.restarts! >= 1);
+    const joined = lines.filter((l) => l.type === 'step' && l.worker === 2);
+    assert.ok(joined.length > 5, 'the new worker trained');
+    // From its first step on, the new worker starts every step from the same weights and bank as the others.
+    for (const l of joined) {
+      const peers = lines.filter((x) => x.type === 'step' && x.step === l.step);
+      assert.equal(new Set(peers.map((x) => x.params_digest)).size, 1, `parameters agree at step ${l.step}`);
+      assert.equal(new Set(peers.map((x) => x.bank_digest)).size, 1, `banks agree at step ${l.step}`);
+    }
+    // Over NATS the joiner's replica comes from the stream, not from the peer it fetched the weights from.
+    if (bank === 'NATS') assert.match(joinerLog, /rebuilt the bank from the stream at step \d+/);
+  });
+}

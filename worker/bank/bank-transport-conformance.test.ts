@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import test, { type TestContext } from 'node:test';
+import { defaultConfig } from '../../common/config.js';
+import { Rng } from '../../common/random.js';
+import { encodeBankKeys, type BankEnvelope } from './bank-keys-codec.js';
+import { InProcessBankLog, type BankStream } from './bank-stream.js';
+import { KeyBank, type BankMessage } from './key-bank.js';
+import { NatsBankStream } from './nats-bank-stream.js';
+import { NatsTestServer } from './nats-test-server.js';
+import { BankUnavailableError, StreamBankTransport, type StreamBankTransportOptions } from './stream-bank-transport.js';
+
+// The same conformance tests for both transports of the bank (issue 4): the embedded in-process log
+// and NATS JetStream on a real nats-server.
+
+const DIM = 4;
+const BATCH = 3;
+const RUN = 'run-a';
+
+/** Opens handles on one shared stream, as the workers of one job do. */
+type StreamFactory = () => Promise<BankStream>;
+
+const KINDS: { name: string; streams: (t: TestContext) => Promise<StreamFactory> }[] = [
+  {
+    name: 'in-process',
+    streams: async () => {
+      const log = new InProcessBankLog(1000);
+      return async () => log.handle();
+    },
+  },
+  {
+    name: 'NATS',
+    streams: async (t) => {
+      const server = await NatsTestServer.start(t);
+      const config = { ...defaultConfig().nats, url: server.url, timeout_ms: 5000 };
+      return () => NatsBankStream.open(config, 'conformance', 1000, 'test');
+    },
+  },
+];
+
+function options(over: Partial<StreamBankTransportOptions> = {}): StreamBankTransportOptions {
+  return { runId: RUN, dim: DIM, capacity: 10, staleness: 0, timeoutMs: 5000, ...over };
+}
+
+async function openAll(t: TestContext, factory: StreamFactory, n: number, over: Partial<StreamBankTransportOptions> = {}): Promise<StreamBankTransport[]> {
+  const all: StreamBankTransport[] = [];
+  for (let i = 0; i < n; i++) all.push(await StreamBankTransport.open(await factory(), options(over)));
+  t.after(() => Promise.all(all.map((x) => x.close())));
+  return all;
+}
+
+/** Unit keys that say who made them: producer, step and row. */
+function keysOf(step: number, producer: number): BankMessage {
+  const rng = new Rng(step * 31 + producer);
+  const keys = new Float32Array(BATCH * DIM);
+  for (let i = 0; i < keys.length; i++) keys[i] = rng.normal();
+  return { keys, ids: Int32Array.from({ length: BATCH }, (_, i) => step * 100 + producer * 10 + i), step, producer };
+}
+
+/** Every worker runs `steps` steps in `generation`: exchange, then apply what came back (as at commit). */
+async function runSteps(workers: StreamBankTransport[], banks: KeyBank[], steps: number[], generation = 1): Promise<BankMessage[][][]> {
+  const got: BankMessage[][][] = [];
+  for (const step of steps) {
+    const round = { generation, world: workers.length };
+    const sets = await Promise.all(workers.map((w, rank) => w.exchange(keysOf(step, rank), round)));
+    sets.forEach((set, rank) => set.forEach((m) => banks[rank]!.enqueue(m)));
+    got.push(sets);
+  }
+  return got;
+}
+
+for (const kind of KINDS) {
+  test(`${kind.name}: every replica gets every producer's keys of a step in producer order and holds the same keys`, async (t) => {
+    const workers = await openAll(t, await kind.streams(t), 3);
+    const banks = workers.map(() => new KeyBank(10, DIM));
+    const got = await runSteps(workers, banks, [1, 2, 3, 4, 5]);
+    for (const [i, sets] of got.entries()) {
+      for (const set of sets) {
+        assert.deepEqual(set.map((m) => [m.step, m.producer]), [0, 1, 2].map((p) => [i + 1, p]));
+        assert.deepEqual(Array.from(set[1]!.keys), Array.from(keysOf(i + 1, 1).keys));
+        assert.deepEqual(Array.from(set[2]!.ids), Array.from(keysOf(i + 1, 2).ids));
+      }
+    }
+    assert.equal(new Set(banks.map((b) => b.digest())).size, 1);
+    assert.equal(banks[0]!.filled, 10);
+    // The newest key is producer 2's last row of step 5.
+    assert.equal(banks[0]!.ids[(banks[0]!.head + 9) % 10], 522);
+    assert.ok(workers.every((w) => w.position > 0 && Object.values(w.dropped).every((n) => n === 0)));
+  });
+
+  test(`${kind.name}: with a staleness bound s, step t returns step t−s's keys and replicas still agree`, async (t) => {
+    const workers = await openAll(t, await kind.streams(t), 2, { staleness: 2, capacity: 20 });
+    const banks = workers.map(() => new KeyBank(20, DIM));
+    const got = await runSteps(workers, banks, [1, 2, 3, 4]);
+    assert.deepEqual(got.map((sets) => sets[0]!.map((m) => m.step)), [[], [], [1, 1], [2, 2]]);
+    assert.equal(banks[0]!.digest(), banks[1]!.digest());
+    assert.equal(banks[0]!.filled, 2 * 2 * BATCH);
+  });
+
+  test(`${kind.name}: a step redone in a new generation takes that generation's keys, and a joiner rebuilds the same replica`, async (t) => {
+    const factory = await kind.streams(t);
+    const workers = await openAll(t, factory, 3);
+    const banks = workers.map(() => new KeyBank(10, DIM));
+    await runSteps(workers, banks, [1, 2]);
+    // Step 3 in generation 1: producers 0 and 1 publish, producer 2 dies before it does.
+    const round = { generation: 1, world: 3 };
+    const waits = [workers[0]!.exchange(keysOf(3, 0), round), workers[1]!.exchange(keysOf(3, 1), round)];
+    await new Promise((r) => setTimeout(r, 100));
+    workers[0]!.abort('membership changed');
+    workers[1]!.abort('membership changed');
+    for (const w of waits) await assert.rejects(w, /membership changed/);
+    // Generation 2 of the two survivors redoes step 3, then step 4.
+    const survivors = workers.slice(0, 2);
+    const got = await runSteps(survivors, banks, [3, 4], 2);
+    assert.deepEqual(got[0]![0]!.map((m) => m.producer), [0, 1]);
+    assert.equal(banks[0]!.digest(), banks[1]!.digest());
+    // A worker joining after step 4 rebuilds its replica from the stream alone.
+    const [joiner] = await openAll(t, factory, 1);
+    const rebuilt = new KeyBank(10, DIM);
+    assert.equal(await joiner!.rebuild(rebuilt, 4), true);
+    assert.equal(rebuilt.digest(), banks[0]!.digest());
+    // … and takes part in step 5 of generation 3 like the others.
+    const all = [...survivors, joiner!];
+    const bankOf = [banks[0]!, banks[1]!, rebuilt];
+    await runSteps(all, bankOf, [5], 3);
+    assert.equal(new Set(bankOf.map((b) => b.digest())).size, 1);
+  });
+
+  test(`${kind.name}: bad messages are dropped and counted, never applied`, async (t) => {
+    const factory = await kind.streams(t);
+    const [worker] = await openAll(t, factory, 1);
+    const raw = await factory();
+    t.after(() => raw.close());
+    const bank = new KeyBank(10, DIM);
+    assert.equal(await worker!.rebuild(bank, 0), true, 'a new job starts from an empty bank');
+    const good: BankEnvelope = { ...keysOf(1, 0), runId: RUN, generation: 1, world: 1 };
+    const nan = { ...good, keys: good.keys.slice() };
+    nan.keys[2] = Number.NaN;
+    const bad: [number, Uint8Array][] = [
+      [0, encodeBankKeys({ ...good, keys: new Float32Array(BATCH * 3), producer: 0 })], // keys of dim 3
+      [0, encodeBankKeys(nan)],
+      [0, encodeBankKeys({ ...good, producer: 1 })], // names another producer than its subject
+      [3, encodeBankKeys({ ...good, producer: 3, world: 2 })], // outside its generation
+      [0, encodeBankKeys({ ...good, step: 50 })], // from the future
+      [0, encodeBankKeys({ ...good, runId: 'another-run' })],
+      [0, Uint8Array.from([0xff, 0xff, 0xff])],
+    ];
+    for (const [i, [producer, data]] of bad.entries()) await raw.publish(producer, data, `bad-${i}`);
+    const set = await worker!.exchange(keysOf(1, 0), { generation: 1, world: 1 });
+    set.forEach((m) => bank.enqueue(m));
+    // Wait until every bad message has been read too.
+    for (let i = 0; i < 100 && worker!.position < 8; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(worker!.dropped, { malformed: 1, other_run: 1, wrong_dim: 1, nan_key: 1, unknown_producer: 2, future_step: 1, duplicate: 0 });
+    assert.equal(set.length, 1);
+    assert.equal(bank.filled, BATCH);
+    assert.ok(Array.from(bank.keys.subarray(0, BATCH * DIM)).every(Number.isFinite));
+  });
+
+  test(`${kind.name}: a producer that never publishes ends the wait with a clear error after the timeout`, async (t) => {
+    const [worker] = await openAll(t, await kind.streams(t), 1, { timeoutMs: 300 });
+    await assert.rejects(worker!.exchange(keysOf(1, 0), { generation: 1, world: 2 }), (err: Error) => err instanceof BankUnavailableError && /step 1 .*missing producers 1/.test(err.message));
+  });
+}

@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+
+/** How a test's nats-server runs: extra flags (authentication, for instance). */
+export interface NatsTestServerOptions {
+  args?: string[];
+}
+
+/**
+ * A real nats-server (Debian's package) with JetStream, on 127.0.0.1 and a free port, storing in a
+ * temporary directory: one per test, as nats.js's own tests do. It can be killed and started again on
+ * the same port and store, to test outages.
+ */
+export class NatsTestServer {
+  private child: ChildProcess | undefined;
+  /** The client port, fixed by the first start so that a restart listens where clients reconnect. */
+  port = -1;
+
+  private constructor(
+    readonly storeDir: string,
+    private readonly args: string[],
+  ) {}
+
+  /** Starts a server; the test's end stops it and removes its store. */
+  static async start(t: TestContext, options: NatsTestServerOptions = {}): Promise<NatsTestServer> {
+    const storeDir = mkdtempSync(join(tmpdir(), 'infobound-nats-'));
+    const server = new NatsTestServer(storeDir, options.args ?? []);
+    t.after(async () => {
+      await server.kill();
+      rmSync(storeDir, { recursive: true, force: true });
+    });
+    server.port = await server.launch(-1);
+    return server;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** SIGKILLs the server (no clean shutdown) and waits for it to exit. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Starts the server again on the same port and store. */
+  async restart(): Promise<void> {
+    await this.launch(this.port);
+  }
+
+  /** Spawns nats-server and resolves with its client port once it accepts connections (bounded wait). */
+  private launch(port: number): Promise<number> {
+    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', this.storeDir, ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = child;
+    return new Promise((resolve, reject) => {
+      let log = '';
+      let bound = -1;
+      const timer = setTimeout(() => fail(new Error(`nats-server did not become ready within 15 s:\n${log}`)), 15_000);
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        child.kill('SIGKILL');
+        reject(err);
+      };
+      child.once('error', (err) => fail(new Error(`cannot start nats-server (apt-get install nats-server): ${err.message}`)));
+      child.once('exit', (code) => fail(new Error(`nats-server exited with ${code}:\n${log}`)));
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+        log += chunk;
+        const m = /Listening for client connections on [^\s]*:(\d+)/.exec(log);
+        if (m) bound = Number(m[1]);
+        if (bound > 0 && /Server is ready/.test(log)) {
+          clearTimeout(timer);
+          child.removeAllListeners('exit');
+          resolve(bound);
+        }
+      });
+    });
+  }
+}
