@@ -17,6 +17,8 @@ export interface BankStream {
   publish(producer: number, data: Uint8Array, id: string): Promise<number>;
   /** Delivers every stored message in seq order, then each new one, until close. Called once. */
   subscribe(deliver: (m: StoredBankMessage) => void): Promise<void>;
+  /** Delivers every message stored now, in seq order, and resolves once the last has been delivered. */
+  replay(deliver: (m: StoredBankMessage) => void): Promise<void>;
   /** The seq of the last stored message (0: none). */
   lastSeq(): Promise<number>;
   close(): Promise<void>;
@@ -45,6 +47,9 @@ export class InProcessBankLog {
         for (const m of this.messages) deliver(m);
         listener = deliver;
         this.listeners.add(deliver);
+      },
+      replay: async (deliver) => {
+        for (const m of [...this.messages]) deliver(m);
       },
       lastSeq: async () => this.seq,
       close: async () => {

@@ -104,13 +104,32 @@ export class NatsBankStream implements BankStream {
     // Short pulls with frequent heartbeats: after a server restart the consumer notices within a few
     // seconds and recreates itself, where the defaults (30 s pulls) would outlast the bank's timeout.
     const messages = await consumer.consume({ expires: 4000, idle_heartbeat: 1000 });
-    const prefix = `${this.names.subjectPrefix}.`;
     this.consuming = (async () => {
       for await (const m of messages) {
         if (this.closed) break;
-        deliver({ seq: m.seq, producer: Number(m.subject.slice(prefix.length)), data: m.data });
+        deliver(this.stored(m));
       }
     })();
+  }
+
+  /** A received message as the bank reads it: the producer is its subject's last token. */
+  private stored(m: { seq: number; subject: string; data: Uint8Array }): StoredBankMessage {
+    return { seq: m.seq, producer: Number(m.subject.slice(this.names.subjectPrefix.length + 1)), data: m.data };
+  }
+
+  async replay(deliver: (m: StoredBankMessage) => void): Promise<void> {
+    const last = await this.lastSeq();
+    if (last === 0) return;
+    const consumer = await this.js.consumers.get(this.names.stream, { deliver_policy: 'all' });
+    const messages = await consumer.consume({ expires: 4000, idle_heartbeat: 1000 });
+    try {
+      for await (const m of messages) {
+        deliver(this.stored(m));
+        if (m.seq >= last) break;
+      }
+    } finally {
+      await messages.close();
+    }
   }
 
   async lastSeq(): Promise<number> {

@@ -89,13 +89,19 @@ export class StreamBankTransport implements BankTransport {
 
   /**
    * Rebuilds `bank` from the stream as it stands after `committedStep` (a joining or restarted worker,
-   * before it trains): reads the stream to its end, takes each step from the latest generation that
-   * produced it, and replays the last K keys. Returns false, leaving `bank` as it is, when the stream
+   * before it trains): replays the whole stream, takes each step from the latest generation that
+   * produced it, and enqueues the last K keys. Returns false, leaving `bank` as it is, when the stream
    * no longer holds enough of the history (the caller's bank then comes from a checkpoint or a peer).
    */
   async rebuild(bank: KeyBank, committedStep: number): Promise<boolean> {
-    const last = await this.retrying('read the stream position', () => this.stream.lastSeq());
-    await this.until(() => this.delivered >= last, `read the stream to seq ${last}`);
+    const S = this.o.staleness;
+    // A replay of its own: the live buffer keeps only the newest steps, and a restarted job may have
+    // gone back to a checkpoint older than those.
+    const history = new Map<number, StepMessages>();
+    await this.retrying('replay the stream', async () => {
+      history.clear();
+      await this.stream.replay((m) => this.file(m, history, committedStep));
+    });
     this.latestStep = committedStep;
     // Read before this worker knew where the job stands: only now can a step from the future be told.
     for (const [step, byGeneration] of this.steps) {
@@ -104,26 +110,31 @@ export class StreamBankTransport implements BankTransport {
       this.steps.delete(step);
     }
     const chosen: { step: number; messages: BankEnvelope[] }[] = [];
-    for (const step of [...this.steps.keys()].sort((a, b) => a - b)) {
-      if (step > committedStep) continue;
-      const byGeneration = this.steps.get(step)!;
+    for (const step of [...history.keys()].sort((a, b) => a - b)) {
+      const byGeneration = history.get(step)!;
       const generation = Math.max(...byGeneration.keys());
       const messages = [...byGeneration.get(generation)!.values()].sort((a, b) => a.producer - b.producer);
       const world = messages[0]!.world;
-      this.rounds.set(step, { generation, world });
-      if (step <= committedStep - this.o.staleness) chosen.push({ step, messages: messages.length === world ? messages : [] });
+      const complete = messages.length === world;
+      if (step > committedStep - S) {
+        // Committed but not in the replica yet: their keys are due in the next S steps.
+        this.rounds.set(step, { generation, world });
+        this.steps.set(step, byGeneration);
+      } else {
+        chosen.push({ step, messages: complete ? messages : [] });
+      }
     }
     // From the newest step back: whole steps until K keys, or an unbroken run back to step 1.
     let keys = 0;
     let from = chosen.length;
     while (from > 0 && keys < this.o.capacity) {
       const c = chosen[from - 1]!;
-      const expected = from === chosen.length ? committedStep - this.o.staleness : chosen[from]!.step - 1;
+      const expected = from === chosen.length ? committedStep - S : chosen[from]!.step - 1;
       if (c.step !== expected || c.messages.length === 0) break;
       keys += c.messages.reduce((n, m) => n + m.ids.length, 0);
       from--;
     }
-    const reachesStart = from === 0 && (chosen.length === 0 ? committedStep - this.o.staleness < 1 : chosen[0]!.step === 1);
+    const reachesStart = from === 0 && (chosen.length === 0 ? committedStep - S < 1 : chosen[0]!.step === 1);
     if (keys < this.o.capacity && !reachesStart) return false;
     bank.clear();
     for (const c of chosen.slice(from)) for (const m of c.messages) bank.enqueue(m);
@@ -138,19 +149,23 @@ export class StreamBankTransport implements BankTransport {
   private receive(m: StoredBankMessage): void {
     this.delivered = Math.max(this.delivered, m.seq);
     const maxStep = this.latestStep === null ? Number.MAX_SAFE_INTEGER : this.latestStep + 2;
-    const r = decodeBankKeys(m.data, { runId: this.o.runId, dim: this.o.dim, sender: m.producer, maxStep });
-    if (typeof r === 'string') {
-      // Earlier runs of a job of the same name share the stream until its limits age them out: not an error.
-      this.dropped[r]++;
-    } else {
-      let byGeneration = this.steps.get(r.step);
-      if (byGeneration === undefined) this.steps.set(r.step, (byGeneration = new Map()));
-      let byProducer = byGeneration.get(r.generation);
-      if (byProducer === undefined) byGeneration.set(r.generation, (byProducer = new Map()));
-      if (byProducer.has(r.producer)) this.dropped.duplicate++;
-      else byProducer.set(r.producer, r);
-    }
+    const dropped = this.file(m, this.steps, maxStep);
+    // Earlier runs of a job of the same name share the stream until its limits age them out: counted, not an error.
+    if (dropped !== null) this.dropped[dropped]++;
     for (const wake of this.waiters) wake();
+  }
+
+  /** Decodes and checks a message and files it under its step, generation and producer; returns why it was dropped, or null. */
+  private file(m: StoredBankMessage, into: Map<number, StepMessages>, maxStep: number): BankDropReason | null {
+    const r = decodeBankKeys(m.data, { runId: this.o.runId, dim: this.o.dim, sender: m.producer, maxStep });
+    if (typeof r === 'string') return r;
+    let byGeneration = into.get(r.step);
+    if (byGeneration === undefined) into.set(r.step, (byGeneration = new Map()));
+    let byProducer = byGeneration.get(r.generation);
+    if (byProducer === undefined) byGeneration.set(r.generation, (byProducer = new Map()));
+    if (byProducer.has(r.producer)) return 'duplicate';
+    byProducer.set(r.producer, r);
+    return null;
   }
 
   /** Every producer's keys of `step` in `round`, in producer order, once all have arrived. */
