@@ -24,153 +24,17 @@
  * compute leaves out the optimiser update that the trainer's includes; its all-reduce time includes
  * waiting for the slowest peer to finish computing, so CPU contention shows up there as well.
  */
-import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { defaultConfig } from '../common/config.js';
-import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { benchOne, killGroup, type Result } from './train-throughput.js';
 
-const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));
 /** The whole run stops (exit 1) past this: the issue bounds it at 4 minutes on a 2-core machine. */
 const RUN_DEADLINE_MS = 230_000;
-/** Stderr lines kept per child, to say why a run failed. */
-const STDERR_TAIL = 20;
-
-type Mode = 'single-process' | 'cluster';
-
-/** The `--json` object of one run (the field names are an interface). */
-interface Result {
-  mode: Mode;
-  workers: number;
-  global_batch: number;
-  steps: number;
-  /** The steady-state window: from the commit of this step to the last one. */
-  window_from_step: number;
-  window_steps: number;
-  /** Steady-state examples/s: the headline. */
-  examples_per_s: number;
-  /** examples_per_s over the cluster's 1-worker figure from the same run; null without that run. */
-  speedup_vs_1_worker: number | null;
-  /** The summary line's figure, start-up included for the cluster (see the file comment). */
-  summary_examples_per_s: number;
-  summary_seconds: number;
-  /** Wall time per step inside the window. */
-  wall_ms_per_step: number;
-  /** Means over the workers' step lines inside the window (logged steps). */
-  data_ms: number;
-  compute_ms: number;
-  allreduce_ms: number;
-  bank_wait_ms: number;
-  cpus: number;
-  /** 1-minute load average when this run started. */
-  load_1m: number;
-}
-
-/** What one `infobound train --json` child printed, with the arrival time of every step line. */
-interface ChildOutput {
-  steps: { line: StepLine; at: number }[];
-  summary: SummaryLine;
-}
-
-/** Process group of the run in progress (its leader is the `train` child), for the exit hook. */
-let currentGroup: number | undefined;
-
-/**
- * Kills the run's process group: `train` and the workers it spawned. Called once a run has ended too,
- * because `train` stops its workers with SIGTERM on the way out without waiting for them, and a
- * straggler must not take CPU from the next run.
- */
-function killGroup(): void {
-  if (currentGroup === undefined) return;
-  try {
-    process.kill(-currentGroup, 'SIGKILL');
-  } catch {
-    // ESRCH: every member has exited already.
-  }
-  currentGroup = undefined;
-}
-
-/** Runs `infobound train ARGS --json` and collects its lines, timing step lines as they arrive. */
-async function runTrain(args: string[]): Promise<ChildOutput> {
-  // Its own process group, so the workers it spawns can be stopped with it.
-  const child = spawn(process.execPath, [BIN, 'train', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  currentGroup = child.pid;
-  const steps: ChildOutput['steps'] = [];
-  let summary: SummaryLine | undefined;
-  const problems: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (l) => {
-    problems.push(l);
-    if (problems.length > STDERR_TAIL) problems.shift();
-  });
-  const stdoutDone = new Promise<void>((resolve) =>
-    createInterface({ input: child.stdout! })
-      .on('line', (l) => {
-        const at = performance.now();
-        let line: StepLine | SummaryLine;
-        try {
-          line = JSON.parse(l) as StepLine | SummaryLine;
-        } catch {
-          problems.push(`not JSON on stdout: ${l}`);
-          return;
-        }
-        if (line.type === 'step') steps.push({ line, at });
-        else summary = line;
-      })
-      .on('close', resolve),
-  );
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (c, s) => resolve([c, s]));
-  });
-  await stdoutDone;
-  killGroup();
-  if (code !== 0 || summary === undefined) throw new Error(`train ${args.join(' ')} exited with ${signal ?? `code ${code}`}:\n${problems.join('\n')}`);
-  return { steps, summary };
-}
-
-function mean(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
-}
-
-/** One run of `mode` at `workers` workers and its figures (speed-up filled in by the caller). */
-async function benchOne(mode: Mode, workers: number, data: string, runDir: string, steps: number, batch: number): Promise<Result> {
-  const load = loadavg()[0]!;
-  const args = ['--data', data, '--steps', String(steps), '--run-dir', runDir, ...(mode === 'cluster' ? ['--workers', String(workers)] : [])];
-  const out = await runTrain(args);
-  // A step's lines (one per worker) arrive together, from one commit: the first of them marks the step.
-  const first = out.steps.find((s) => s.line.step >= steps / 2);
-  const last = out.steps.at(-1);
-  if (first === undefined || last === undefined || last.line.step <= first.line.step) throw new Error(`${mode} ×${workers}: no logged step between step ${steps / 2} and the last`);
-  const windowSteps = last.line.step - first.line.step;
-  const globalBatch = workers * batch;
-  const ms = last.at - first.at;
-  const inside = out.steps.filter((s) => s.line.step > first.line.step).map((s) => s.line.step_ms);
-  return {
-    mode,
-    workers,
-    global_batch: globalBatch,
-    steps,
-    window_from_step: first.line.step,
-    window_steps: windowSteps,
-    examples_per_s: (windowSteps * globalBatch * 1000) / ms,
-    speedup_vs_1_worker: null,
-    summary_examples_per_s: out.summary.examples_per_s,
-    summary_seconds: out.summary.seconds,
-    wall_ms_per_step: ms / windowSteps,
-    data_ms: mean(inside.map((m) => m.data)),
-    compute_ms: mean(inside.map((m) => m.compute)),
-    allreduce_ms: mean(inside.map((m) => m.allreduce)),
-    bank_wait_ms: mean(inside.map((m) => m.bank_wait)),
-    cpus: availableParallelism(),
-    load_1m: load,
-  };
-}
 
 function positiveInts(flag: string, text: string): number[] {
   const xs = text.split(',').map(Number);

@@ -26,14 +26,23 @@ export class NatsTestServer {
 
   /** Starts a server; the test's end stops it and removes its store. */
   static async start(t: TestContext, options: NatsTestServerOptions = {}): Promise<NatsTestServer> {
-    const storeDir = mkdtempSync(join(tmpdir(), 'infobound-nats-'));
-    const server = new NatsTestServer(storeDir, options.args ?? []);
-    t.after(async () => {
-      await server.kill();
-      rmSync(storeDir, { recursive: true, force: true });
-    });
+    const server = new NatsTestServer(mkdtempSync(join(tmpdir(), 'infobound-nats-')), options.args ?? []);
+    t.after(() => server.stop());
     server.port = await server.launch(-1);
     return server;
+  }
+
+  /** Starts a server outside a test (a load test); the caller stops it. */
+  static async startDetached(options: NatsTestServerOptions = {}): Promise<NatsTestServer> {
+    const server = new NatsTestServer(mkdtempSync(join(tmpdir(), 'infobound-nats-')), options.args ?? []);
+    server.port = await server.launch(-1);
+    return server;
+  }
+
+  /** Kills the server and removes its store. */
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.storeDir, { recursive: true, force: true });
   }
 
   get url(): string {
