@@ -59,6 +59,8 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
   let committedExamples = 0;
   let lastStep = 0;
   let finished = false;
+  /** Members of the current generation (the last membership seen). */
+  let members = 0;
   const started = performance.now();
   let finish: (s: Record<string, unknown>) => void = () => {};
   const rank0Summary = new Promise<Record<string, unknown>>((resolve) => (finish = resolve));
@@ -89,13 +91,16 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
       membership: (m) => {
         // Members leaving at the end re-form generations too; those are not restarts.
         if (!finished) generations++;
-        // Everyone left without rank 0's figures (it died during evaluation): summarise without them.
-        else if (m.members.length === 0) finish({});
+        // Everyone is gone without rank 0's figures (it died during evaluation): summarise without them.
+        // When the last member left on purpose, its Leave (with the figures) is reported right after this.
+        else if (m.members.length === 0 && !m.removed.some((r) => r.cause === 'left')) finish({});
+        members = m.members.length;
         lastGeneration = m.generation;
         o.info?.(`generation ${m.generation}: ${m.members.length} members${m.removed.length > 0 ? `; removed ${m.removed.map((r) => `${r.workerId} (${r.cause})`).join(', ')}` : ''}`);
       },
       left: (e) => {
         if (e.rank === 0 && e.summaryJson !== '') finish(JSON.parse(e.summaryJson) as Record<string, unknown>);
+        else if (finished && members === 0) finish({});
       },
       refused: (reason, message) => o.info?.(`refused (${reason}): ${message}`),
       done: () => (finished = true),

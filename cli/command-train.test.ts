@@ -33,6 +33,19 @@ function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp
 
 const SMALL = ['--steps', '60', '--batch', '64', '--bank-size', '1000'];
 
+test('train --workers 2: the summary carries rank 0 evaluation and the true MI, as one worker\'s does', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  const meta = await writeSyntheticClickLog(data, { queries: 2000, sites: 200, seed: 4 });
+  const r = await cli(['train', '--data', data, '--steps', '20', '--batch', '32', '--bank-size', '256', '--workers', '2', '--run-dir', join(dir, 'run'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { type: string; workers: number; true_mi: number; eval: Record<string, number> };
+  assert.equal(summary.type, 'summary');
+  assert.equal(summary.workers, 2);
+  assert.equal(summary.true_mi, meta.true_mi);
+  for (const k of ['recall_at_10', 'mrr', 'oracle_recall_at_10']) assert.ok(summary.eval[k]! > 0 && summary.eval[k]! <= 1, `${k}: ${summary.eval[k]}`);
+});
+
 test('train --json on a synthetic log: JSON only, the InfoNCE bound rises and stays under the ceiling', async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
