@@ -1,26 +1,15 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { defaultConfig, type Config } from '../../common/config.js';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
-import { tempDir } from '../../common/test-helpers.js';
+import { makeTestPki, tempDir } from '../../common/test-helpers.js';
 
 const run = promisify(execFile);
 const BIN = new URL('../../../bin/infobound.js', import.meta.url).pathname;
-
-/** A CA and a certificate it signed for 127.0.0.1 (server and client use), made with openssl. */
-function makePki(dir: string, name: string): { ca: string; cert: string; key: string } {
-  const p = (f: string) => join(dir, `${name}-${f}`);
-  const ossl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '1', '-subj', `/CN=${name}-ca`);
-  ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('node.key'), '-out', p('node.csr'), '-subj', `/CN=${name}-node`);
-  writeFileSync(p('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-  ossl('x509', '-req', '-in', p('node.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('node.pem'), '-days', '1', '-extfile', p('ext.cnf'));
-  return { ca: p('ca.pem'), cert: p('node.pem'), key: p('node.key') };
-}
 
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -36,8 +25,8 @@ test('mutual TLS on every channel: a job trains; a worker with another CA, no TL
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   await writeSyntheticClickLog(data, { queries: 600, sites: 60, seed: 24 });
-  const good = makePki(dir, 'job');
-  const rogue = makePki(dir, 'rogue');
+  const good = makeTestPki(dir, 'job');
+  const rogue = makeTestPki(dir, 'rogue');
   const config = (tls: Partial<Config['tls']>, runDir: string): string => {
     const c = defaultConfig();
     Object.assign(c, { data, run_dir: join(dir, runDir) });
