@@ -154,6 +154,7 @@ function stepLine(r: StepReport__Output, rank: number, e: CommitEvent): StepLine
     bank_digest: m.bank_digest,
     bank_lag: m.bank_lag,
     key_age_steps: m.key_age_steps,
+    key_age_counts: m.key_age_counts,
     step_ms: { data: m.data_ms, compute: m.compute_ms, allreduce: m.allreduce_ms, bank_wait: m.bank_wait_ms },
     generation: e.generation,
     params_digest: m.params_digest,

@@ -20,6 +20,8 @@ export interface StepLine {
   /** Bank messages stored in the stream that this worker's replica has not read yet (consumer lag). */
   bank_lag: number;
   key_age_steps: number;
+  /** Keys of the replica per age bucket (common/key-age-buckets.ts: ages ≤ 1, 2, 4, … 512 steps, then older). */
+  key_age_counts: number[];
   step_ms: { data: number; compute: number; allreduce: number; bank_wait: number };
   /** Multi-worker runs: the generation the step was committed in. */
   generation?: number;

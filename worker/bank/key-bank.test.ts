@@ -2,6 +2,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../common/random.js';
 import { useTestBackend } from '../../common/test-helpers.js';
+import { KEY_AGE_BUCKETS } from '../../common/key-age-buckets.js';
 import { KeyBank, type BankMessage } from './key-bank.js';
 
 interface Entry {
@@ -300,4 +301,16 @@ test('digest: a bank fed only the last K keys equals one fed the whole history, 
   assert.equal(tail.digest(), full.digest());
   tail.enqueue(msgs[0]!);
   assert.notEqual(tail.digest(), full.digest());
+});
+
+test('key ages: counts per bucket of steps since each key was produced', () => {
+  const rng = new Rng(7);
+  const bank = new KeyBank(12, 3);
+  for (const step of [1, 5, 9]) bank.enqueue(message(rng, step * 10, 4, 3, step).msg);
+  // At step 10 the keys are 9, 5 and 1 steps old, four of each.
+  const counts = bank.keyAgeCounts(10);
+  assert.equal(counts.length, KEY_AGE_BUCKETS.length + 1);
+  assert.deepEqual(counts.slice(0, 5), [4, 0, 0, 4, 4]);
+  assert.equal(counts.reduce((a, b) => a + b, 0), 12);
+  assert.equal(bank.keyAgeCounts(2000).at(-1), 12, 'older than the last bound');
 });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BankTensors } from '../../common/infonce-bank-loss.js';
+import { KEY_AGE_BUCKETS } from '../../common/key-age-buckets.js';
 
 /** One step's keys from one producer: the unit of the bank's wire format (DESIGN.md §4). */
 export interface BankMessage {
@@ -95,6 +96,18 @@ export class KeyBank {
     let sum = 0;
     for (let i = 0; i < this.filled; i++) sum += step - this.steps[i]!;
     return this.filled === 0 ? 0 : sum / this.filled;
+  }
+
+  /** Keys held per age bucket as seen at `step`: counts for ages ≤ each of {@link KEY_AGE_BUCKETS}, then the older ones. */
+  keyAgeCounts(step: number): number[] {
+    const counts = new Array<number>(KEY_AGE_BUCKETS.length + 1).fill(0);
+    for (let i = 0; i < this.filled; i++) {
+      const age = step - this.steps[i]!;
+      let b = 0;
+      while (b < KEY_AGE_BUCKETS.length && age > KEY_AGE_BUCKETS[b]!) b++;
+      counts[b]!++;
+    }
+    return counts;
   }
 
   /** Restores the ring from saved arrays (checkpoint resume). */

@@ -276,6 +276,7 @@ async function stepMetrics(r: StepResult, ctx: StepContext, task: TrainingTask<u
     bank_digest: logged ? ctx.bank.digest() : '',
     bank_lag: logged ? await ctx.transport.lag() : 0,
     key_age_steps: logged ? ctx.bank.meanKeyAge(step) : 0,
+    key_age_counts: logged ? ctx.bank.keyAgeCounts(step) : [],
     data_ms: dataMs,
     compute_ms: r.computeMs,
     allreduce_ms: r.allReduceMs,

@@ -87,6 +87,7 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
           bank_digest: bank.digest(),
           bank_lag: await transport.lag(),
           key_age_steps: bank.meanKeyAge(step),
+        key_age_counts: bank.keyAgeCounts(step),
           step_ms: { data: dataMs, compute: last.computeMs, allreduce: last.allReduceMs, bank_wait: last.bankWaitMs },
         };
         logged.push(line);
