@@ -61,10 +61,18 @@ export class NatsBankStream implements BankStream {
   static async open(config: NatsConfig, job: string, maxMessages: number, clientName: string): Promise<NatsBankStream> {
     const options = natsConnectionOptions(config, clientName);
     let nc: NatsConnection;
+    const connecting = connect(options);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      nc = await connect(options);
+      // Bounded here: with reconnects unlimited, a server that takes the TCP connection but never
+      // answers would hold the first connect open.
+      const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no connection within ${config.timeout_ms / 1000} s (refused credentials, or no server)`)), config.timeout_ms)));
+      nc = await Promise.race([connecting, deadline]);
     } catch (err) {
+      connecting.then((late) => late.close()).catch(() => undefined);
       throw new UserError(`NATS ${config.url}: cannot connect: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
     }
     const names = bankStreamNames(job);
     try {

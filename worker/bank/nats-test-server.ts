@@ -70,25 +70,28 @@ export class NatsTestServer {
     this.child = child;
     return new Promise((resolve, reject) => {
       let log = '';
-      let bound = -1;
       const timer = setTimeout(() => fail(new Error(`nats-server did not become ready within 15 s:\n${log}`)), 15_000);
+      const onExit = (code: number | null) => fail(new Error(`nats-server exited with ${code}:\n${log}`));
+      const onData = (chunk: string) => {
+        log += chunk;
+        const m = /Listening for client connections on [^\s]*:(\d+)/.exec(log);
+        if (m === null || !/Server is ready/.test(log)) return;
+        // Only our own listeners go: a later kill() waits on 'exit' too.
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        child.stderr!.off('data', onData);
+        child.stderr!.resume();
+        resolve(Number(m[1]));
+      };
       const fail = (err: Error) => {
         clearTimeout(timer);
+        child.off('exit', onExit);
         child.kill('SIGKILL');
         reject(err);
       };
       child.once('error', (err) => fail(new Error(`cannot start nats-server (apt-get install nats-server): ${err.message}`)));
-      child.once('exit', (code) => fail(new Error(`nats-server exited with ${code}:\n${log}`)));
-      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-        log += chunk;
-        const m = /Listening for client connections on [^\s]*:(\d+)/.exec(log);
-        if (m) bound = Number(m[1]);
-        if (bound > 0 && /Server is ready/.test(log)) {
-          clearTimeout(timer);
-          child.removeAllListeners('exit');
-          resolve(bound);
-        }
-      });
+      child.once('exit', onExit);
+      child.stderr!.setEncoding('utf8').on('data', onData);
     });
   }
 }

@@ -1,0 +1,220 @@
+/**
+ * The Prometheus metrics of every Infobound process (DESIGN.md §2), defined once so that the trainer,
+ * the workers, the coordinator, the Grafana dashboard and the Kubernetes manifests agree on names.
+ * Names follow Prometheus conventions: an `infobound_` prefix, base units, `_total` on counters, and
+ * only low-cardinality labels (estimator, phase, reason; the scrape adds the instance).
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { BoundValues } from './estimators.js';
+import { KEY_AGE_BUCKETS } from './key-age-buckets.js';
+
+/** Every metric name, for the dashboard and manifest checks. */
+export const METRIC_NAMES = {
+  bound: 'infobound_mi_bound_nats',
+  ceiling: 'infobound_mi_ceiling_nats',
+  trueMi: 'infobound_true_mi_nats',
+  loss: 'infobound_loss_nats',
+  temperature: 'infobound_temperature',
+  accuracy: 'infobound_queue_accuracy_ratio',
+  steps: 'infobound_steps_total',
+  examples: 'infobound_examples_total',
+  examplesPerSecond: 'infobound_examples_per_second',
+  stepPhase: 'infobound_step_phase_seconds',
+  allreduceBytes: 'infobound_allreduce_bytes_total',
+  allreduceSeconds: 'infobound_allreduce_seconds',
+  bankFill: 'infobound_bank_fill_ratio',
+  bankLag: 'infobound_bank_lag_messages',
+  bankKeys: 'infobound_bank_keys',
+  bankKeyAge: 'infobound_bank_key_age_mean_steps',
+  generation: 'infobound_generation',
+  members: 'infobound_members',
+  restarts: 'infobound_restarts_total',
+  committedSteps: 'infobound_committed_steps_total',
+  committedExamples: 'infobound_committed_examples_total',
+  skipped: 'infobound_skipped_inputs_total',
+  refused: 'infobound_refused_requests_total',
+  checkpointAge: 'infobound_checkpoint_age_seconds',
+} as const;
+
+/** The phases a step's wall time is split into. */
+export const STEP_PHASES = ['data', 'compute', 'allreduce', 'bank_wait'] as const;
+export type StepPhase = (typeof STEP_PHASES)[number];
+
+/** What a finished step reports to the metrics (times in ms, as in step lines). */
+export interface StepFigures {
+  examples: number;
+  ms: Record<StepPhase, number>;
+  loss: number;
+  /** Present on logged steps. */
+  bounds?: BoundValues;
+  ceiling: number;
+  temperature: number;
+  accuracy?: number;
+  examplesPerSecond: number;
+}
+
+/** The bank replica's state at a logged step. */
+export interface BankFigures {
+  fill: number;
+  lag: number;
+  meanAge: number;
+  /** Keys per age bucket (KEY_AGE_BUCKETS, then older). */
+  ageCounts: number[];
+}
+
+/** One process's metrics on its own registry (so tests can hold several in one process). */
+export class InfoboundMetrics {
+  readonly registry = new Registry();
+  private readonly bound: Gauge<'estimator'>;
+  private readonly ceiling: Gauge;
+  private readonly trueMi: Gauge;
+  private readonly loss: Gauge;
+  private readonly temperature: Gauge;
+  private readonly accuracy: Gauge;
+  private readonly steps: Counter;
+  private readonly examples: Counter;
+  private readonly examplesPerSecond: Gauge;
+  private readonly stepPhase: Histogram<'phase'>;
+  private readonly allreduceBytes: Counter;
+  private readonly allreduceSeconds: Histogram;
+  private readonly bankFill: Gauge;
+  private readonly bankLag: Gauge;
+  private readonly bankKeys: Gauge<'max_age_steps'>;
+  private readonly bankKeyAge: Gauge;
+  private readonly generation: Gauge;
+  private readonly members: Gauge;
+  private readonly restarts: Counter;
+  private readonly committedSteps: Counter;
+  private readonly committedExamples: Counter;
+  private readonly skipped: Counter<'reason'>;
+  private readonly refused: Counter<'reason'>;
+  private lastCheckpoint: number | null = null;
+  private readonly skippedSoFar = new Map<string, number>();
+
+  constructor(
+    /** `train`, `worker` or `coordinator`: the `role` label of every metric. */
+    role: string,
+    /** Wall clock in ms (a parameter so tests can move it). */
+    private readonly now: () => number = () => performance.timeOrigin + performance.now(),
+  ) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ role });
+    const n = METRIC_NAMES;
+    this.bound = new Gauge({ name: n.bound, help: 'Mutual-information lower bound on the last logged step, by estimator (InfoNCE, NWJ, DV; JSD is not an MI value).', labelNames: ['estimator'], registers });
+    this.ceiling = new Gauge({ name: n.ceiling, help: 'Ceiling log(N) of the InfoNCE bound with N candidates per row (log(K+1) for a K-key bank).', registers });
+    this.trueMi = new Gauge({ name: n.trueMi, help: 'True mutual information of the data, when the data set declares it.', registers });
+    this.loss = new Gauge({ name: n.loss, help: 'Training loss of the last step.', registers });
+    this.temperature = new Gauge({ name: n.temperature, help: 'Critic temperature tau of the last step.', registers });
+    this.accuracy = new Gauge({ name: n.accuracy, help: '(K+1)-way accuracy of the positive among the bank keys on the last logged step.', registers });
+    this.steps = new Counter({ name: n.steps, help: 'Training steps this process finished.', registers });
+    this.examples = new Counter({ name: n.examples, help: 'Training examples this process consumed.', registers });
+    this.examplesPerSecond = new Gauge({ name: n.examplesPerSecond, help: 'Examples per second of the last step window of this process.', registers });
+    this.stepPhase = new Histogram({
+      name: n.stepPhase,
+      help: 'Wall time of each phase of a step: data, compute, all-reduce, bank wait.',
+      labelNames: ['phase'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.allreduceBytes = new Counter({ name: n.allreduceBytes, help: 'Bytes this worker sent in collectives (ring all-reduce and all-gathers).', registers });
+    this.allreduceSeconds = new Histogram({ name: n.allreduceSeconds, help: 'Wall time of a step\'s collectives (dense all-reduce and sparse all-gather).', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers });
+    this.bankFill = new Gauge({ name: n.bankFill, help: 'Fraction of the bank replica holding keys.', registers });
+    this.bankLag = new Gauge({ name: n.bankLag, help: 'Bank messages in the stream not read by this replica yet (consumer lag).', registers });
+    this.bankKeys = new Gauge({ name: n.bankKeys, help: 'Keys in the bank replica no older than max_age_steps steps (cumulative, like histogram buckets).', labelNames: ['max_age_steps'], registers });
+    this.bankKeyAge = new Gauge({ name: n.bankKeyAge, help: 'Mean age of the bank replica\'s keys, in steps.', registers });
+    this.generation = new Gauge({ name: n.generation, help: 'Current generation (membership) of the job.', registers });
+    this.members = new Gauge({ name: n.members, help: 'Workers in the current generation.', registers });
+    this.restarts = new Counter({ name: n.restarts, help: 'Generations formed after the first while training (worker failures, joins).', registers });
+    this.committedSteps = new Counter({ name: n.committedSteps, help: 'Steps the coordinator committed.', registers });
+    this.committedExamples = new Counter({ name: n.committedExamples, help: 'Examples in the steps the coordinator committed (the job\'s throughput).', registers });
+    this.skipped = new Counter({ name: n.skipped, help: 'Inputs skipped instead of trained on (bad lines, bad bank messages), by reason.', labelNames: ['reason'], registers });
+    this.refused = new Counter({ name: n.refused, help: 'Requests the coordinator refused, by reason.', labelNames: ['reason'], registers });
+    const self = this;
+    new Gauge({
+      name: n.checkpointAge,
+      help: 'Seconds since the last durable checkpoint (absent before the first).',
+      registers,
+      collect() {
+        if (self.lastCheckpoint !== null) this.set((self.now() - self.lastCheckpoint) / 1000);
+      },
+    });
+  }
+
+  /** Records that a durable checkpoint was just written (or committed). */
+  checkpointNow(): void {
+    this.lastCheckpoint = this.now();
+  }
+
+  /** A finished step of this process. */
+  step(f: StepFigures): void {
+    this.steps.inc();
+    this.examples.inc(f.examples);
+    this.examplesPerSecond.set(f.examplesPerSecond);
+    for (const phase of STEP_PHASES) this.stepPhase.observe({ phase }, f.ms[phase] / 1000);
+    this.loss.set(f.loss);
+    this.ceiling.set(f.ceiling);
+    this.temperature.set(f.temperature);
+    if (f.bounds !== undefined) this.setBounds(f.bounds);
+    if (f.accuracy !== undefined) this.accuracy.set(f.accuracy);
+  }
+
+  /** Bounds of a logged step (the coordinator takes rank 0's). */
+  setBounds(b: BoundValues): void {
+    for (const [estimator, value] of Object.entries(b)) this.bound.set({ estimator }, value);
+  }
+
+  setCeiling(value: number): void {
+    this.ceiling.set(value);
+  }
+
+  setTrueMi(value: number | null): void {
+    if (value !== null) this.trueMi.set(value);
+  }
+
+  /** A step's collectives: bytes this worker sent and their wall time (ms). */
+  collective(bytes: number, ms: number): void {
+    this.allreduceBytes.inc(bytes);
+    this.allreduceSeconds.observe(ms / 1000);
+  }
+
+  bank(b: BankFigures): void {
+    this.bankFill.set(b.fill);
+    this.bankLag.set(b.lag);
+    this.bankKeyAge.set(b.meanAge);
+    let cumulative = 0;
+    b.ageCounts.forEach((count, i) => {
+      cumulative += count;
+      this.bankKeys.set({ max_age_steps: i < KEY_AGE_BUCKETS.length ? String(KEY_AGE_BUCKETS[i]) : '+Inf' }, cumulative);
+    });
+  }
+
+  membership(generation: number, members: number, restart: boolean): void {
+    this.generation.set(generation);
+    this.members.set(members);
+    if (restart) this.restarts.inc();
+  }
+
+  /** A step the coordinator committed, with its examples. */
+  commit(examples: number): void {
+    this.committedSteps.inc();
+    this.committedExamples.inc(examples);
+  }
+
+  /** Skip counts so far by reason (counters only move up: the difference is added). */
+  skippedInputs(totals: Readonly<Record<string, number>>): void {
+    for (const [reason, total] of Object.entries(totals)) {
+      const before = this.skippedSoFar.get(reason) ?? 0;
+      if (total > before) this.skipped.inc({ reason }, total - before);
+      this.skippedSoFar.set(reason, Math.max(before, total));
+    }
+  }
+
+  refusal(reason: string): void {
+    this.refused.inc({ reason });
+  }
+
+  /** The exposition text (Prometheus text format 0.0.4). */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
