@@ -2,23 +2,26 @@ import { mkdirSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig, resolveKind, resolveRunDir, type Config } from '../common/config.js';
+import type { InfoboundMetrics } from '../common/metrics.js';
 import { summarizeSteps, type StepLine, type SummaryLine } from '../common/run-lines.js';
 import { serverCredentials } from '../common/tls-credentials.js';
-import { UserError } from '../common/user-error.js';
 import { CoordinatorServer, type CommitEvent } from '../coordinator/coordinator-server.js';
 import type { StepReport__Output } from '../proto/generated/infobound/v1/StepReport.js';
 import { formatSummary, printStepLine } from './command-train.js';
-import { parseFlags } from './parse-flags.js';
+import { parseFlags, positiveInt } from './parse-flags.js';
+import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 export const COORDINATOR_USAGE = `usage: infobound coordinator [--config FILE] [--data FILE] [--port P] [--workers N] [--host H]
-                            [--token TOKEN] [--run-dir DIR] [--heartbeat-timeout MS] [--nats URL] [--json]
+                            [--token TOKEN] [--run-dir DIR] [--heartbeat-timeout MS] [--nats URL]
+                            [--metrics-port P] [--json]
 
 Serves a job's membership, data plan and step commits to N workers (infobound worker). With --json,
 stdout carries one JSON line per worker per logged step and the summary (with generation and restarts).
 The run directory gets run.jsonl, commits.jsonl (every committed step's stream ranges) and the
 coordinator's state file; a coordinator started again on it resumes from the last checkpoint.
 The join token may also come from INFOBOUND_TOKEN. --nats URL (config nats.url) tells the workers to
-carry the bank over NATS JetStream; every worker must then be given it too.`;
+carry the bank over NATS JetStream; every worker must then be given it too. --metrics-port P serves
+Prometheus metrics at http://HOST:P/metrics.`;
 
 /** What a running job reports to the caller of {@link runCoordinator}. */
 export interface CoordinatorRun {
@@ -39,6 +42,8 @@ export interface RunCoordinatorOptions {
   heartbeatTimeoutMs?: number;
   /** Called with every logged step line of every worker. */
   step?(line: StepLine): void;
+  /** The job's Prometheus metrics to keep up to date (served by the caller). */
+  metrics?: InfoboundMetrics;
   info?(message: string): void;
 }
 
@@ -77,6 +82,14 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
     observer: {
       commit: (e: CommitEvent) => {
         committedExamples += e.world * config.train.batch;
+        o.metrics?.commit(e.world * config.train.batch);
+        if (e.checkpoint) o.metrics?.checkpointNow();
+        // The job's figures are rank 0's: every rank scores its own batch against the same bank.
+        const head = e.reports[0]?.metrics;
+        if (head?.logged) {
+          o.metrics?.setBounds(head.bounds ?? { infonce: 0, nwj: 0, dv: 0, jsd: 0 });
+          o.metrics?.setCeiling(head.ceiling);
+        }
         lastStep = e.step;
         const ranges = e.reports.map((r) => [r.split_start, r.examples]);
         writes.push(appendFile(commitsPath, JSON.stringify({ step: e.step, generation: e.generation, world: e.world, epoch: e.epoch, cursor: e.cursor, ranges }) + '\n'));
@@ -90,6 +103,7 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
       },
       membership: (m) => {
         // Members leaving at the end re-form generations too; those are not restarts.
+        o.metrics?.membership(m.generation, m.members.length, !finished && generations > 0);
         if (!finished) generations++;
         // Everyone is gone without rank 0's figures (it died during evaluation): summarise without them.
         // When the last member left on purpose, its Leave (with the figures) is reported right after this.
@@ -102,7 +116,10 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
         if (e.rank === 0 && e.summaryJson !== '') finish(JSON.parse(e.summaryJson) as Record<string, unknown>);
         else if (finished && members === 0) finish({});
       },
-      refused: (reason, message) => o.info?.(`refused (${reason}): ${message}`),
+      refused: (reason, message) => {
+        o.metrics?.refusal(reason);
+        o.info?.(`refused (${reason}): ${message}`);
+      },
       done: () => (finished = true),
     },
   });
@@ -173,6 +190,7 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     token: { type: 'string' },
     'run-dir': { type: 'string' },
     'heartbeat-timeout': { type: 'string' },
+    'metrics-port': { type: 'string' },
     json: { type: 'boolean' },
   });
   if (values.help) {
@@ -187,8 +205,11 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
   const workers = positiveInt('--workers', values.workers ?? '1');
   const port = values.port === undefined ? 0 : positiveInt('--port', values.port, 0);
   const json = values.json === true;
+  const say = (m: string) => process.stderr.write(`infobound coordinator: ${m}\n`);
+  const endpoint = await startMetricsEndpoint('coordinator', values['metrics-port'], values.host ?? '127.0.0.1', say);
   const run = await runCoordinator(config, {
     workers,
+    ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}),
     port,
     ...(values.host !== undefined ? { host: values.host } : {}),
     token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,
@@ -201,13 +222,8 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     process.stdout.write(json ? JSON.stringify(summary) + '\n' : formatSummary(summary));
   } finally {
     await run.close();
+    await endpoint.close();
   }
   return 0;
 }
 
-/** Parses a flag as an integer ≥ min, with a one-line error naming the flag. */
-export function positiveInt(flag: string, value: string, min = 1): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
-  return n;
-}

@@ -1,14 +1,15 @@
 import { loadConfig } from '../common/config.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { train } from '../worker/train/trainer.js';
-import { positiveInt } from './command-coordinator.js';
 import { runLocalCluster } from './local-cluster.js';
-import { parseFlags } from './parse-flags.js';
+import { parseFlags, positiveInt } from './parse-flags.js';
 import { ProgressBar } from './progress-bar.js';
+import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 export const TRAIN_USAGE = `usage: infobound train [--config FILE] [--data FILE] [--kind clicklog|images] [--steps N]
                       [--batch N] [--bank-size K] [--backend wasm|cpu|tensorflow|tensorflow-gpu]
-                      [--resume CHECKPOINT] [--run-dir DIR] [--workers N] [--nats URL] [--json]
+                      [--resume CHECKPOINT] [--run-dir DIR] [--workers N] [--nats URL]
+                      [--metrics-port P] [--json]
 
 Trains a MoCo/InfoNCE encoder on a click log (query<TAB>site<TAB>clicks, or JSONL) or an IDX image
 directory and reports the InfoNCE, NWJ, DV and JSD bounds next to the ceiling log(K+1).
@@ -16,7 +17,9 @@ The YAML config holds every setting (\`infobound config\` prints them); flags ov
 With --json, stdout carries one JSON object per logged step and a summary, and nothing else.
 --workers N runs a coordinator here and N worker processes on loopback (the cluster code path).
 --nats URL carries the bank's keys over NATS JetStream (config nats.url; credentials in nats.* or
-NATS_USER / NATS_PASSWORD / NATS_TOKEN); without it the bank is in-process or travels the worker ring.`;
+NATS_USER / NATS_PASSWORD / NATS_TOKEN); without it the bank is in-process or travels the worker ring.
+--metrics-port P serves Prometheus metrics at http://127.0.0.1:P/metrics (with --workers N: the
+coordinator on P, worker i on P+1+i).`;
 
 /** `infobound train`. */
 export async function trainCommand(argv: string[]): Promise<number> {
@@ -32,6 +35,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     'run-dir': { type: 'string' },
     workers: { type: 'string' },
     nats: { type: 'string' },
+    'metrics-port': { type: 'string' },
     json: { type: 'boolean' },
   });
   if (values.help) {
@@ -53,6 +57,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (values.workers !== undefined) {
     const summary = await runLocalCluster(config, {
       workers: positiveInt('--workers', values.workers),
+      ...(values['metrics-port'] !== undefined ? { metricsPort: positiveInt('--metrics-port', values['metrics-port']) } : {}),
       step: (line) => printStepLine(line, json),
       info: (m) => process.stderr.write(`infobound: ${m}\n`),
     });
@@ -60,7 +65,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const bar = !json && process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
+  const endpoint = await startMetricsEndpoint('train', values['metrics-port'], '127.0.0.1', (m) => process.stderr.write(`infobound: ${m}\n`));
   const summary = await train(config, {
+    ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}),
     info: (m) => process.stderr.write(`infobound: ${m}\n`),
     warn: (m) => process.stderr.write(m.endsWith('\n') ? m : m + '\n'),
     progress: bar ? (p) => bar.update(p) : undefined,
@@ -70,6 +77,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     },
   });
   bar?.done();
+  await endpoint.close();
   if (json) process.stdout.write(JSON.stringify(summary) + '\n');
   else process.stdout.write(formatSummary(summary));
   return 0;

@@ -3,18 +3,19 @@ import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
 import { UserError } from '../common/user-error.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
-import { positiveInt } from './command-coordinator.js';
-import { parseFlags } from './parse-flags.js';
+import { parseFlags, positiveInt } from './parse-flags.js';
+import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 export const WORKER_USAGE = `usage: infobound worker --coordinator HOST:PORT [--config FILE] [--data FILE] [--worker-id ID]
                        [--token TOKEN] [--bind HOST] [--advertise HOST] [--run-dir DIR]
-                       [--connect-timeout SECONDS] [--nats URL]
+                       [--connect-timeout SECONDS] [--nats URL] [--metrics-port P]
 
 Joins a job's coordinator and trains the steps it assigns. The config must match the coordinator's
 (same file); the join token may also come from INFOBOUND_TOKEN. --bind is the address the Peer server
 listens on (default 127.0.0.1; 0.0.0.0 in a pod), --advertise the host other workers dial (the pod IP).
 --connect-timeout (default 60) bounds the wait for an unreachable coordinator (not started yet, or
-restarting) and for a new generation after a failed step.`;
+restarting) and for a new generation after a failed step. --metrics-port P serves Prometheus metrics at
+http://BIND:P/metrics.`;
 
 /** `infobound worker`. */
 export async function workerCommand(argv: string[]): Promise<number> {
@@ -29,6 +30,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     advertise: { type: 'string' },
     'run-dir': { type: 'string' },
     'connect-timeout': { type: 'string' },
+    'metrics-port': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(WORKER_USAGE + '\n');
@@ -42,17 +44,24 @@ export async function workerCommand(argv: string[]): Promise<number> {
   if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
   const bind = values.bind ?? '127.0.0.1';
   const workerId = values['worker-id'] ?? `${hostname()}-${process.pid}`;
-  await runWorker({
-    config,
-    coordinator: values.coordinator,
-    workerId,
-    token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,
-    peerHost: bind,
-    advertiseHost: values.advertise ?? (bind === '0.0.0.0' ? hostname() : bind),
-    checkpointPath: join(config.run_dir ?? '.', 'checkpoint.ibck'),
-    ...(values['connect-timeout'] !== undefined ? { recoveryTimeoutMs: 1000 * positiveInt('--connect-timeout', values['connect-timeout']) } : {}),
-    info: (m) => process.stderr.write(`infobound worker ${workerId}: ${m}\n`),
-    warn: (m) => process.stderr.write(m.endsWith('\n') ? m : m + '\n'),
-  });
+  const say = (m: string) => process.stderr.write(`infobound worker ${workerId}: ${m}\n`);
+  const endpoint = await startMetricsEndpoint('worker', values['metrics-port'], bind, say);
+  try {
+    await runWorker({
+      config,
+      ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}),
+      coordinator: values.coordinator,
+      workerId,
+      token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,
+      peerHost: bind,
+      advertiseHost: values.advertise ?? (bind === '0.0.0.0' ? hostname() : bind),
+      checkpointPath: join(config.run_dir ?? '.', 'checkpoint.ibck'),
+      ...(values['connect-timeout'] !== undefined ? { recoveryTimeoutMs: 1000 * positiveInt('--connect-timeout', values['connect-timeout']) } : {}),
+      info: say,
+      warn: (m) => process.stderr.write(m.endsWith('\n') ? m : m + '\n'),
+    });
+  } finally {
+    await endpoint.close();
+  }
   return 0;
 }

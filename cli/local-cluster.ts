@@ -7,12 +7,15 @@ import { resolveRunDir, type Config } from '../common/config.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { UserError } from '../common/user-error.js';
 import { runCoordinator } from './command-coordinator.js';
+import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));
 
 /** Options of {@link runLocalCluster}. */
 export interface LocalClusterOptions {
   workers: number;
+  /** Prometheus metrics: the coordinator's at this port on 127.0.0.1, worker i's at port + 1 + i. */
+  metricsPort?: number;
   step?(line: StepLine): void;
   info?(message: string): void;
 }
@@ -29,12 +32,14 @@ export async function runLocalCluster(config: Config, o: LocalClusterOptions): P
   const configPath = join(runDir, 'cluster-config.json');
   writeFileSync(configPath, JSON.stringify(job, null, 2) + '\n');
   const token = randomBytes(16).toString('hex');
-  const run = await runCoordinator(job, { workers: o.workers, token, step: o.step, info: o.info });
+  const endpoint = await startMetricsEndpoint('coordinator', o.metricsPort?.toString(), '127.0.0.1', o.info);
+  const run = await runCoordinator(job, { workers: o.workers, token, step: o.step, info: o.info, ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}) });
   const children: ChildProcess[] = [];
   try {
     const failed = new Promise<never>((_, reject) => {
       for (let i = 0; i < o.workers; i++) {
-        const child = spawn(process.execPath, [BIN, 'worker', '--coordinator', run.address, '--config', configPath, '--worker-id', `worker-${i}`], {
+        const metrics = o.metricsPort !== undefined ? ['--metrics-port', String(o.metricsPort + 1 + i)] : [];
+        const child = spawn(process.execPath, [BIN, 'worker', '--coordinator', run.address, '--config', configPath, '--worker-id', `worker-${i}`, ...metrics], {
           stdio: ['ignore', 'ignore', 'pipe'],
           env: { ...process.env, INFOBOUND_TOKEN: token },
         });
@@ -56,5 +61,6 @@ export async function runLocalCluster(config: Config, o: LocalClusterOptions): P
   } finally {
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await run.close();
+    await endpoint.close();
   }
 }

@@ -15,3 +15,10 @@ export function parseFlags<O extends Options>(command: string, argv: string[], o
     throw new UserError(`${command}: ${(err as Error).message.split('. ')[0]!.replace(/\.$/, '')} (see infobound ${command} --help)`);
   }
 }
+
+/** Parses a flag as an integer ≥ min, with a one-line error naming the flag. */
+export function positiveInt(flag: string, value: string, min = 1): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
+  return n;
+}

@@ -93,6 +93,8 @@ function describeAllReducePhase(phase: number, world: number): string {
  * retried in the same generation: the worker rolls back and waits for the next generation.
  */
 export class RingReducer implements GradientReducer {
+  /** Payload bytes this worker has sent to its successor (all collectives), for the metrics. */
+  bytesSent = 0;
   private readonly inbox: CollectiveInbox;
   private readonly chunkBytes: number;
   private readonly timeoutMs: number;
@@ -298,6 +300,7 @@ export class RingReducer implements GradientReducer {
   private send(op: RingOp, chunk: Chunk, sending: string): void {
     op.sending = sending;
     op.sentOne();
+    this.bytesSent += chunk.data?.length ?? 0;
     this.link?.send(chunk);
   }
 

@@ -23,6 +23,7 @@ import { RingBankTransport } from './ring-bank-transport.js';
 import { openBankTransport } from '../bank/open-bank-transport.js';
 import { BankUnavailableError, type StreamBankTransport } from '../bank/stream-bank-transport.js';
 import { skippedInputs } from '../train/trainer.js';
+import type { InfoboundMetrics } from '../../common/metrics.js';
 
 /** Version sent on join: members of a job must run the same build of the training step. */
 export const WORKER_VERSION = 'infobound-0.1';
@@ -48,6 +49,8 @@ export interface WorkerProcessOptions {
    * generation after a failed step, ms. Default 60000.
    */
   recoveryTimeoutMs?: number;
+  /** Prometheus metrics to keep up to date (served by the caller). */
+  metrics?: InfoboundMetrics;
   info?(message: string): void;
   warn?(message: string): void;
 }
@@ -174,7 +177,11 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       });
     /** True until the bank replica has been rebuilt from the NATS stream once. */
     let replayBank = true;
+    const { metrics } = o;
+    metrics?.setTrueMi(task.trueMi);
+    metrics?.skippedInputs(task.skipped);
     const adopt = async (m: Membership__Output) => {
+      metrics?.membership(m.generation, m.world, membership !== m && m.generation !== membership.generation);
       membership = m;
       ctx.rank = m.rank;
       ctx.round = { generation: m.generation, world: m.world };
@@ -205,6 +212,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       if (a.done) break;
       const split = a.splits[0]!;
       const t0 = performance.now();
+      const bytesBefore = ring.bytesSent;
       const batch = task.batchAt(split.start, split.count);
       const dataMs = performance.now() - t0;
       const logged = a.step % config.train.log_every === 0 || a.step === config.train.steps;
@@ -221,7 +229,10 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       // Rank 0 checkpoints the state this step starts from (the last commit) and says so in its report.
       const every = config.train.checkpoint_every;
       const checkpoint = ctx.rank === 0 && every > 0 && step > 0 && step % every === 0;
-      if (checkpoint) await saveTrainingState(o.checkpointPath, step, position, task, ctx, config);
+      if (checkpoint) {
+        await saveTrainingState(o.checkpointPath, step, position, task, ctx, config);
+        metrics?.checkpointNow();
+      }
       try {
         await client.reportStep({
           worker_id: o.workerId,
@@ -237,8 +248,22 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
         await adopt(await recover(err, `step ${a.step} was discarded`));
         continue;
       }
-      applyStep(task.model, pending, ctx);
+      const r = applyStep(task.model, pending, ctx);
       step = a.step;
+      metrics?.step({
+        examples: split.count,
+        ms: { data: dataMs, compute: r.computeMs, allreduce: r.allReduceMs, bank_wait: r.bankWaitMs },
+        loss: r.loss,
+        ...(r.bounds !== undefined ? { bounds: r.bounds, accuracy: r.accuracy! } : {}),
+        ceiling: r.ceiling,
+        temperature: 1 / r.scale,
+        examplesPerSecond: (split.count * 1000) / (performance.now() - t0),
+      });
+      metrics?.collective(ring.bytesSent - bytesBefore, r.allReduceMs);
+      if (logged) {
+        metrics?.bank({ fill: ctx.bank.filled / ctx.bank.capacity, lag: await ctx.transport.lag(), meanAge: ctx.bank.meanKeyAge(step), ageCounts: ctx.bank.keyAgeCounts(step) });
+        metrics?.skippedInputs(skippedInputs(task.skipped, ctx.transport.dropped));
+      }
       // Splits of one step are contiguous in rank order and equal in size.
       position = split.start + (membership.world - ctx.rank) * split.count;
     }

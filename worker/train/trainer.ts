@@ -9,6 +9,7 @@ import { restoreTrainingState, saveTrainingState } from './training-state-file.j
 import { contrastiveStep, type StepResult } from './contrastive-step.js';
 import { loadTask } from './load-task.js';
 import { createStepContext } from './step-context.js';
+import type { InfoboundMetrics } from '../../common/metrics.js';
 import { openBankTransport } from '../bank/open-bank-transport.js';
 import { randomUUID } from 'node:crypto';
 
@@ -20,6 +21,8 @@ export interface TrainObserver {
   progress?(p: { step: number; steps: number; loss: number; bound: number | null; ceiling: number; examplesPerS: number }): void;
   /** Logged steps. */
   step?(line: StepLine): void;
+  /** Prometheus metrics to keep up to date (served by the caller). */
+  metrics?: InfoboundMetrics;
 }
 
 const CHECKPOINT_FILE = 'checkpoint.ibck';
@@ -47,6 +50,9 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
       observer.info?.(`resumed from ${config.train.resume} at step ${step}`);
     }
     const firstStep = step + 1;
+    const metrics = observer.metrics;
+    metrics?.setTrueMi(task.trueMi);
+    metrics?.skippedInputs(task.skipped);
 
     const { steps, batch, log_every: logEvery } = config.train;
     const logged: StepLine[] = [];
@@ -69,6 +75,15 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
       const now = performance.now();
       const rate = (windowExamples * 1000) / Math.max(now - windowStart, 1e-3);
       if (last.bounds !== undefined) lastBound = last.bounds.infonce;
+      metrics?.step({
+        examples: batch,
+        ms: { data: dataMs, compute: last.computeMs, allreduce: last.allReduceMs, bank_wait: last.bankWaitMs },
+        loss: last.loss,
+        ...(last.bounds !== undefined ? { bounds: last.bounds, accuracy: last.accuracy! } : {}),
+        ceiling: last.ceiling,
+        temperature: 1 / last.scale,
+        examplesPerSecond: rate,
+      });
       observer.progress?.({ step, steps, loss: last.loss, bound: lastBound, ceiling: last.ceiling, examplesPerS: rate });
       if (isLog && last.bounds !== undefined) {
         const line: StepLine = {
@@ -87,20 +102,24 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
           bank_digest: bank.digest(),
           bank_lag: await transport.lag(),
           key_age_steps: bank.meanKeyAge(step),
-        key_age_counts: bank.keyAgeCounts(step),
+          key_age_counts: bank.keyAgeCounts(step),
           step_ms: { data: dataMs, compute: last.computeMs, allreduce: last.allReduceMs, bank_wait: last.bankWaitMs },
         };
         logged.push(line);
         observer.step?.(line);
+        metrics?.bank({ fill: line.bank_fill, lag: line.bank_lag, meanAge: line.key_age_steps, ageCounts: line.key_age_counts });
+        metrics?.skippedInputs(skippedInputs(task.skipped, transport.dropped));
         await appendFile(logPath, JSON.stringify(line) + '\n');
         windowStart = now;
         windowExamples = 0;
       }
       if (config.train.checkpoint_every > 0 && step % config.train.checkpoint_every === 0 && step < steps) {
         await saveTrainingState(checkpointPath, step, position, task, ctx, config);
+        metrics?.checkpointNow();
       }
     }
     await saveTrainingState(checkpointPath, step, position, task, ctx, config);
+    metrics?.checkpointNow();
     const seconds = (performance.now() - started) / 1000;
     observer.info?.('evaluating on held-out data');
     const evalFigures = config.eval.enabled ? await task.evaluate(step, last !== undefined ? 1 / last.scale : config.temperature.value) : {};
