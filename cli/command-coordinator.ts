@@ -3,6 +3,7 @@ import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadConfig, resolveKind, resolveRunDir, type Config } from '../common/config.js';
 import type { InfoboundMetrics } from '../common/metrics.js';
+import { REFUSAL_REASONS } from '../coordinator/rpc-failure.js';
 import { summarizeSteps, type StepLine, type SummaryLine } from '../common/run-lines.js';
 import { serverCredentials } from '../common/tls-credentials.js';
 import { CoordinatorServer, type CommitEvent } from '../coordinator/coordinator-server.js';
@@ -70,6 +71,7 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
   let finish: (s: Record<string, unknown>) => void = () => {};
   const rank0Summary = new Promise<Record<string, unknown>>((resolve) => (finish = resolve));
   const writes: Promise<void>[] = [];
+  o.metrics?.refusalReasons(REFUSAL_REASONS);
   const server = await CoordinatorServer.start({
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 0,

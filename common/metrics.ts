@@ -200,13 +200,21 @@ export class InfoboundMetrics {
     this.committedExamples.inc(examples);
   }
 
-  /** Skip counts so far by reason (counters only move up: the difference is added). */
+  /**
+   * Skip counts so far by reason (counters only move up: the difference is added). A reason seen at 0
+   * is exported at 0, so that dashboards find the series before the first skip.
+   */
   skippedInputs(totals: Readonly<Record<string, number>>): void {
     for (const [reason, total] of Object.entries(totals)) {
       const before = this.skippedSoFar.get(reason) ?? 0;
-      if (total > before) this.skipped.inc({ reason }, total - before);
+      this.skipped.inc({ reason }, Math.max(0, total - before));
       this.skippedSoFar.set(reason, Math.max(before, total));
     }
+  }
+
+  /** Exports every reason the coordinator can refuse a request for, at 0 until it happens. */
+  refusalReasons(reasons: readonly string[]): void {
+    for (const reason of reasons) this.refused.inc({ reason }, 0);
   }
 
   refusal(reason: string): void {
