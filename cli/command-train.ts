@@ -2,7 +2,7 @@ import { loadConfig } from '../common/config.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { train } from '../worker/train/trainer.js';
 import { runLocalCluster } from './local-cluster.js';
-import { parseFlags, positiveInt } from './parse-flags.js';
+import { backendOverride, parseFlags, positiveInt } from './parse-flags.js';
 import { ProgressBar } from './progress-bar.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
@@ -48,7 +48,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     ...(values.steps !== undefined ? { steps: values.steps } : {}),
     ...(values.batch !== undefined ? { batch: values.batch } : {}),
     ...(values['bank-size'] !== undefined ? { bankSize: values['bank-size'] } : {}),
-    ...(values.backend !== undefined ? { backend: values.backend } : {}),
+    ...backendOverride(values.backend),
     ...(values.nats !== undefined ? { nats: values.nats } : {}),
   });
   if (values.resume !== undefined) config.train.resume = values.resume;

@@ -3,19 +3,21 @@ import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
 import { UserError } from '../common/user-error.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
-import { parseFlags, positiveInt } from './parse-flags.js';
+import { backendOverride, parseFlags, positiveInt } from './parse-flags.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 export const WORKER_USAGE = `usage: infobound worker --coordinator HOST:PORT [--config FILE] [--data FILE] [--worker-id ID]
                        [--token TOKEN] [--bind HOST] [--advertise HOST] [--run-dir DIR]
-                       [--connect-timeout SECONDS] [--nats URL] [--metrics-port P]
+                       [--connect-timeout SECONDS] [--nats URL] [--metrics-port P] [--peer-port P]
+                       [--backend wasm|cpu|tensorflow|tensorflow-gpu]
 
 Joins a job's coordinator and trains the steps it assigns. The config must match the coordinator's
 (same file); the join token may also come from INFOBOUND_TOKEN. --bind is the address the Peer server
 listens on (default 127.0.0.1; 0.0.0.0 in a pod), --advertise the host other workers dial (the pod IP).
 --connect-timeout (default 60) bounds the wait for an unreachable coordinator (not started yet, or
 restarting) and for a new generation after a failed step. --metrics-port P serves Prometheus metrics at
-http://BIND:P/metrics.`;
+http://BIND:P/metrics. --peer-port fixes the worker-to-worker port (default: any free port). The
+backend may also come from INFOBOUND_BACKEND (the GPU image sets tensorflow-gpu).`;
 
 /** `infobound worker`. */
 export async function workerCommand(argv: string[]): Promise<number> {
@@ -31,6 +33,8 @@ export async function workerCommand(argv: string[]): Promise<number> {
     'run-dir': { type: 'string' },
     'connect-timeout': { type: 'string' },
     'metrics-port': { type: 'string' },
+    'peer-port': { type: 'string' },
+    backend: { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(WORKER_USAGE + '\n');
@@ -40,6 +44,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const config = loadConfig(values.config, {
     ...(values.data !== undefined ? { data: values.data } : {}),
     ...(values.nats !== undefined ? { nats: values.nats } : {}),
+    ...backendOverride(values.backend),
   });
   if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
   const bind = values.bind ?? '127.0.0.1';
@@ -54,6 +59,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       workerId,
       token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,
       peerHost: bind,
+      ...(values['peer-port'] !== undefined ? { peerPort: positiveInt('--peer-port', values['peer-port'], 0) } : {}),
       advertiseHost: values.advertise ?? (bind === '0.0.0.0' ? hostname() : bind),
       checkpointPath: join(config.run_dir ?? '.', 'checkpoint.ibck'),
       ...(values['connect-timeout'] !== undefined ? { recoveryTimeoutMs: 1000 * positiveInt('--connect-timeout', values['connect-timeout']) } : {}),

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BACKENDS } from '../common/backend.js';
 import { UserError } from '../common/user-error.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -21,4 +22,17 @@ export function positiveInt(flag: string, value: string, min = 1): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
   return n;
+}
+
+/**
+ * The backend a command runs on: `--backend`, else INFOBOUND_BACKEND from the environment (how a
+ * container image picks its default, e.g. the GPU image's tensorflow-gpu), else the config's.
+ */
+export function backendOverride(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { backend?: string } {
+  const value = flag ?? env.INFOBOUND_BACKEND;
+  if (value === undefined || value === '') return {};
+  if (flag === undefined && !(BACKENDS as readonly string[]).includes(value)) {
+    throw new UserError(`INFOBOUND_BACKEND must be one of ${BACKENDS.map((b) => `"${b}"`).join(', ')}, got "${value}"`);
+  }
+  return { backend: value };
 }

@@ -40,6 +40,8 @@ export interface WorkerProcessOptions {
   token: string | null;
   /** Address the Peer server binds to. */
   peerHost: string;
+  /** Port of the Peer server; 0 (the default) takes any free port. A fixed one suits network policies. */
+  peerPort?: number;
   /** Host other workers dial to reach this one (the pod IP in Kubernetes). */
   advertiseHost: string;
   /** Where rank 0 writes checkpoints (the run directory). */
@@ -74,7 +76,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   await initBackend(config.backend);
   const task = await loadTask(config, o.warn);
   const credentials = channelCredentials(config.tls);
-  const peer = await PeerServer.start({ host: o.peerHost, port: 0, credentials: serverCredentials(config.tls) });
+  const peer = await PeerServer.start({ host: o.peerHost, port: o.peerPort ?? 0, credentials: serverCredentials(config.tls) });
   const port = peer.address.slice(peer.address.lastIndexOf(':') + 1);
   const client = new CoordinatorClient(o.coordinator, { credentials });
   const ring = new RingReducer(peer, { channelCredentials: credentials });

@@ -1,0 +1,19 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { UserError } from '../common/user-error.js';
+import { backendOverride, positiveInt } from './parse-flags.js';
+
+test('the backend comes from --backend, else INFOBOUND_BACKEND, else the config', () => {
+  assert.deepEqual(backendOverride('cpu', { INFOBOUND_BACKEND: 'tensorflow-gpu' }), { backend: 'cpu' });
+  assert.deepEqual(backendOverride(undefined, { INFOBOUND_BACKEND: 'tensorflow-gpu' }), { backend: 'tensorflow-gpu' });
+  assert.deepEqual(backendOverride(undefined, {}), {});
+  assert.deepEqual(backendOverride(undefined, { INFOBOUND_BACKEND: '' }), {});
+  assert.throws(() => backendOverride(undefined, { INFOBOUND_BACKEND: 'gpu' }), (e: Error) => e instanceof UserError && /^INFOBOUND_BACKEND must be one of "wasm", .* got "gpu"$/.test(e.message));
+});
+
+test('positiveInt names the flag and its minimum', () => {
+  assert.equal(positiveInt('--port', '0', 0), 0);
+  assert.equal(positiveInt('--workers', '3'), 3);
+  assert.throws(() => positiveInt('--workers', '0'), /^UserError|--workers must be an integer >= 1, got "0"/);
+  assert.throws(() => positiveInt('--metrics-port', 'x', 0), /--metrics-port must be an integer >= 0, got "x"/);
+});
