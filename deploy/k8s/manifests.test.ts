@@ -1,0 +1,184 @@
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ConfigMap, PersistentVolumeClaim, Service } from 'kubernetes-models/v1';
+import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { COORDINATOR_USAGE } from '../../cli/command-coordinator.js';
+import { WORKER_USAGE } from '../../cli/command-worker.js';
+import { loadConfig } from '../../common/config.js';
+import { METRIC_NAMES } from '../../common/metrics.js';
+import { tempDir } from '../../common/test-helpers.js';
+
+const ROOT = new URL('../../../', import.meta.url).pathname;
+const deployPath = (...parts: string[]) => join(ROOT, 'deploy', ...parts);
+
+/** Validators of every kind the manifests may hold (offline JSON-schema validation). */
+const MODELS: Record<string, new (o: never) => { validate(): void }> = {
+  'apps/v1/Deployment': Deployment,
+  'apps/v1/StatefulSet': StatefulSet,
+  'v1/Service': Service,
+  'v1/ConfigMap': ConfigMap,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+};
+
+/** Environment variables read by software other than ours, with who reads them. */
+const FOREIGN_ENV: Record<string, string> = { TF_FORCE_GPU_ALLOW_GROWTH: 'libtensorflow (tfjs-node-gpu)' };
+
+type Obj = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> };
+type Container = { name: string; image: string; args?: string[]; env?: { name: string; value?: string }[]; ports?: { name?: string; containerPort: number }[]; resources?: any; readinessProbe?: any; livenessProbe?: any; startupProbe?: any };
+
+function render(dir: string): Obj[] {
+  let text: string;
+  try {
+    text = execFileSync('kubectl', ['kustomize', deployPath('k8s', dir)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    throw new Error(`kubectl kustomize deploy/k8s/${dir} failed (kubectl is needed: apt-get install kubernetes-client): ${(err as Error).message}`);
+  }
+  return parseAllDocuments(text).map((d) => d.toJS() as Obj);
+}
+
+/** The pod templates of the workloads, with their workload. */
+function podTemplates(objs: Obj[]): { owner: Obj; labels: Record<string, string>; spec: { containers: Container[]; securityContext?: any } }[] {
+  return objs.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet').map((o) => ({ owner: o, labels: o.spec.template.metadata.labels, spec: o.spec.template.spec }));
+}
+
+const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+/** Environment variable names our own code reads (process.env.X or env.X in the sources). */
+function envNamesReadByCode(): Set<string> {
+  const names = new Set<string>();
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir)) {
+      const path = join(dir, entry);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (path.endsWith('.ts') && !path.endsWith('.test.ts')) for (const m of readFileSync(path, 'utf8').matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)) names.add(m[1]!);
+    }
+  };
+  for (const dir of ['cli', 'common', 'worker', 'coordinator']) walk(join(ROOT, dir));
+  return names;
+}
+
+/** The flags a usage text lists. */
+const flagsOf = (usage: string) => new Set(usage.match(/--[a-z][a-z-]*/g));
+
+for (const dir of ['base', 'gpu']) {
+  test(`deploy/k8s/${dir}: every rendered manifest validates against the Kubernetes schemas, and names what the code uses`, (t) => {
+    const objs = render(dir);
+    const kinds = new Set(objs.map((o) => o.kind));
+    for (const kind of ['Deployment', 'StatefulSet', 'Service', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceMonitor', 'ConfigMap']) assert.ok(kinds.has(kind), `has a ${kind}`);
+    for (const o of objs) {
+      const Model = MODELS[`${o.apiVersion}/${o.kind}`];
+      assert.ok(Model !== undefined, `no schema for ${o.apiVersion} ${o.kind} ${o.metadata.name}`);
+      assert.doesNotThrow(() => new Model(o as never).validate(), `${o.kind} ${o.metadata.name}`);
+    }
+
+    const pods = podTemplates(objs);
+    const readByCode = envNamesReadByCode();
+    const usages: Record<string, Set<string>> = { coordinator: flagsOf(COORDINATOR_USAGE), worker: flagsOf(WORKER_USAGE) };
+    for (const pod of pods) {
+      assert.equal(pod.spec.securityContext?.runAsNonRoot, true, `${pod.owner.metadata.name} runs as non-root`);
+      for (const c of pod.spec.containers) {
+        const ports = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
+        for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe].filter(Boolean)) {
+          if (probe.grpc) assert.equal(probe.grpc.port, ports.get('grpc'), `${c.name}: the gRPC probe hits the gRPC port (health service)`);
+          if (probe.httpGet && typeof probe.httpGet.port === 'string') assert.ok(ports.has(probe.httpGet.port), `${c.name}: probe port ${probe.httpGet.port}`);
+        }
+        if (!c.image.includes('infobound')) continue;
+        const [command, ...args] = c.args ?? [];
+        assert.ok(usages[command!] !== undefined, `${c.name}: runs "infobound ${command}"`);
+        for (const a of args.filter((x) => x.startsWith('--'))) assert.ok(usages[command!]!.has(a), `${c.name}: "${a}" is a flag of infobound ${command}`);
+        const flag = (name: string) => {
+          const i = args.indexOf(name);
+          return i < 0 ? undefined : Number(args[i + 1]);
+        };
+        assert.equal(flag('--metrics-port'), ports.get('metrics'), `${c.name}: metrics port`);
+        if (command === 'coordinator') assert.equal(flag('--port'), ports.get('grpc'), 'coordinator gRPC port');
+        if (command === 'worker') {
+          assert.equal(flag('--peer-port'), ports.get('peer'), 'worker peer port');
+          const coordinatorPort = Number(args[args.indexOf('--coordinator') + 1]!.split(':')[1]);
+          const coordinatorService = objs.find((o) => o.kind === 'Service' && o.metadata.name === args[args.indexOf('--coordinator') + 1]!.split(':')[0]);
+          assert.ok(coordinatorService, 'the worker dials the coordinator Service');
+          assert.ok(coordinatorService!.spec.ports.some((p: { port: number }) => p.port === coordinatorPort), 'at its gRPC port');
+        }
+        const envNames = new Set((c.env ?? []).map((e) => e.name));
+        for (const ref of args.join(' ').matchAll(/\$\(([A-Z_]+)\)/g)) assert.ok(envNames.has(ref[1]!), `${c.name}: $(${ref[1]}) is defined`);
+        for (const name of envNames) {
+          const usedInArgs = args.some((a) => a.includes(`$(${name})`));
+          assert.ok(readByCode.has(name) || usedInArgs || name in FOREIGN_ENV, `${c.name}: env ${name} is read by the code`);
+        }
+      }
+    }
+
+    // Services, the ServiceMonitor and the network policies name ports the selected pods have.
+    const portNamesOf = (selector: Record<string, string>) => new Set(pods.filter((p) => selects(selector, p.labels)).flatMap((p) => p.spec.containers.flatMap((c) => (c.ports ?? []).map((x) => x.name))));
+    const services = objs.filter((o) => o.kind === 'Service');
+    for (const s of services) {
+      const names = portNamesOf(s.spec.selector);
+      assert.ok(names.size > 0, `Service ${s.metadata.name} selects pods`);
+      for (const p of s.spec.ports) assert.ok(names.has(p.targetPort), `Service ${s.metadata.name}: targetPort ${p.targetPort}`);
+    }
+    for (const np of objs.filter((o) => o.kind === 'NetworkPolicy')) {
+      const names = portNamesOf(np.spec.podSelector.matchLabels);
+      for (const rule of np.spec.ingress) for (const p of rule.ports) assert.ok(names.has(p.port), `NetworkPolicy ${np.metadata.name}: port ${p.port}`);
+    }
+    const monitor = objs.find((o) => o.kind === 'ServiceMonitor')!;
+    const monitored = services.filter((s) => selects(monitor.spec.selector.matchLabels, s.metadata.labels ?? {}) && monitor.spec.selector.matchExpressions.every((e: { key: string; values: string[] }) => e.values.includes(s.metadata.labels?.[e.key] ?? '')));
+    assert.deepEqual(monitored.map((s) => s.metadata.name).sort(), ['infobound-coordinator', 'infobound-workers']);
+    for (const s of monitored) for (const e of monitor.spec.endpoints) assert.ok(s.spec.ports.some((p: { name: string }) => p.name === e.port), `${s.metadata.name} has port ${e.port}`);
+
+    // The dashboard ConfigMap is the dashboard file, for Grafana's sidecar.
+    const dashboard = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'infobound-dashboard')!;
+    assert.equal(dashboard.metadata.labels?.grafana_dashboard, '1');
+    assert.equal(dashboard.data!['infobound.json'], readFileSync(deployPath('grafana', 'infobound.json'), 'utf8'));
+
+    // The job config is a valid Infobound config with the NATS service's address.
+    const config = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('infobound-config'))!;
+    const path = join(tempDir(t), 'job.yaml');
+    writeFileSync(path, config.data!['job.yaml']!);
+    const job = loadConfig(path);
+    const nats = services.find((s) => s.metadata.name === 'infobound-nats')!;
+    assert.equal(job.nats.url, `nats://infobound-nats:${nats.spec.ports.find((p: { name: string }) => p.name === 'client').port}`);
+
+    const workers = pods.find((p) => p.owner.metadata.name === 'infobound-worker')!;
+    const worker = workers.spec.containers[0]!;
+    if (dir === 'gpu') {
+      assert.equal(worker.resources.limits['nvidia.com/gpu'], 1);
+      assert.match(worker.image, /infobound-gpu:/);
+      assert.equal(worker.env!.find((e) => e.name === 'INFOBOUND_BACKEND')?.value, 'tensorflow-gpu');
+    } else {
+      assert.equal(worker.resources.limits['nvidia.com/gpu'], undefined);
+    }
+  });
+}
+
+test('every metric the dashboard queries is one the code exports', () => {
+  const text = readFileSync(deployPath('grafana', 'infobound.json'), 'utf8');
+  const exported = new Set(Object.values(METRIC_NAMES) as string[]);
+  const used = new Set([...text.matchAll(/\binfobound_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, '')));
+  assert.ok(used.size >= 15);
+  for (const name of used) assert.ok(exported.has(name), `${name} is in common/metrics.ts`);
+});
+
+test('container images: non-root, the documented ports, and the GPU one on CUDA 11.2 / cuDNN 8 with the tensorflow-gpu backend', () => {
+  const cpu = readFileSync(deployPath('docker', 'Dockerfile'), 'utf8');
+  const gpu = readFileSync(deployPath('docker', 'Dockerfile.gpu'), 'utf8');
+  for (const [name, text] of [['Dockerfile', cpu], ['Dockerfile.gpu', gpu]] as const) {
+    const users = [...text.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]!);
+    assert.ok(users.length > 0 && !/^(root|0)(:|$)/.test(users.at(-1)!), `${name}: the last USER is not root`);
+    assert.match(text, /^EXPOSE 7070 7071 9400$/m, `${name}: coordinator, peer and metrics ports`);
+    assert.match(text, /^ENTRYPOINT \["node", "\/app\/bin\/infobound\.js"\]$/m);
+  }
+  assert.match(gpu, /^FROM nvidia\/cuda:11\.2\.\d+-cudnn8-runtime-ubuntu20\.04$/m);
+  assert.match(gpu, /@tensorflow\/tfjs-node-gpu@4\.22\.0/);
+  assert.match(gpu, /^ENV INFOBOUND_BACKEND=tensorflow-gpu\b/m);
+  assert.doesNotMatch(cpu, /tfjs-node/, 'the CPU image stays on the wasm backend');
+});
