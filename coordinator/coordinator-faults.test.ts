@@ -114,9 +114,17 @@ test('a worker joining a running job is admitted at the next step boundary', asy
     [3, 48],
   ]);
 
-  // With no step in flight a joiner is admitted at once.
-  const m4 = await later!.join();
-  assert.deepEqual([m4.generation, m4.rank, m4.world, m4.committed_step], [3, 3, 4, 3]);
+  // The step 3 acknowledgements carried step 4's assignments, so step 4 is in flight: a joiner is
+  // admitted once it commits.
+  assert.deepEqual(step3.acks.map((a) => [a.next?.step, a.next?.splits[0]?.start]), [
+    [4, 56],
+    [4, 64],
+    [4, 72],
+  ]);
+  const joining4 = later!.join();
+  await runStep([w0!, w1!, late!]);
+  const m4 = await joining4;
+  assert.deepEqual([m4.generation, m4.rank, m4.world, m4.committed_step], [3, 3, 4, 4]);
   assert.deepEqual(events.memberships.map((e) => [e.generation, e.joined]), [
     [1, ['w0', 'w1']],
     [2, ['late0']],

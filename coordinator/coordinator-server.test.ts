@@ -60,7 +60,12 @@ test('three workers form generation 1 in join order; steps cover the stream once
     });
     const stepPositions = positions(assignments.flatMap((a) => a.splits));
     assert.deepEqual(stepPositions, Array.from({ length: 3 * BATCH }, (_, i) => before + i), 'disjoint and contiguous');
-    for (const ack of acks) assert.deepEqual(ack, { committed: true, committed_step: step });
+    // Each acknowledgement carries the member's next assignment: the positions after this step's, or
+    // `done` after the job's last step.
+    acks.forEach((ack, rank) => {
+      const next = step < 5 ? { generation: 1, step: step + 1, splits: [{ start: before + (3 + rank) * BATCH, count: BATCH }], lr_scale: 1, done: false } : { generation: 1, step: 5, splits: [], lr_scale: 1, done: true };
+      assert.deepEqual(ack, { committed: true, committed_step: step, next });
+    });
     committed.push(...assignments.flatMap((a) => a.splits));
   }
   assert.equal(coordinator.committedStep, 5);
@@ -132,7 +137,10 @@ test('bad requests are refused with the right status and counted; the coordinato
   await sleep(50);
   await assertStatus(w0!.report(1), grpc.status.ALREADY_EXISTS, /already reported step 1/);
   const [ack0, ack1] = await Promise.all([first, w1!.report(a1!.step)]);
-  assert.deepEqual([ack0, ack1], [{ committed: true, committed_step: 1 }, { committed: true, committed_step: 1 }]);
+  assert.deepEqual([ack0, ack1].map((a) => [a.committed, a.committed_step, a.next?.step]), [
+    [true, 1, 2],
+    [true, 1, 2],
+  ]);
   await assertStatus(w1!.report(1), grpc.status.ALREADY_EXISTS, /already committed/);
 
   // A heartbeat from a non-member ends its stream with NOT_FOUND.

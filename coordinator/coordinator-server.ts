@@ -416,7 +416,7 @@ export class CoordinatorServer {
         this.streams.set(entry, call);
         owner = entry;
       }
-      call.write({ unchanged: ping.generation === this.roster.generation, membership: this.membershipOf(entry) });
+      call.write(ping.generation === this.roster.generation ? { unchanged: true } : { unchanged: false, membership: this.membershipOf(entry) });
     });
     call.on('end', () => {
       detach();
@@ -449,9 +449,8 @@ export class CoordinatorServer {
         if (generation !== req.generation || rank < 0) {
           throw new RpcFailure(grpc.status.FAILED_PRECONDITION, `generation ${req.generation} ended while waiting: the current generation is ${generation}`);
         }
-        if (this.ledger.done) return { generation, step: this.ledger.committedStep, splits: [], lr_scale: 1, done: true };
-        if (this.ledger.hasReported(entry.workerId)) return undefined;
-        return { generation, step: this.ledger.committedStep + 1, splits: [this.ledger.assign(rank)], lr_scale: 1, done: false };
+        // Undefined while this member's report of the next step is in but the step has not committed.
+        return this.nextAssignment(entry.workerId, generation);
       },
       {
         timeoutMs: waitTimeoutMs,
@@ -495,7 +494,22 @@ export class CoordinatorServer {
       },
     );
     await this.commitWrite;
-    return { committed: true, committed_step: this.ledger.committedStep };
+    const next = this.nextAssignment(req.worker_id, req.generation);
+    return { committed: true, committed_step: this.ledger.committedStep, ...(next !== undefined ? { next } : {}) };
+  }
+
+  /**
+   * What NextStep would answer `workerId` right now without waiting: its assignment of the next step
+   * (or `done`), or undefined when its generation has ended, it is no member, or it already reported
+   * the next step.
+   */
+  private nextAssignment(workerId: string, generation: number): Assignment | undefined {
+    const entry = this.roster.member(workerId);
+    if (entry === undefined || this.roster.generation !== generation) return undefined;
+    const committed = this.ledger.committedStep;
+    if (this.ledger.done) return { generation, step: committed, splits: [], lr_scale: 1, done: true };
+    if (this.ledger.hasReported(workerId)) return undefined;
+    return { generation, step: committed + 1, splits: [this.ledger.assign(this.roster.rankOf(entry))], lr_scale: 1, done: false };
   }
 
   /**

@@ -89,9 +89,9 @@ export class FakeWorker {
     if (this.stream === null) {
       const stream = this.client.Heartbeat();
       stream.on('data', (update: MembershipUpdate__Output) => {
-        if (update.membership === null) return;
         if (update.unchanged) this.acks += 1;
-        else this.pushes.push(update.membership);
+        if (update.unchanged || update.membership === null) return;
+        this.pushes.push(update.membership);
         this.membership = update.membership;
       });
       stream.on('error', (err: grpc.ServiceError) => {

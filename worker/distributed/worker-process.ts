@@ -202,15 +202,22 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
     };
     await adopt(membership);
 
+    /** The next step's assignment, as the last step's acknowledgement carried it. */
+    let next: Assignment__Output | null = null;
     for (;;) {
       if (latest.generation > membership.generation) await adopt(latest);
       let a: Assignment__Output;
-      try {
-        a = await client.nextStep(o.workerId, membership.generation);
-      } catch (err) {
-        await adopt(await recover(err, `generation ${membership.generation} ended`));
-        continue;
+      if (next !== null && next.generation === membership.generation) {
+        a = next;
+      } else {
+        try {
+          a = await client.nextStep(o.workerId, membership.generation);
+        } catch (err) {
+          await adopt(await recover(err, `generation ${membership.generation} ended`));
+          continue;
+        }
       }
+      next = null;
       if (a.done) break;
       const split = a.splits[0]!;
       const t0 = performance.now();
@@ -236,7 +243,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
         metrics?.checkpointNow();
       }
       try {
-        await client.reportStep({
+        ({ next } = await client.reportStep({
           worker_id: o.workerId,
           generation: membership.generation,
           step: a.step,
@@ -244,7 +251,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
           examples: split.count,
           checkpoint_written: checkpoint,
           split_start: split.start,
-        });
+        }));
       } catch (err) {
         pending.discard();
         await adopt(await recover(err, `step ${a.step} was discarded`));
