@@ -5,12 +5,18 @@ import { demoCommand } from './command-demo.js';
 import { genClicklogCommand } from './command-gen-clicklog.js';
 import { trainCommand } from './command-train.js';
 import { workerCommand } from './command-worker.js';
+import { benchMiCommand } from './command-bench-mi.js';
+import { studyTemperatureCommand } from './command-study-temperature.js';
+import { reportCommand } from './command-report.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   train: { run: trainCommand, help: 'train an encoder and report its MI bounds' },
   'gen-clicklog': { run: genClicklogCommand, help: 'write a synthetic click log with known MI' },
   coordinator: { run: coordinatorCommand, help: 'serve a multi-worker job: membership, data plan, step commits' },
   worker: { run: workerCommand, help: 'join a coordinator and train the steps it assigns' },
+  'bench-mi': { run: benchMiCommand, help: 'the correlated-Gaussian MI benchmark of every estimator (Poole et al. 2019)' },
+  'study-temperature': { run: studyTemperatureCommand, help: 'how the temperature changes the tightness of the InfoNCE bound' },
+  report: { run: reportCommand, help: 'one self-contained HTML page of plots for a run, study or benchmark directory' },
   demo: { run: demoCommand, help: 'generate a synthetic click log and train on it (what `npm start` runs)' },
   config: {
     run: async () => {

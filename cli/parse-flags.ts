@@ -9,8 +9,13 @@ type Options = NonNullable<ParseArgsConfig['options']>;
  * flag is a one-line UserError that points at the command's help.
  */
 export function parseFlags<O extends Options>(command: string, argv: string[], options: O) {
+  return parseCommandLine(command, argv, options, false).values;
+}
+
+/** As {@link parseFlags}, for a command that also takes operands (`allowPositionals`). */
+export function parseCommandLine<O extends Options>(command: string, argv: string[], options: O, allowPositionals: boolean) {
   try {
-    return parseArgs({ args: argv, strict: true, allowPositionals: false, options: { ...options, help: { type: 'boolean', short: 'h' } } }).values;
+    return parseArgs({ args: argv, strict: true, allowPositionals, options: { ...options, help: { type: 'boolean', short: 'h' } } });
   } catch (err) {
     // parseArgs explains the problem in its first sentence; the rest is advice about positionals.
     throw new UserError(`${command}: ${(err as Error).message.split('. ')[0]!.replace(/\.$/, '')} (see infobound ${command} --help)`);

@@ -12,12 +12,17 @@ export function mlpSpecs(prefix: string, sizes: readonly number[]): ParamSpec[] 
   return specs;
 }
 
-/** ReLU MLP whose output rows are L2-normalised (embeddings live on the unit sphere; DESIGN.md §1). */
-export function mlpEmbed(x: tf.Tensor2D, params: ReadonlyMap<string, tf.Tensor>, prefix: string, layers: number): tf.Tensor2D {
+/** ReLU MLP: ReLU after every layer but the last; `from` > 0 starts at that layer (x is its input). */
+export function mlp(x: tf.Tensor2D, params: ReadonlyMap<string, tf.Tensor>, prefix: string, layers: number, from = 0): tf.Tensor2D {
   let h = x;
-  for (let i = 0; i < layers; i++) {
+  for (let i = from; i < layers; i++) {
     h = tf.add(linear(h, params.get(`${prefix}.w${i}`) as tf.Tensor2D), params.get(`${prefix}.b${i}`)!) as tf.Tensor2D;
     if (i + 1 < layers) h = tf.relu(h);
   }
-  return l2Normalize(h);
+  return h;
+}
+
+/** ReLU MLP whose output rows are L2-normalised (embeddings live on the unit sphere; DESIGN.md §1). */
+export function mlpEmbed(x: tf.Tensor2D, params: ReadonlyMap<string, tf.Tensor>, prefix: string, layers: number): tf.Tensor2D {
+  return l2Normalize(mlp(x, params, prefix, layers));
 }
