@@ -57,7 +57,7 @@ export async function benchMiCommand(argv: string[]): Promise<number> {
   const path = join(out, 'bench-mi.jsonl');
   writeFileSync(path, '');
   await initBackend('wasm');
-  const options = { estimators, levels, batch, steps, critic, cubic: values.cubic === true, dim: 20, lr: 5e-4, seed };
+  const options = { estimators, levels, batch, steps, critic, cubic: values.cubic === true, dim: 20, lr: 5e-4, maxGradNorm: 10, seed };
   appendFileSync(path, JSON.stringify({ type: 'bench-mi', ...options }) + '\n');
   const every = Math.max(1, Math.floor(steps / 100));
   const total = estimators.length * levels.length;
@@ -68,7 +68,7 @@ export async function benchMiCommand(argv: string[]): Promise<number> {
       done++;
       appendFileSync(path, JSON.stringify({ type: 'level', ...r }) + '\n');
       if (json) process.stdout.write(JSON.stringify(r) + '\n');
-      process.stderr.write(`infobound: bench-mi ${done}/${total}: ${r.estimator} at ${r.true_mi} nats: ${r.mean.toFixed(3)} ± ${r.std.toFixed(3)}\n`);
+      process.stderr.write(`infobound: bench-mi ${done}/${total}: ${r.estimator} at ${r.true_mi} nats: ${r.mean.toFixed(3)} ± ${r.std.toFixed(3)}${r.nonfinite > 0 ? ` (${r.nonfinite} non-finite estimates left out)` : ''}\n`);
     },
     (p) => {
       if (p.step % every === 0) appendFileSync(path, JSON.stringify({ type: 'point', ...p }) + '\n');
@@ -82,9 +82,14 @@ export async function benchMiCommand(argv: string[]): Promise<number> {
 function formatTable(results: readonly LevelResult[], batch: number): string {
   const levels = [...new Set(results.map((r) => r.true_mi))];
   const estimators = [...new Set(results.map((r) => r.estimator))];
-  const cell = (r: LevelResult | undefined) => (r === undefined ? '' : `${r.mean.toFixed(2)} ± ${r.std.toFixed(2)}`).padStart(14);
-  const lines = [`true MI (nats)  ${levels.map((l) => String(l).padStart(14)).join('')}`];
+  const cell = (r: LevelResult | undefined) => {
+    if (r === undefined) return ''.padStart(15);
+    if (!Number.isFinite(r.mean)) return 'overflowed'.padStart(15);
+    return `${r.mean.toFixed(2)} ± ${r.std.toFixed(2)}${r.nonfinite > 0 ? '*' : ''}`.padStart(15);
+  };
+  const lines = [`true MI (nats)  ${levels.map((l) => String(l).padStart(15)).join('')}`];
   for (const e of estimators) lines.push(`${e.padEnd(15)} ${levels.map((l) => cell(results.find((r) => r.estimator === e && r.true_mi === l))).join('')}`);
   lines.push(`InfoNCE cannot exceed log(batch) = log ${batch} = ${Math.log(batch).toFixed(3)} nats.`);
+  if (results.some((r) => r.nonfinite > 0)) lines.push('* some estimates of the level were not finite (the critic\'s exponentials overflowed) and are left out.');
   return lines.join('\n') + '\n';
 }

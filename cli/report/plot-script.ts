@@ -22,6 +22,7 @@ export const PLOT_SCRIPT = String.raw`
     for (var v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(+v.toPrecision(12));
     return out;
   }
+  function ok(p) { return typeof p[0] === 'number' && typeof p[1] === 'number' && isFinite(p[0]) && isFinite(p[1]); }
   function fmt(v) { return Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-2) ? v.toExponential(1) : String(+v.toPrecision(4)); }
   function draw(fig) {
     var spec = JSON.parse(fig.getAttribute('data-plot'));
@@ -29,16 +30,17 @@ export const PLOT_SCRIPT = String.raw`
     var svg = el('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img' }, fig);
     el('title', {}, svg).textContent = spec.title;
     var xs = [], ys = [], points = 0;
-    spec.series.forEach(function (s) { s.points.forEach(function (p) { if (isFinite(p[0]) && isFinite(p[1])) { xs.push(p[0]); ys.push(p[1]); } }); });
+    spec.series.forEach(function (s) { s.points.forEach(function (p) { if (ok(p)) { xs.push(p[0]); ys.push(p[1]); } }); });
     if (xs.length === 0) { fig.setAttribute('data-drawn', '0'); return; }
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
     var y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
     if (spec.yMin !== undefined) y0 = Math.max(y0, spec.yMin);
+    if (spec.yMax !== undefined) y1 = Math.min(y1, spec.yMax);
     if (x1 === x0) { x0 -= 1; x1 += 1; }
     if (y1 === y0) { y0 -= 1; y1 += 1; }
     var pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad;
     function sx(v) { return L + (v - x0) / (x1 - x0) * (W - L - R); }
-    function sy(v) { return T + (1 - (Math.max(v, y0) - y0) / (y1 - y0)) * (H - T - B); }
+    function sy(v) { return T + (1 - (Math.min(Math.max(v, y0), y1) - y0) / (y1 - y0)) * (H - T - B); }
     el('text', { x: L, y: 16, 'class': 'ptitle' }, svg).textContent = spec.title;
     var axes = el('g', { 'class': 'axes' }, svg);
     el('line', { x1: L, y1: H - B, x2: W - R, y2: H - B }, axes);
@@ -56,7 +58,7 @@ export const PLOT_SCRIPT = String.raw`
     el('text', { x: 14, y: (T + H - B) / 2, 'text-anchor': 'middle', transform: 'rotate(-90 14 ' + (T + H - B) / 2 + ')' }, axes).textContent = spec.yLabel;
     spec.series.forEach(function (s, i) {
       var color = COLORS[i % COLORS.length];
-      var pts = s.points.filter(function (p) { return isFinite(p[0]) && isFinite(p[1]); });
+      var pts = s.points.filter(ok);
       points += pts.length;
       var d = pts.map(function (p, j) { return (j ? 'L' : 'M') + sx(p[0]).toFixed(1) + ' ' + sy(p[1]).toFixed(1); }).join(' ');
       el('path', { d: d, fill: 'none', stroke: color, 'stroke-width': s.width || 1.6, 'stroke-dasharray': s.dashed ? '5 4' : 'none', 'class': 'series' }, svg);

@@ -14,6 +14,9 @@ export interface PlotSpec {
   series: { name: string; points: [number, number][]; dashed?: boolean; markers?: boolean }[];
   /** Categorical x axis: [position, label] pairs. */
   xTicks?: [number, string][];
+  /** Limits of the y axis: values beyond are drawn at the edge (an estimator that blew up stays readable). */
+  yMin?: number;
+  yMax?: number;
 }
 
 /** Lines of a JSONL file that parse as objects; the others are counted. */
@@ -119,6 +122,8 @@ function benchMiSection(rows: Record<string, unknown>[]): string {
   const estimators = [...new Set(levels.map((l) => l.estimator))];
   const header = rows.find((r) => r.type === 'bench-mi') as { batch?: number; critic?: string; cubic?: boolean } | undefined;
   const batch = header?.batch ?? levels[0]?.batch ?? 0;
+  // Estimates far outside [−2, 1.5 × the highest MI] (an NWJ or JSD critic whose exponentials blew up) are drawn at the edge.
+  const yRange = { yMin: -2, yMax: 1.5 * Math.max(...levels.map((l) => l.true_mi), 1) };
   const plots: PlotSpec[] = estimators.map((e) => {
     const mine = points.filter((p) => p.estimator === e);
     const steps = mine.map((p) => p.step);
@@ -126,6 +131,7 @@ function benchMiSection(rows: Record<string, unknown>[]): string {
       title: `${e}: estimate over the MI staircase`,
       xLabel: 'step',
       yLabel: 'nats',
+      ...yRange,
       series: [
         { name: `${e} estimate`, points: mine.map((p) => [p.step, p.estimate] as [number, number]) },
         { name: 'true MI', points: mine.map((p) => [p.step, p.true_mi] as [number, number]), dashed: true },
@@ -138,6 +144,7 @@ function benchMiSection(rows: Record<string, unknown>[]): string {
     title: 'Mean estimate at each level vs the true MI',
     xLabel: 'true MI (nats)',
     yLabel: 'estimate (nats)',
+    ...yRange,
     series: [
       { name: 'true MI', points: truths.map((t) => [t, t] as [number, number]), dashed: true },
       ...estimators.map((e) => ({ name: e, points: levels.filter((l) => l.estimator === e).map((l) => [l.true_mi, l.mean] as [number, number]), markers: true })),

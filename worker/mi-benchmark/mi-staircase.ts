@@ -4,6 +4,7 @@ import { boundValues, type Estimator } from '../../common/estimators.js';
 import { estimatorLoss, MineLoss } from '../../common/estimators-losses.js';
 import { Rng } from '../../common/random.js';
 import { Adam } from '../optim/adam.js';
+import { clipByGlobalNorm } from '../optim/ema.js';
 import { GaussianCritic, type CriticKind } from './gaussian-critic.js';
 
 /** The benchmark's settings (the `bench-mi` flags). */
@@ -21,6 +22,12 @@ export interface StaircaseOptions {
   dim: number;
   /** Adam learning rate (Poole et al.: 5e-4). */
   lr: number;
+  /**
+   * Clip the critic's gradient to this global L2 norm (null: never). The exponential terms of NWJ,
+   * DV/MINE and JSD can produce huge gradients once a critic's scores grow (the cubic variant's heavy
+   * tails especially), and one such step turns the critic into NaN.
+   */
+  maxGradNorm: number | null;
   seed: number;
 }
 
@@ -28,9 +35,11 @@ export interface StaircaseOptions {
 export interface LevelResult {
   estimator: Estimator;
   true_mi: number;
-  /** Mean and standard deviation of the estimate over the last half of the level's steps. */
+  /** Mean and standard deviation of the finite estimates over the last half of the level's steps (NaN when none). */
   mean: number;
   std: number;
+  /** Steps of that last half whose estimate was not finite (the critic's scores overflowed). */
+  nonfinite: number;
   /** log(batch): the most InfoNCE can report. */
   infonce_ceiling: number;
   critic: CriticKind;
@@ -95,7 +104,10 @@ export async function runStaircase(
           true,
         );
         const gradMap = new Map(names.map((name, i) => [name, grads[i]!]));
-        adam.apply(critic.params.values, critic.params.flattenGrads(gradMap));
+        const grad = critic.params.flattenGrads(gradMap);
+        clipByGlobalNorm(grad, o.maxGradNorm);
+        // A non-finite gradient would make every parameter NaN for good: skip the update instead.
+        if (grad.every(Number.isFinite)) adam.apply(critic.params.values, grad);
         const scores = kept!.dataSync() as Float32Array;
         const estimate = estimateOf(estimator, scores, o.batch);
         tf.dispose([value, kept!, ...grads, ...params.values()]);
@@ -104,9 +116,10 @@ export async function runStaircase(
         // Yield now and then so that a caller's progress output (and signals) get through.
         if (step % 50 === 0) await new Promise((r) => setImmediate(r));
       }
-      const mean = tail.reduce((a, b) => a + b, 0) / tail.length;
-      const std = Math.sqrt(tail.reduce((a, b) => a + (b - mean) ** 2, 0) / tail.length);
-      const r: LevelResult = { estimator, true_mi: mi, mean, std, infonce_ceiling: Math.log(o.batch), critic: o.critic, cubic: o.cubic, batch: o.batch, steps: o.steps };
+      const finite = tail.filter(Number.isFinite);
+      const mean = finite.reduce((a, b) => a + b, 0) / finite.length;
+      const std = Math.sqrt(finite.reduce((a, b) => a + (b - mean) ** 2, 0) / finite.length);
+      const r: LevelResult = { estimator, true_mi: mi, mean, std, nonfinite: tail.length - finite.length, infonce_ceiling: Math.log(o.batch), critic: o.critic, cubic: o.cubic, batch: o.batch, steps: o.steps };
       results.push(r);
       onLevel(r);
     }
