@@ -57,7 +57,7 @@ export async function benchMiCommand(argv: string[]): Promise<number> {
   const path = join(out, 'bench-mi.jsonl');
   writeFileSync(path, '');
   await initBackend('wasm');
-  const options = { estimators, levels, batch, steps, critic, cubic: values.cubic === true, dim: 20, lr: 5e-4, maxGradNorm: 10, seed };
+  const options = { estimators, levels, batch, steps, critic, cubic: values.cubic === true, dim: 20, lr: 5e-4, maxGradNorm: null, seed };
   appendFileSync(path, JSON.stringify({ type: 'bench-mi', ...options }) + '\n');
   const every = Math.max(1, Math.floor(steps / 100));
   const total = estimators.length * levels.length;
