@@ -219,9 +219,13 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     step: (line) => printStepLine(line, json),
     info: (m) => process.stderr.write(`infobound coordinator: ${m}\n`),
   });
+  // SIGTERM (the pod moved or deleted): close cleanly, the state file written, so that a coordinator
+  // started again on the run directory resumes the job and the workers reconnect to it.
+  const stopped = new Promise<null>((resolve) => process.once('SIGTERM', () => resolve(null)));
   try {
-    const summary = await run.summary;
-    process.stdout.write(json ? JSON.stringify(summary) + '\n' : formatSummary(summary));
+    const summary = await Promise.race([run.summary, stopped]);
+    if (summary === null) say('SIGTERM: stopped; start the coordinator again on the same run directory to resume the job');
+    else process.stdout.write(json ? JSON.stringify(summary) + '\n' : formatSummary(summary));
   } finally {
     await run.close();
     await endpoint.close();

@@ -17,7 +17,8 @@ listens on (default 127.0.0.1; 0.0.0.0 in a pod), --advertise the host other wor
 --connect-timeout (default 60) bounds the wait for an unreachable coordinator (not started yet, or
 restarting) and for a new generation after a failed step. --metrics-port P serves Prometheus metrics at
 http://BIND:P/metrics. --peer-port fixes the worker-to-worker port (default: any free port). The
-backend may also come from INFOBOUND_BACKEND (the GPU image sets tensorflow-gpu).`;
+backend may also come from INFOBOUND_BACKEND (the GPU image sets tensorflow-gpu). SIGTERM drains the
+worker: it finishes the step in flight and leaves the job, which goes on without it.`;
 
 /** `infobound worker`. */
 export async function workerCommand(argv: string[]): Promise<number> {
@@ -51,10 +52,20 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const workerId = values['worker-id'] ?? `${hostname()}-${process.pid}`;
   const say = (m: string) => process.stderr.write(`infobound worker ${workerId}: ${m}\n`);
   const endpoint = await startMetricsEndpoint('worker', values['metrics-port'], bind, say);
+  // SIGTERM (a pod deleted or scaled down) drains: the step in flight finishes, then the worker leaves.
+  // A second signal kills it as usual.
+  const drain = new AbortController();
+  const onSignal = (signal: string) => () => {
+    say(`${signal}: finishing the step in flight, then leaving the job`);
+    drain.abort();
+  };
+  process.once('SIGTERM', onSignal('SIGTERM'));
+  process.once('SIGINT', onSignal('SIGINT'));
   try {
     await runWorker({
       config,
       ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}),
+      drain: drain.signal,
       coordinator: values.coordinator,
       workerId,
       token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,

@@ -69,3 +69,37 @@ test('a worker killed mid-step: the others roll back, re-form the ring and finis
     assert.equal(inEpoch, epochSize, `epoch ${e}: committed examples equal the data set's size`);
   }
 });
+
+test('a worker sent SIGTERM finishes its step and leaves: the others go on at once, and the coordinator stops cleanly on SIGTERM', { timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 300, sites: 30, seed: 26, clicks: 600 });
+  const cfg = writeConfig(dir, 'config', smallJob(data, join(dir, 'run'), { steps: 100_000, batch: BATCH }));
+  // A long heartbeat timeout: only a Leave can remove the drained worker before the test ends.
+  const coordinator = startCli(['coordinator', '--config', cfg, '--workers', '3', '--json', '--heartbeat-timeout', '60000']);
+  t.after(() => coordinator.kill('SIGKILL'));
+  let stderr = '';
+  coordinator.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const address = await listeningAddress(coordinator);
+  const workers = [0, 1, 2].map((i) => startCli(['worker', '--coordinator', address, '--config', cfg, '--worker-id', `w${i}`]));
+  t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
+  let drainedAt = 0;
+  let after = 0;
+  for await (const line of createInterface({ input: coordinator.stdout! })) {
+    const l = JSON.parse(line) as { type: string; step: number; worker: number };
+    if (drainedAt === 0 && l.step >= 8) {
+      drainedAt = l.step;
+      workers[2]!.kill('SIGTERM');
+    }
+    // Steps committed by the two others after the drained worker left.
+    if (drainedAt > 0 && /removed w2 \(left\)/.test(stderr) && l.worker === 1) after++;
+    if (after >= 10) break;
+  }
+  assert.equal(await exited(workers[2]!), 0, 'the drained worker exits cleanly');
+  assert.match(stderr, /generation \d+: 2 members; removed w2 \(left\)/);
+  coordinator.kill('SIGTERM');
+  assert.equal(await exited(coordinator), 0);
+  assert.match(stderr, /SIGTERM: stopped; start the coordinator again/);
+  const state = JSON.parse(readFileSync(join(dir, 'run', 'coordinator.json'), 'utf8')) as { committed_step: number };
+  assert.ok(state.committed_step > drainedAt, `the state file holds the progress (step ${state.committed_step})`);
+});

@@ -53,6 +53,12 @@ export interface WorkerProcessOptions {
   recoveryTimeoutMs?: number;
   /** Prometheus metrics to keep up to date (served by the caller). */
   metrics?: InfoboundMetrics;
+  /**
+   * Aborted to take the worker out of a running job (SIGTERM on a scale-down): it finishes the step
+   * in flight, leaves, and returns, so the others re-form the ring at once instead of after a
+   * heartbeat timeout and an aborted step.
+   */
+  drain?: AbortSignal;
   info?(message: string): void;
   warn?(message: string): void;
 }
@@ -205,6 +211,12 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
     /** The next step's assignment, as the last step's acknowledgement carried it. */
     let next: Assignment__Output | null = null;
     for (;;) {
+      if (o.drain?.aborted) {
+        o.info?.(`leaving the job after step ${step}`);
+        stopHeartbeat();
+        await client.leave(o.workerId, membership.generation, '');
+        return;
+      }
       if (latest.generation > membership.generation) await adopt(latest);
       let a: Assignment__Output;
       if (next !== null && next.generation === membership.generation) {
