@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
@@ -85,4 +85,11 @@ test('every PromQL expression of the Grafana dashboard returns series from a rea
     `queries with no series after 90 s; prometheus log in ${dir}`,
   );
   assert.equal(await seriesOf(prometheus.url, 'up == 1'), 3, 'the coordinator and both workers are scraped');
+  // What the processes serve passes promtool's checks too.
+  for (const target of targets) {
+    const text = await (await fetch(`http://${target}/metrics`)).text();
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.equal(check.status, 0, `${target}: ${check.stdout}${check.stderr}`);
+    assert.equal(`${check.stdout}${check.stderr}`.trim(), '', `${target}: no lint warnings`);
+  }
 });
