@@ -78,18 +78,21 @@ export async function benchMiCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Estimators as rows, MI levels as columns: "mean ± std". */
+/** Estimators as rows, MI levels as columns: "mean ± std", columns as wide as their widest cell. */
 function formatTable(results: readonly LevelResult[], batch: number): string {
   const levels = [...new Set(results.map((r) => r.true_mi))];
   const estimators = [...new Set(results.map((r) => r.estimator))];
   const cell = (r: LevelResult | undefined) => {
-    if (r === undefined) return ''.padStart(15);
-    if (!Number.isFinite(r.mean)) return 'overflowed'.padStart(15);
-    return `${r.mean.toFixed(2)} ± ${r.std.toFixed(2)}${r.nonfinite > 0 ? '*' : ''}`.padStart(15);
+    if (r === undefined) return '';
+    if (!Number.isFinite(r.mean)) return 'overflowed';
+    return `${r.mean.toFixed(2)} ± ${r.std.toFixed(2)}${r.nonfinite > 0 ? '*' : ''}`;
   };
-  const lines = [`true MI (nats)  ${levels.map((l) => String(l).padStart(15)).join('')}`];
-  for (const e of estimators) lines.push(`${e.padEnd(15)} ${levels.map((l) => cell(results.find((r) => r.estimator === e && r.true_mi === l))).join('')}`);
+  const rows = estimators.map((e) => [e, ...levels.map((l) => cell(results.find((r) => r.estimator === e && r.true_mi === l)))]);
+  const header = ['true MI (nats)', ...levels.map(String)];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const render = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[0]!) : c.padStart(widths[i]! + 2))).join('');
+  const lines = [render(header), ...rows.map(render)];
   lines.push(`InfoNCE cannot exceed log(batch) = log ${batch} = ${Math.log(batch).toFixed(3)} nats.`);
-  if (results.some((r) => r.nonfinite > 0)) lines.push('* some estimates of the level were not finite (the critic\'s exponentials overflowed) and are left out.');
+  if (results.some((r) => r.nonfinite > 0)) lines.push("* some estimates of the level were not finite (the critic's exponentials overflowed) and are left out.");
   return lines.join('\n') + '\n';
 }
