@@ -42,6 +42,7 @@ export class StreamBankTransport implements BankTransport {
   private latestStep: number | null = null;
   private readonly waiters = new Set<() => void>();
   private abortReason: string | null = null;
+  private lastLag = 0;
 
   private constructor(
     private readonly stream: BankStream,
@@ -60,9 +61,17 @@ export class StreamBankTransport implements BankTransport {
     return this.delivered;
   }
 
-  /** Messages stored in the stream but not read yet (consumer lag). */
+  /**
+   * Messages stored in the stream but not read yet (consumer lag). A figure for step lines and
+   * metrics only: while the stream cannot be asked (NATS restarting), the last known lag stands in.
+   */
   async lag(): Promise<number> {
-    return Math.max(0, (await this.stream.lastSeq()) - this.delivered);
+    try {
+      this.lastLag = Math.max(0, (await this.stream.lastSeq()) - this.delivered);
+    } catch {
+      // Keep the last figure; the exchange itself waits for the stream and decides when to give up.
+    }
+    return this.lastLag;
   }
 
   async exchange(msg: BankMessage, round: ExchangeRound): Promise<BankMessage[]> {
