@@ -244,8 +244,9 @@ export interface TlsConfig {
 }
 
 /**
- * The NATS server that carries the bank's keys between workers (`nats:`). Credentials left null are
- * taken from the environment (NATS_USER, NATS_PASSWORD, NATS_TOKEN), so that secrets need not be in a file.
+ * The NATS server that carries the bank's keys between workers (`nats:`). Credentials and TLS files
+ * left null are taken from the environment (NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_TLS_CA,
+ * NATS_TLS_CERT, NATS_TLS_KEY), so that secrets need not be in a file.
  */
 export interface NatsConfig {
   /** Server URL (nats://host:port, or several separated by commas); null uses no NATS: the bank travels in-process or around the worker ring. Default null. */
@@ -256,11 +257,11 @@ export interface NatsConfig {
   password: string | null;
   /** Authentication token. Default null (NATS_TOKEN). */
   token: string | null;
-  /** PEM CA bundle that signed the server's certificate: connect with TLS. Default null. */
+  /** PEM CA bundle that signed the server's certificate: connect with TLS. Default null (NATS_TLS_CA). */
   tls_ca: string | null;
-  /** PEM client certificate, for servers that verify clients. Default null. */
+  /** PEM client certificate, for servers that verify clients. Default null (NATS_TLS_CERT). */
   tls_cert: string | null;
-  /** PEM private key of `tls_cert`. Default null. */
+  /** PEM private key of `tls_cert`. Default null (NATS_TLS_KEY). */
   tls_key: string | null;
   /** How long NATS may stay unreachable (or a peer's keys missing) before the worker stops with an error, ms. Default 30000. */
   timeout_ms: number;
@@ -616,9 +617,9 @@ const FIELDS: FieldTable = {
   'nats.user': { type: 'string', nullable: true, default: null, doc: 'NATS user, with nats.password; null reads NATS_USER from the environment.' },
   'nats.password': { type: 'string', nullable: true, default: null, doc: 'Password of nats.user; null reads NATS_PASSWORD from the environment.' },
   'nats.token': { type: 'string', nullable: true, default: null, doc: 'NATS authentication token; null reads NATS_TOKEN from the environment.' },
-  'nats.tls_ca': { type: 'string', nullable: true, default: null, doc: "PEM CA bundle of the NATS server's certificate: connect with TLS." },
-  'nats.tls_cert': { type: 'string', nullable: true, default: null, doc: 'PEM client certificate for a NATS server that verifies clients.' },
-  'nats.tls_key': { type: 'string', nullable: true, default: null, doc: 'PEM private key of nats.tls_cert.' },
+  'nats.tls_ca': { type: 'string', nullable: true, default: null, doc: "PEM CA bundle of the NATS server's certificate: connect with TLS; null reads NATS_TLS_CA." },
+  'nats.tls_cert': { type: 'string', nullable: true, default: null, doc: 'PEM client certificate for a NATS server that verifies clients; null reads NATS_TLS_CERT.' },
+  'nats.tls_key': { type: 'string', nullable: true, default: null, doc: 'PEM private key of nats.tls_cert; null reads NATS_TLS_KEY.' },
   'nats.timeout_ms': {
     type: 'int',
     ge: 100,

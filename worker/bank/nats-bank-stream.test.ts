@@ -33,7 +33,7 @@ test('stream and subject names follow DESIGN.md §4, with the job name made safe
   assert.deepEqual(bankStreamNames('a.b c>*'), { stream: 'IB_BANK_a_b_c__', subjectPrefix: 'ib.a_b_c__.bank' });
 });
 
-test('credentials come from the config, else from NATS_USER / NATS_PASSWORD / NATS_TOKEN', () => {
+test('credentials and TLS files come from the config, else from NATS_USER / NATS_PASSWORD / NATS_TOKEN / NATS_TLS_*', () => {
   const env = { NATS_USER: 'env-user', NATS_PASSWORD: 'env-pass', NATS_TOKEN: 'env-token' };
   const fromEnv = natsConnectionOptions(nats({ url: 'nats://a:1, nats://b:2' }), 'w', env);
   assert.deepEqual(fromEnv.servers, ['nats://a:1', 'nats://b:2']);
@@ -42,6 +42,7 @@ test('credentials come from the config, else from NATS_USER / NATS_PASSWORD / NA
   assert.deepEqual([fromConfig.user, fromConfig.pass, fromConfig.token], ['u', 'p', 't']);
   assert.deepEqual(Object.keys(natsConnectionOptions(nats({ url: 'nats://a:1' }), 'w', {})).filter((k) => ['user', 'pass', 'token', 'tls'].includes(k)), []);
   assert.throws(() => natsConnectionOptions(nats({ url: 'nats://a:1', tls_ca: '/nonexistent/ca.pem' }), 'w'), /nats\.tls_ca \/nonexistent\/ca\.pem: cannot read: ENOENT/);
+  assert.throws(() => natsConnectionOptions(nats({ url: 'nats://a:1' }), 'w', { NATS_TLS_CA: '/nonexistent/env-ca.pem' }), /nats\.tls_ca \/nonexistent\/env-ca\.pem: cannot read/);
 });
 
 test('a server with user and password: the right ones connect, a wrong password is one clear line', async (t) => {
@@ -61,6 +62,9 @@ test('TLS with client certificates: a client of the same CA connects, one withou
   const pki = makeTestPki(dir, 'nats');
   const server = await NatsTestServer.start(t, { args: ['--tls', '--tlscert', pki.cert, '--tlskey', pki.key, '--tlsverify', '--tlscacert', pki.ca] });
   await roundTrip(nats({ url: server.url, tls_ca: pki.ca, tls_cert: pki.cert, tls_key: pki.key }));
+  // The same files from the environment.
+  const fromEnv = natsConnectionOptions(nats({ url: server.url }), 'w', { NATS_TLS_CA: pki.ca, NATS_TLS_CERT: pki.cert, NATS_TLS_KEY: pki.key });
+  assert.deepEqual([fromEnv.tls?.ca, fromEnv.tls?.cert, fromEnv.tls?.key].map((x) => x?.startsWith('-----BEGIN')), [true, true, true]);
   await refused(nats({ url: server.url, tls_ca: pki.ca }), /cannot connect/);
 });
 

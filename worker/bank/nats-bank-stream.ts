@@ -12,7 +12,10 @@ export function bankStreamNames(job: string): { stream: string; subjectPrefix: s
   return { stream: `IB_BANK_${token}`, subjectPrefix: `ib.${token}.bank` };
 }
 
-/** How a worker connects to NATS: the config's credentials, else the environment's; TLS when a CA is given. */
+/**
+ * How a worker connects to NATS: the config's credentials and TLS files, else the environment's
+ * (NATS_USER, NATS_PASSWORD, NATS_TOKEN, NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY); TLS when a CA is given.
+ */
 export function natsConnectionOptions(c: NatsConfig, name: string, env: NodeJS.ProcessEnv = process.env): NodeConnectionOptions {
   if (c.url === null) throw new UserError('nats.url is not set');
   const read = (field: string, path: string) => {
@@ -25,15 +28,16 @@ export function natsConnectionOptions(c: NatsConfig, name: string, env: NodeJS.P
   const user = c.user ?? env.NATS_USER;
   const pass = c.password ?? env.NATS_PASSWORD;
   const token = c.token ?? env.NATS_TOKEN;
+  const ca = c.tls_ca ?? env.NATS_TLS_CA;
+  const cert = c.tls_cert ?? env.NATS_TLS_CERT;
+  const key = c.tls_key ?? env.NATS_TLS_KEY;
   return {
     servers: c.url.split(',').map((s) => s.trim()),
     name,
     ...(user !== undefined ? { user } : {}),
     ...(pass !== undefined ? { pass } : {}),
     ...(token !== undefined ? { token } : {}),
-    ...(c.tls_ca !== null
-      ? { tls: { ca: read('tls_ca', c.tls_ca), ...(c.tls_cert !== null ? { cert: read('tls_cert', c.tls_cert) } : {}), ...(c.tls_key !== null ? { key: read('tls_key', c.tls_key) } : {}) } }
-      : {}),
+    ...(ca !== undefined ? { tls: { ca: read('tls_ca', ca), ...(cert !== undefined ? { cert: read('tls_cert', cert) } : {}), ...(key !== undefined ? { key: read('tls_key', key) } : {}) } } : {}),
     // Keep reconnecting through an outage; the transport's own timeout decides when to give up.
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
