@@ -1,5 +1,6 @@
 // Shared by the multi-process tests of this folder: small jobs, CLI processes, their exits and addresses.
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { TestContext } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -56,4 +57,19 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A coordinator process (`coordinatorArgs` added to its flags) and `n` worker processes w0…w(n−1) for
+ * the job of `cfg`, all killed at the test's end; `log()` is the coordinator's stderr so far.
+ */
+export async function startJob(t: TestContext, cfg: string, n: number, coordinatorArgs: string[]): Promise<{ coordinator: ChildProcess; workers: ChildProcess[]; log: () => string }> {
+  const coordinator = startCli(['coordinator', '--config', cfg, '--workers', String(n), '--json', ...coordinatorArgs]);
+  t.after(() => coordinator.kill('SIGKILL'));
+  let stderr = '';
+  coordinator.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const address = await listeningAddress(coordinator);
+  const workers = Array.from({ length: n }, (_, i) => startCli(['worker', '--coordinator', address, '--config', cfg, '--worker-id', `w${i}`]));
+  t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
+  return { coordinator, workers, log: () => stderr };
 }

@@ -5,12 +5,10 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
 import { tempDir } from '../../common/test-helpers.js';
-import { exited, listeningAddress, smallJob, startCli, writeConfig } from './cluster-test-helpers.js';
+import { exited, smallJob, startJob, writeConfig } from './cluster-test-helpers.js';
 
 const STEPS = 30;
 const BATCH = 16;
-
-
 
 test('a worker killed mid-step: the others roll back, re-form the ring and finish; every example counted once', { timeout: 120_000 }, async (t) => {
   const dir = tempDir(t);
@@ -19,13 +17,7 @@ test('a worker killed mid-step: the others roll back, re-form the ring and finis
   await writeSyntheticClickLog(data, { queries: 300, sites: 30, seed: 21, clicks: 600 });
   const cfg = writeConfig(dir, 'config', smallJob(data, join(dir, 'run'), { steps: STEPS, batch: BATCH }));
 
-  const coordinator = startCli(['coordinator', '--config', cfg, '--workers', '3', '--json', '--heartbeat-timeout', '1000']);
-  t.after(() => coordinator.kill('SIGKILL'));
-  let stderr = '';
-  coordinator.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const address = await listeningAddress(coordinator);
-  const workers = [0, 1, 2].map((i) => startCli(['worker', '--coordinator', address, '--config', cfg, '--worker-id', `w${i}`]));
-  t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
+  const { coordinator, workers, log } = await startJob(t, cfg, 3, ['--heartbeat-timeout', '1000']);
 
   const lines: { type: string; step?: number; worker?: number; steps?: number; restarts?: number; generation?: number; examples?: number }[] = [];
   let killed = false;
@@ -38,7 +30,7 @@ test('a worker killed mid-step: the others roll back, re-form the ring and finis
     }
     if (l.type === 'summary') break;
   }
-  assert.equal(await exited(coordinator), 0, stderr);
+  assert.equal(await exited(coordinator), 0, log());
   assert.equal(await exited(workers[0]!), 0);
   assert.equal(await exited(workers[1]!), 0);
   const summary = lines.at(-1)!;
@@ -76,13 +68,7 @@ test('a worker sent SIGTERM finishes its step and leaves: the others go on at on
   await writeSyntheticClickLog(data, { queries: 300, sites: 30, seed: 26, clicks: 600 });
   const cfg = writeConfig(dir, 'config', smallJob(data, join(dir, 'run'), { steps: 100_000, batch: BATCH }));
   // A long heartbeat timeout: only a Leave can remove the drained worker before the test ends.
-  const coordinator = startCli(['coordinator', '--config', cfg, '--workers', '3', '--json', '--heartbeat-timeout', '60000']);
-  t.after(() => coordinator.kill('SIGKILL'));
-  let stderr = '';
-  coordinator.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const address = await listeningAddress(coordinator);
-  const workers = [0, 1, 2].map((i) => startCli(['worker', '--coordinator', address, '--config', cfg, '--worker-id', `w${i}`]));
-  t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
+  const { coordinator, workers, log } = await startJob(t, cfg, 3, ['--heartbeat-timeout', '60000']);
   let drainedAt = 0;
   let after = 0;
   for await (const line of createInterface({ input: coordinator.stdout! })) {
@@ -92,14 +78,14 @@ test('a worker sent SIGTERM finishes its step and leaves: the others go on at on
       workers[2]!.kill('SIGTERM');
     }
     // Steps committed by the two others after the drained worker left.
-    if (drainedAt > 0 && /removed w2 \(left\)/.test(stderr) && l.worker === 1) after++;
+    if (drainedAt > 0 && /removed w2 \(left\)/.test(log()) && l.worker === 1) after++;
     if (after >= 10) break;
   }
   assert.equal(await exited(workers[2]!), 0, 'the drained worker exits cleanly');
-  assert.match(stderr, /generation \d+: 2 members; removed w2 \(left\)/);
+  assert.match(log(), /generation \d+: 2 members; removed w2 \(left\)/);
   coordinator.kill('SIGTERM');
   assert.equal(await exited(coordinator), 0);
-  assert.match(stderr, /SIGTERM: stopped; start the coordinator again/);
+  assert.match(log(), /SIGTERM: stopped; start the coordinator again/);
   const state = JSON.parse(readFileSync(join(dir, 'run', 'coordinator.json'), 'utf8')) as { committed_step: number };
   assert.ok(state.committed_step > drainedAt, `the state file holds the progress (step ${state.committed_step})`);
 });
