@@ -145,7 +145,8 @@ test('a coordinator restarted from a checkpoint: the workers rebuild the bank of
   assert.match(workerLog, new RegExp(`rebuilt the bank from the stream at step ${resumed - 1}`));
   // The first step trained again starts from the bank the first coordinator's run had there: the
   // replica rebuilt at the checkpoint is the checkpoint's bank. (Later steps may differ in the last bits:
-  // the momentum tables settled for a checkpoint round differently from the lazy path.)
+  // each worker brings its lazy momentum rows up to date on the schedule of its own batches, and the
+  // restarted job's ranks need not be the same processes as before.)
   const beforeDigests = agreedDigests(before);
   const afterDigests = agreedDigests(after);
   assert.ok(beforeDigests.has(resumed), `step ${resumed} was trained before the restart too`);
