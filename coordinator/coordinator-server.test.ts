@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
+import { healthClient } from '../common/grpc-health-client.js';
 import type { Membership__Output } from '../proto/generated/infobound/v1/Membership.js';
 import type { Split__Output } from '../proto/generated/infobound/v1/Split.js';
 import { HEALTH_SERVICES, MAX_RECEIVE_MESSAGE_BYTES } from './coordinator-server.js';
@@ -179,19 +179,10 @@ test('a Join waits for the world to fill and gives up at its deadline', async (t
 
 test('health reports SERVING for the server and the Coordinator, NOT_SERVING once close starts', async (t) => {
   const { coordinator } = await startCoordinator(t, { workers: 1 });
-  const Health = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
-  const client = new Health(coordinator.address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-    check(req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: { status: string }) => void): void;
-    watch(req: { service: string }): grpc.ClientReadableStream<{ status: string }>;
-  };
+  const client = healthClient(coordinator.address);
   t.after(() => client.close());
-  for (const service of HEALTH_SERVICES) {
-    const res = await new Promise<{ status: string }>((resolve, reject) =>
-      client.check({ service }, { deadline: Date.now() + 2000 }, (err, r) => (err ? reject(err) : resolve(r!))),
-    );
-    assert.equal(res.status, 'SERVING', `service "${service}"`);
-  }
-  const watch = client.watch({ service: 'infobound.v1.Coordinator' });
+  for (const service of HEALTH_SERVICES) assert.equal(await client.check(service, 2000), 'SERVING', `service "${service}"`);
+  const watch = client.watch('infobound.v1.Coordinator');
   const statuses: string[] = [];
   const notServing = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no NOT_SERVING within 3 s: ${statuses.join(', ')}`)), 3000);

@@ -19,8 +19,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
+import { healthClient } from '../common/grpc-health-client.js';
 import { defaultConfig } from '../common/config.js';
 import { FakeWorker } from '../coordinator/fake-worker.js';
 import type { Assignment__Output } from '../proto/generated/infobound/v1/Assignment.js';
@@ -78,16 +77,14 @@ async function startCoordinator(dir: string, workers: number): Promise<{ address
   return { address, process: p };
 }
 
-/** A gRPC health client of the coordinator, and one timed Check. */
+/** A gRPC health client of the coordinator, and one timed Check (ms). */
 function healthProbe(address: string): { check(): Promise<number>; close(): void } {
-  const Health = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
-  const client = new Health(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-    check(req: { service: string }, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null) => void): void;
-  };
+  const client = healthClient(address);
   return {
-    check: () => {
+    check: async () => {
       const t0 = performance.now();
-      return new Promise<number>((resolve, reject) => client.check({ service: '' }, { deadline: Date.now() + 5000 }, (err) => (err ? reject(err) : resolve(performance.now() - t0))));
+      await client.check('');
+      return performance.now() - t0;
     },
     close: () => client.close(),
   };

@@ -89,7 +89,8 @@ for (const dir of ['base', 'gpu']) {
       for (const c of pod.spec.containers) {
         const ports = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
         for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe].filter(Boolean)) {
-          if (probe.grpc) assert.equal(probe.grpc.port, ports.get('grpc'), `${c.name}: the gRPC probe hits the gRPC port (health service)`);
+          // The coordinator's and the Peer server's gRPC ports both serve grpc.health.v1.
+          if (probe.grpc) assert.ok([ports.get('grpc'), ports.get('peer')].includes(probe.grpc.port), `${c.name}: the gRPC probe hits a port with the health service`);
           if (probe.httpGet && typeof probe.httpGet.port === 'string') assert.ok(ports.has(probe.httpGet.port), `${c.name}: probe port ${probe.httpGet.port}`);
         }
         if (!c.image.includes('infobound')) continue;

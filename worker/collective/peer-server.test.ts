@@ -5,7 +5,8 @@ import { PeerService } from '../../common/proto.js';
 import type { Chunk, Chunk__Output } from '../../proto/generated/infobound/v1/Chunk.js';
 import type { ChunkAck, ChunkAck__Output } from '../../proto/generated/infobound/v1/ChunkAck.js';
 import type { PeerClient } from '../../proto/generated/infobound/v1/Peer.js';
-import { PeerServer } from './peer-server.js';
+import { healthClient } from '../../common/grpc-health-client.js';
+import { PEER_HEALTH_SERVICES, PeerServer } from './peer-server.js';
 import { RingReducer } from './ring-reducer.js';
 import { startTestRing } from './ring-test-helpers.js';
 
@@ -187,4 +188,16 @@ test('a chunk of a generation the receiver has not entered waits for it, then is
   assert.match(late.details!, /generation 4, the receiver is in generation 3/);
   assert.ok(performance.now() - t0 >= 290);
   assert.equal(server.refused.generation, 1);
+});
+
+test('health reports SERVING for the server and Peer until close (the workers\' Kubernetes gRPC probes)', async () => {
+  const server = await PeerServer.start();
+  const client = healthClient(server.address);
+  try {
+    for (const service of PEER_HEALTH_SERVICES) assert.equal(await client.check(service, 2000), 'SERVING', `service "${service}"`);
+    await assert.rejects(client.check('infobound.v1.Nothing', 2000), (err: grpc.ServiceError) => err.code === grpc.status.NOT_FOUND);
+  } finally {
+    client.close();
+    await server.close();
+  }
 });

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import { PeerService } from '../../common/proto.js';
 import type { Chunk__Output } from '../../proto/generated/infobound/v1/Chunk.js';
@@ -100,12 +101,17 @@ function waitDrain(call: grpc.ServerWritableStream<StateRequest__Output, StateCh
   });
 }
 
+/** Service names the Peer server's health service reports: the server as a whole ('') and Peer. */
+export const PEER_HEALTH_SERVICES = ['', 'infobound.v1.Peer'] as const;
+
 /**
  * A worker's Peer service (proto/infobound.proto): the receiving end of the ring collectives, whose
  * chunks are checked and kept in `inbox` for the local RingReducer, and FetchState, which serves the
  * worker's last committed state to a joining worker.
  */
 export class PeerServer {
+  /** grpc.health.v1 for Kubernetes' gRPC probes: SERVING until close(). */
+  private readonly health = new HealthImplementation(Object.fromEntries(PEER_HEALTH_SERVICES.map((s) => [s, 'SERVING' as const])));
   private provider?: StateProvider;
   private readonly collectiveCalls = new Set<grpc.ServerDuplexStream<Chunk__Output, ChunkAck>>();
   private closing?: Promise<void>;
@@ -135,6 +141,7 @@ export class PeerServer {
       Collective: (call: grpc.ServerDuplexStream<Chunk__Output, ChunkAck>) => peer.collective(call),
       FetchState: (call: grpc.ServerWritableStream<StateRequest__Output, StateChunk>) => void peer.fetchState(call),
     });
+    peer.health.addToServer(server);
     const bound = await new Promise<number>((resolve, reject) =>
       server.bindAsync(joinHostPort(host, port), credentials, (err, p) => (err ? reject(err) : resolve(p))),
     );
@@ -164,6 +171,7 @@ export class PeerServer {
    */
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
+      for (const service of PEER_HEALTH_SERVICES) this.health.setStatus(service, 'NOT_SERVING');
       this.inbox.close();
       for (const call of this.collectiveCalls) call.emit('error', statusError(grpc.status.UNAVAILABLE, `peer ${this.address} is shutting down`));
       const force = setTimeout(() => this.server.forceShutdown(), this.opts.closeGraceMs);
