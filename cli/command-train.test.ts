@@ -90,6 +90,26 @@ test('resume continues from the checkpoint to the requested step', async (t) => 
   assertOneLineError(bad, /bank/);
 });
 
+test('resume is exact: with bank.staleness 2 the checkpoint carries the keys still due, and every later step matches a run without a stop', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 5 });
+  const config = join(dir, 'stale.yaml');
+  writeFileSync(config, 'bank:\n  staleness: 2\ntrain:\n  log_every: 1\neval:\n  enabled: false\n');
+  const common = ['--config', config, '--data', data, '--batch', '32', '--bank-size', '200', '--json'];
+  const digests = (stdout: string) => new Map(stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number; bank_digest: string }).filter((l) => l.type === 'step').map((l) => [l.step, l.bank_digest]));
+  const whole = await cli(['train', ...common, '--steps', '20', '--run-dir', join(dir, 'whole')]);
+  assert.equal(whole.code, 0, whole.stderr);
+  const first = await cli(['train', ...common, '--steps', '10', '--run-dir', join(dir, 'first')]);
+  assert.equal(first.code, 0, first.stderr);
+  const rest = await cli(['train', ...common, '--steps', '20', '--resume', join(dir, 'first', 'checkpoint.ibck'), '--run-dir', join(dir, 'rest')]);
+  assert.equal(rest.code, 0, rest.stderr);
+  const a = digests(whole.stdout);
+  const b = digests(rest.stdout);
+  assert.deepEqual([...b.keys()], Array.from({ length: 10 }, (_, i) => 11 + i));
+  for (const [step, digest] of b) assert.equal(digest, a.get(step), `bank at step ${step}`);
+});
+
 test('malformed click-log lines are skipped, counted and reported with file:line; training goes on', async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'mixed.tsv');

@@ -160,3 +160,26 @@ for (const kind of KINDS) {
     await assert.rejects(worker!.exchange(keysOf(1, 0), { generation: 1, world: 2 }), (err: Error) => err instanceof BankUnavailableError && /step 1 .*missing producers 1/.test(err.message));
   });
 }
+
+for (const kind of KINDS) {
+  test(`${kind.name}: a checkpoint's pending keys let a resumed transport add the staleness window's keys on time`, async (t) => {
+    const [a] = await openAll(t, await kind.streams(t), 1, { staleness: 2, capacity: 40 });
+    const bankA = new KeyBank(40, DIM);
+    await runSteps([a!], [bankA], [1, 2, 3, 4]);
+    const pending = a!.pending(4);
+    assert.deepEqual(pending.map((p) => [p.step, p.producer, p.generation, p.world]), [
+      [3, 0, 1, 1],
+      [4, 0, 1, 1],
+    ]);
+    // A fresh transport on an empty stream, as after a restart: the bank and the window come from the checkpoint.
+    const [b] = await openAll(t, await kind.streams(t), 1, { staleness: 2, capacity: 40 });
+    b!.restorePending(pending);
+    const bankB = new KeyBank(40, DIM);
+    bankB.restore(bankA.keys.slice(), bankA.ids.slice(), bankA.steps.slice(), bankA.head, bankA.filled);
+    const gotA = await runSteps([a!], [bankA], [5, 6]);
+    const gotB = await runSteps([b!], [bankB], [5, 6]);
+    assert.deepEqual(gotB.map((s) => s[0]!.map((m) => m.step)), [[3], [4]]);
+    assert.deepEqual(gotB.map((s) => s[0]!.map((m) => Array.from(m.ids))), gotA.map((s) => s[0]!.map((m) => Array.from(m.ids))));
+    assert.equal(bankB.digest(), bankA.digest());
+  });
+}

@@ -7,6 +7,13 @@ export interface ExchangeRound {
   world: number;
 }
 
+/** A committed step's keys from one producer that are not in the replica yet (the staleness window). */
+export interface PendingKeys extends BankMessage {
+  /** The generation that committed the step, and its world size. */
+  generation: number;
+  world: number;
+}
+
 /**
  * How a worker's keys reach every replica. The training step hands over its keys of a step and gets
  * back the keys to add to its replica once the step is committed, in (step, producer) order; whether
@@ -21,5 +28,13 @@ export interface BankTransport {
   lag(): Promise<number>;
   /** Messages dropped instead of applied, by reason. */
   readonly dropped: Readonly<Record<string, number>>;
+  /**
+   * The keys of committed steps up to `committedStep` still due to join the replica (the last
+   * `bank.staleness` steps), in (step, producer) order: a checkpoint holds them so that a resumed run
+   * adds them when a continuous one would.
+   */
+  pending(committedStep: number): PendingKeys[];
+  /** Takes back keys {@link pending} gave (a checkpoint's, or a peer's state). */
+  restorePending(keys: readonly PendingKeys[]): void;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { UserError } from '../../common/user-error.js';
 import { BANK_DROP_REASONS, decodeBankKeys, encodeBankKeys, type BankDropReason, type BankEnvelope } from './bank-keys-codec.js';
 import type { BankStream, StoredBankMessage } from './bank-stream.js';
-import type { BankTransport, ExchangeRound } from './bank-transport.js';
+import type { BankTransport, ExchangeRound, PendingKeys } from './bank-transport.js';
 import type { BankMessage, KeyBank } from './key-bank.js';
 
 /** The bank's stream stayed unreachable, or a peer's keys missing, past the timeout: the worker stops. */
@@ -83,11 +83,35 @@ export class StreamBankTransport implements BankTransport {
     const due = msg.step - this.o.staleness;
     if (due < 1) return [];
     const committed = this.rounds.get(due);
-    // Only a resumed single-process run lacks them: its in-process log starts empty.
+    // Known from this worker's own exchange of that step, a rebuild, or a checkpoint's pending keys;
+    // only a checkpoint without them (an older file) leaves a gap, and the keys are then skipped.
     if (committed === undefined) return [];
     const keys = await this.complete(due, committed);
     this.prune(due);
     return keys;
+  }
+
+  pending(committedStep: number): PendingKeys[] {
+    const out: PendingKeys[] = [];
+    for (let step = committedStep - this.o.staleness + 1; step <= committedStep; step++) {
+      const round = this.rounds.get(step);
+      const messages = round === undefined ? undefined : this.steps.get(step)?.get(round.generation);
+      if (round === undefined || messages === undefined) continue;
+      for (const m of [...messages.values()].sort((a, b) => a.producer - b.producer)) out.push({ keys: m.keys, ids: m.ids, step, producer: m.producer, generation: round.generation, world: round.world });
+    }
+    return out;
+  }
+
+  restorePending(keys: readonly PendingKeys[]): void {
+    for (const k of keys) {
+      this.rounds.set(k.step, { generation: k.generation, world: k.world });
+      let byGeneration = this.steps.get(k.step);
+      if (byGeneration === undefined) this.steps.set(k.step, (byGeneration = new Map()));
+      let byProducer = byGeneration.get(k.generation);
+      if (byProducer === undefined) byGeneration.set(k.generation, (byProducer = new Map()));
+      byProducer.set(k.producer, { ...k, runId: this.o.runId });
+      this.latestStep = Math.max(this.latestStep ?? 0, k.step);
+    }
   }
 
   /** Stops the wait of the step in flight: the membership changed, so its keys may never all come. */

@@ -15,9 +15,10 @@ const BATCH = 16;
 const STEPS = 5;
 
 /** A small click-log job whose site→query term uses groups of BATCH rows (one worker's batch). */
-function jobConfig(data: string, runDir: string, batch: number): Config {
+function jobConfig(data: string, runDir: string, batch: number, staleness = 0): Config {
   const c = smallJob(data, runDir, { steps: STEPS, batch }, 100);
   c.clicklog.site_term_group = BATCH;
+  c.bank.staleness = staleness;
   return c;
 }
 
@@ -28,13 +29,14 @@ async function train(config: Config, dir: string, extra: string[]): Promise<{ li
   return { lines: r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
-for (const workers of [2, 3]) {
-  test(`${workers} workers make the update of one worker on the concatenated batches`, async (t) => {
+// With a staleness bound the ring's delayed keys must be the in-process stream's: same update again.
+for (const [workers, staleness] of [[2, 0], [3, 0], [2, 2]] as const) {
+  test(`${workers} workers make the update of one worker on the concatenated batches${staleness > 0 ? ` (bank.staleness ${staleness})` : ''}`, async (t) => {
     const dir = tempDir(t);
     const data = join(dir, 'clicks.tsv');
     await writeSyntheticClickLog(data, { queries: 2000, sites: 200, seed: 11 });
-    const cluster = await train(jobConfig(data, join(dir, 'cluster'), BATCH), dir, ['--workers', String(workers)]);
-    await train(jobConfig(data, join(dir, 'single'), BATCH * workers), dir, []);
+    const cluster = await train(jobConfig(data, join(dir, 'cluster'), BATCH, staleness), dir, ['--workers', String(workers)]);
+    await train(jobConfig(data, join(dir, 'single'), BATCH * workers, staleness), dir, []);
 
     const summary = cluster.lines.at(-1) as { type: string; steps: number; generation: number; restarts: number; examples: number };
     assert.equal(summary.type, 'summary');
@@ -42,9 +44,9 @@ for (const workers of [2, 3]) {
     assert.equal(summary.restarts, 0);
     assert.equal(summary.examples, STEPS * BATCH * workers);
     const steps = cluster.lines.filter((l) => l.type === 'step') as { step: number; worker: number; bank_digest: string }[];
-    // Step 1 has an empty bank, hence no bounds and no line; every later step is logged.
-    assert.equal(steps.length, (STEPS - 1) * workers, 'one step line per worker per logged step');
-    for (let s = 2; s <= STEPS; s++) {
+    // Until keys have joined the bank (step 1, plus the staleness bound) no bounds, hence no line; every later step is logged.
+    assert.equal(steps.length, (STEPS - 1 - staleness) * workers, 'one step line per worker per logged step');
+    for (let s = 2 + staleness; s <= STEPS; s++) {
       const digests = new Set(steps.filter((l) => l.step === s).map((l) => l.bank_digest));
       assert.equal(digests.size, 1, `bank replicas agree at step ${s}`);
     }

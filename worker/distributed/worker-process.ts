@@ -86,7 +86,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   const port = peer.address.slice(peer.address.lastIndexOf(':') + 1);
   const client = new CoordinatorClient(o.coordinator, { credentials });
   const ring = new RingReducer(peer, { channelCredentials: credentials });
-  const ctx = createStepContext(config, task, new RingBankTransport(ring));
+  const ctx = createStepContext(config, task, new RingBankTransport(ring, config.bank.staleness));
   ctx.reducer = ring;
   /** The NATS bank, once the first membership names the job and run. */
   let nats: StreamBankTransport | undefined;

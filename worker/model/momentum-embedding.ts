@@ -60,7 +60,7 @@ export class MomentumEmbedding {
     }
   }
 
-  /** Brings every row up to `step` (before a checkpoint or a digest); O(table). */
+  /** Brings every row up to `step`, e.g. to compare the table with an eager copy; O(table). */
   settleAll(step: number): void {
     const all = new Int32Array(this.online.rows);
     for (let r = 0; r < all.length; r++) all[r] = r;

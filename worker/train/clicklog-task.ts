@@ -93,9 +93,13 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     };
   }
 
-  saveState(step: number): Record<string, CheckpointArray> {
+  /**
+   * The lazy momentum table is saved as it stands, with each row's stamp: settling every row first
+   * would change the live run's rounding, and a resumed run would then differ in the last bits from
+   * one that never stopped.
+   */
+  saveState(): Record<string, CheckpointArray> {
     const m = this.model;
-    m.keyTable.settleAll(step);
     const f32 = (data: Float32Array, shape: number[]): CheckpointArray => ({ dtype: 'float32', shape, data });
     const e = m.options.embeddingDim;
     const rows = m.options.buckets;

@@ -3,6 +3,7 @@ import { readCheckpoint, writeCheckpoint, type CheckpointArray } from '../../com
 import type { Config } from '../../common/config.js';
 import { UserError } from '../../common/user-error.js';
 import type { StepContext } from './contrastive-step.js';
+import type { PendingKeys } from '../bank/bank-transport.js';
 import type { TrainingTask } from './training-task.js';
 
 /** Writes everything needed to continue exactly: parameters, optimisers, momentum encoder, bank, stream position. */
@@ -10,6 +11,17 @@ export async function saveTrainingState(path: string, step: number, position: nu
   const f32 = (data: Float32Array): CheckpointArray => ({ dtype: 'float32', shape: [data.length], data });
   const i32 = (data: Int32Array): CheckpointArray => ({ dtype: 'int32', shape: [data.length], data });
   const { bank, adam } = ctx;
+  // The staleness window: keys of committed steps that have not joined the replica yet.
+  const pending = ctx.transport.pending(step);
+  const concat = <T extends Float32Array | Int32Array>(make: (n: number) => T, parts: T[]): T => {
+    const out = make(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  };
   await writeCheckpoint(path, {
     meta: {
       step,
@@ -17,7 +29,14 @@ export async function saveTrainingState(path: string, step: number, position: nu
       kind: config.kind,
       adam_t: adam.t,
       mine_ema: ctx.mine.ema ?? null,
-      bank: { head: bank.head, filled: bank.filled, capacity: bank.capacity, dim: bank.dim, stream_seq: ctx.transport.position },
+      bank: {
+        head: bank.head,
+        filled: bank.filled,
+        capacity: bank.capacity,
+        dim: bank.dim,
+        stream_seq: ctx.transport.position,
+        pending: pending.map((p) => ({ step: p.step, producer: p.producer, generation: p.generation, world: p.world, count: p.ids.length })),
+      },
       params: modelSignature(task),
     },
     tensors: {
@@ -27,7 +46,9 @@ export async function saveTrainingState(path: string, step: number, position: nu
       'bank.keys': f32(bank.keys),
       'bank.ids': i32(bank.ids),
       'bank.steps': i32(bank.steps),
-      ...task.saveState(step),
+      'bank.pending.keys': f32(concat((n) => new Float32Array(n), pending.map((p) => p.keys))),
+      'bank.pending.ids': i32(concat((n) => new Int32Array(n), pending.map((p) => p.ids))),
+      ...task.saveState(),
     },
   });
 }
@@ -40,7 +61,14 @@ function modelSignature(task: TrainingTask<unknown>): string {
 export async function restoreTrainingState(path: string, task: TrainingTask<unknown>, ctx: StepContext): Promise<{ step: number; position: number }> {
   if (!existsSync(path)) throw new UserError(`${path}: no such checkpoint`);
   const ck = await readCheckpoint(path);
-  const meta = ck.meta as { step: number; position: number; adam_t: number; mine_ema: number | null; bank: { head: number; filled: number; capacity: number }; params: string };
+  const meta = ck.meta as {
+    step: number;
+    position: number;
+    adam_t: number;
+    mine_ema: number | null;
+    bank: { head: number; filled: number; capacity: number; dim: number; pending?: { step: number; producer: number; generation: number; world: number; count: number }[] };
+    params: string;
+  };
   if (meta.params !== modelSignature(task)) throw new UserError(`${path}: the checkpoint was written by a model of another shape (${meta.params})`);
   if (meta.bank.capacity !== ctx.bank.capacity) throw new UserError(`${path}: the checkpoint's bank holds ${meta.bank.capacity} keys, this run's bank.size is ${ctx.bank.capacity}`);
   const arrays = new Map(Object.entries(ck.tensors));
@@ -56,10 +84,28 @@ export async function restoreTrainingState(path: string, task: TrainingTask<unkn
   ctx.mine.restore(meta.mine_ema ?? undefined);
   try {
     ctx.bank.restore(get('bank.keys') as Float32Array, get('bank.ids') as Int32Array, get('bank.steps') as Int32Array, meta.bank.head, meta.bank.filled);
+    ctx.transport.restorePending(pendingKeys(meta.bank.pending ?? [], arrays, meta.bank.dim, path));
     task.restoreState(arrays);
   } catch (err) {
     if (err instanceof RangeError) throw new UserError(`${path}: ${err.message}`);
     throw err;
   }
   return { step: meta.step, position: meta.position };
+}
+
+/** The staleness window's keys as a checkpoint holds them: per-message headers in meta, keys and ids concatenated. */
+function pendingKeys(headers: { step: number; producer: number; generation: number; world: number; count: number }[], arrays: ReadonlyMap<string, CheckpointArray>, dim: number, path: string): PendingKeys[] {
+  if (headers.length === 0) return [];
+  const keys = arrays.get('bank.pending.keys')?.data as Float32Array | undefined;
+  const ids = arrays.get('bank.pending.ids')?.data as Int32Array | undefined;
+  const total = headers.reduce((n, h) => n + h.count, 0);
+  if (keys === undefined || ids === undefined || ids.length !== total || keys.length !== total * dim) {
+    throw new UserError(`${path}: the checkpoint's pending bank keys do not match their headers`);
+  }
+  let at = 0;
+  return headers.map((h) => {
+    const p = { ...h, keys: keys.slice(at * dim, (at + h.count) * dim), ids: ids.slice(at, at + h.count) };
+    at += h.count;
+    return p;
+  });
 }

@@ -22,7 +22,7 @@ export interface TrainingTask<B> {
   batchAt(start: number, count: number): B;
   /** Held-out quality figures next to their baselines, for the model after `step` at temperature `tau`. */
   evaluate(step: number, tau: number): Promise<Record<string, number | null>>;
-  /** Model state outside `model.online` (sparse tables, momentum encoder, optimiser rows) at `step`. */
-  saveState(step: number): Record<string, CheckpointArray>;
+  /** Model state outside `model.online` (sparse tables, momentum encoder, optimiser rows), as it stands. */
+  saveState(): Record<string, CheckpointArray>;
   restoreState(state: ReadonlyMap<string, CheckpointArray>): void;
 }
