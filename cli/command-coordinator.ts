@@ -9,7 +9,7 @@ import { serverCredentials } from '../common/tls-credentials.js';
 import { CoordinatorServer, type CommitEvent } from '../coordinator/coordinator-server.js';
 import type { StepReport__Output } from '../proto/generated/infobound/v1/StepReport.js';
 import { formatSummary, printStepLine } from './command-train.js';
-import { parseFlags, positiveInt } from './parse-flags.js';
+import { parseFlags, portNumber, positiveInt } from './parse-flags.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 export const COORDINATOR_USAGE = `usage: infobound coordinator [--config FILE] [--data FILE] [--port P] [--workers N] [--host H]
@@ -205,7 +205,7 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
   });
   if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
   const workers = positiveInt('--workers', values.workers ?? '1');
-  const port = values.port === undefined ? 0 : positiveInt('--port', values.port, 0);
+  const port = values.port === undefined ? 0 : portNumber('--port', values.port);
   const json = values.json === true;
   const say = (m: string) => process.stderr.write(`infobound coordinator: ${m}\n`);
   const endpoint = await startMetricsEndpoint('coordinator', values['metrics-port'], values.host ?? '127.0.0.1', say);

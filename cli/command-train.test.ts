@@ -149,6 +149,17 @@ test('bad input stops with one clear line and a non-zero exit, never a stack tra
   assertOneLineError(await cli(['train', '--bogus']), /bogus/);
 });
 
+test('network flag mistakes of train, coordinator and worker are one line each', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 200, sites: 20, seed: 6 });
+  assertOneLineError(await cli(['worker', '--coordinator', '127.0.0.1:1', '--data', data, '--peer-port', '70000']), /--peer-port must be a port number in \[0, 65535\], got "70000"/);
+  assertOneLineError(await cli(['worker', '--coordinator', '127.0.0.1:1', '--data', data, '--bind', '192.0.2.1']), /cannot serve Peer on 192\.0\.2\.1:0 \(--bind, --peer-port\): listen EADDRNOTAVAIL/);
+  assertOneLineError(await cli(['coordinator', '--data', data, '--port', '99999']), /--port must be a port number in \[0, 65535\]/);
+  assertOneLineError(await cli(['train', '--data', data, '--workers', '2', '--metrics-port', '65535']), /--metrics-port with --workers 2 needs ports P to P\+2/);
+  assertOneLineError(await cli(['train', '--data', data, '--metrics-port', 'x']), /--metrics-port must be a port number/);
+});
+
 test('an optional backend that is not installed gives one line saying how to get it', async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');

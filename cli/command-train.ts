@@ -2,7 +2,8 @@ import { loadConfig } from '../common/config.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { train } from '../worker/train/trainer.js';
 import { runLocalCluster } from './local-cluster.js';
-import { backendOverride, parseFlags, positiveInt } from './parse-flags.js';
+import { backendOverride, parseFlags, portNumber, positiveInt } from './parse-flags.js';
+import { UserError } from '../common/user-error.js';
 import { ProgressBar } from './progress-bar.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
@@ -55,9 +56,15 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
   const json = values.json === true;
   if (values.workers !== undefined) {
+    const workers = positiveInt('--workers', values.workers);
+    const metricsPort = values['metrics-port'] !== undefined ? portNumber('--metrics-port', values['metrics-port']) : undefined;
+    // The coordinator takes P and worker i P+1+i: all of them must be ports, and fixed ones.
+    if (metricsPort !== undefined && (metricsPort === 0 || metricsPort + workers > 65535)) {
+      throw new UserError(`--metrics-port with --workers ${workers} needs ports P to P+${workers} in [1, 65535], got P = ${metricsPort}`);
+    }
     const summary = await runLocalCluster(config, {
-      workers: positiveInt('--workers', values.workers),
-      ...(values['metrics-port'] !== undefined ? { metricsPort: positiveInt('--metrics-port', values['metrics-port']) } : {}),
+      workers,
+      ...(metricsPort !== undefined ? { metricsPort } : {}),
       step: (line) => printStepLine(line, json),
       info: (m) => process.stderr.write(`infobound: ${m}\n`),
     });

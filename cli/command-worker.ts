@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
 import { UserError } from '../common/user-error.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
-import { backendOverride, parseFlags, positiveInt } from './parse-flags.js';
+import { backendOverride, parseFlags, portNumber, positiveInt } from './parse-flags.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 export const WORKER_USAGE = `usage: infobound worker --coordinator HOST:PORT [--config FILE] [--data FILE] [--worker-id ID]
@@ -70,7 +70,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       workerId,
       token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,
       peerHost: bind,
-      ...(values['peer-port'] !== undefined ? { peerPort: positiveInt('--peer-port', values['peer-port'], 0) } : {}),
+      ...(values['peer-port'] !== undefined ? { peerPort: portNumber('--peer-port', values['peer-port']) } : {}),
       advertiseHost: values.advertise ?? (bind === '0.0.0.0' ? hostname() : bind),
       checkpointPath: join(config.run_dir ?? '.', 'checkpoint.ibck'),
       ...(values['connect-timeout'] !== undefined ? { recoveryTimeoutMs: 1000 * positiveInt('--connect-timeout', values['connect-timeout']) } : {}),

@@ -1,3 +1,4 @@
+import * as grpc from '@grpc/grpc-js';
 import { UserError } from '../common/user-error.js';
 import { describeConfig } from '../common/config.js';
 import { coordinatorCommand } from './command-coordinator.js';
@@ -34,6 +35,9 @@ ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(14)} ${c.help}`).
 
 /** CLI entry: returns the exit code; a user's mistake is one line on stderr, never a stack trace. */
 export async function main(argv: string[]): Promise<number> {
+  // grpc-js logs its own view of failures (an address it cannot bind, a dropped stream) that our
+  // messages already report in one line; GRPC_VERBOSITY=DEBUG (or INFO, ERROR) brings its log back.
+  if (process.env.GRPC_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(USAGE);

@@ -1,6 +1,6 @@
 import { InfoboundMetrics } from '../common/metrics.js';
 import { serveMetrics } from '../common/metrics-server.js';
-import { positiveInt } from './parse-flags.js';
+import { portNumber } from './parse-flags.js';
 
 /** A process's metrics and the endpoint serving them (absent without --metrics-port). */
 export interface MetricsEndpoint {
@@ -15,7 +15,7 @@ export interface MetricsEndpoint {
 export async function startMetricsEndpoint(role: string, port: string | undefined, host: string, info?: (m: string) => void): Promise<MetricsEndpoint> {
   if (port === undefined) return { close: async () => {} };
   const metrics = new InfoboundMetrics(role);
-  const server = await serveMetrics(metrics, host, positiveInt('--metrics-port', port, 0));
+  const server = await serveMetrics(metrics, host, portNumber('--metrics-port', port));
   info?.(`metrics at http://${server.address}/metrics`);
   return { metrics, close: () => server.close() };
 }

@@ -29,6 +29,13 @@ export function positiveInt(flag: string, value: string, min = 1): number {
   return n;
 }
 
+/** Parses a TCP port flag: an integer in [0, 65535] (0: any free port), with a one-line error naming the flag. */
+export function portNumber(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UserError(`${flag} must be a port number in [0, 65535], got "${value}"`);
+  return n;
+}
+
 /**
  * The backend a command runs on: `--backend`, else INFOBOUND_BACKEND from the environment (how a
  * container image picks its default, e.g. the GPU image's tensorflow-gpu), else the config's.

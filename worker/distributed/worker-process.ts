@@ -82,7 +82,9 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   await initBackend(config.backend);
   const task = await loadTask(config, o.warn);
   const credentials = channelCredentials(config.tls);
-  const peer = await PeerServer.start({ host: o.peerHost, port: o.peerPort ?? 0, credentials: serverCredentials(config.tls) });
+  const peer = await PeerServer.start({ host: o.peerHost, port: o.peerPort ?? 0, credentials: serverCredentials(config.tls) }).catch((err: Error) => {
+    throw new UserError(`worker ${o.workerId}: cannot serve Peer on ${o.peerHost}:${o.peerPort ?? 0} (--bind, --peer-port): ${err.message.replace(/^.*\[(.*)\]$/, '$1')}`);
+  });
   const port = peer.address.slice(peer.address.lastIndexOf(':') + 1);
   const client = new CoordinatorClient(o.coordinator, { credentials });
   const ring = new RingReducer(peer, { channelCredentials: credentials });
