@@ -1,11 +1,11 @@
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../common/backend.js';
 import { ESTIMATORS, type Estimator } from '../common/estimators.js';
 import { UserError } from '../common/user-error.js';
 import { CRITICS, type CriticKind } from '../worker/mi-benchmark/gaussian-critic.js';
 import { runStaircase, type LevelResult } from '../worker/mi-benchmark/mi-staircase.js';
-import { parseFlags, positiveInt } from './parse-flags.js';
+import { outputDirectory, parseFlags, positiveInt } from './parse-flags.js';
 
 export const BENCH_MI_USAGE = `usage: infobound bench-mi [--estimators infonce,nwj,dv,mine,jsd] [--mi 2,4,6,8,10] [--batch 64]
                          [--steps N] [--critic separable|concat] [--cubic] [--seed S] [--out DIR] [--json]
@@ -53,7 +53,7 @@ export async function benchMiCommand(argv: string[]): Promise<number> {
   const seed = positiveInt('--seed', values.seed ?? '1', 0);
   const out = values.out ?? join('runs', `bench-mi-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   const json = values.json === true;
-  mkdirSync(out, { recursive: true });
+  outputDirectory('--out', out);
   const path = join(out, 'bench-mi.jsonl');
   writeFileSync(path, '');
   await initBackend('wasm');

@@ -22,7 +22,11 @@ export async function reportCommand(argv: string[]): Promise<number> {
   const dir = dirs[0]!;
   const { html, plots, skippedLines } = buildReport(dir);
   const out = values.out ?? join(dir, 'report.html');
-  writeFileSync(out, html);
+  try {
+    writeFileSync(out, html);
+  } catch (err) {
+    throw new UserError(`report: cannot write ${out}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
   process.stderr.write(`infobound: ${plots} plots${skippedLines > 0 ? `, ${skippedLines} unreadable lines skipped` : ''}\n`);
   process.stdout.write(out + '\n');
   return 0;

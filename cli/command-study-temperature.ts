@@ -1,11 +1,11 @@
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig } from '../common/config.js';
 import { infonceTemperatureCap } from '../common/estimators.js';
 import { readClickLogMeta, writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { UserError } from '../common/user-error.js';
 import { train } from '../worker/train/trainer.js';
-import { parseFlags, positiveInt } from './parse-flags.js';
+import { outputDirectory, parseFlags, positiveInt } from './parse-flags.js';
 
 export const STUDY_TEMPERATURE_USAGE = `usage: infobound study-temperature [--data FILE] [--steps N] [--out DIR] [--json]
 
@@ -54,7 +54,7 @@ export async function studyTemperatureCommand(argv: string[]): Promise<number> {
   }
   const steps = positiveInt('--steps', values.steps ?? '300');
   const out = values.out ?? join('runs', `study-temperature-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-  mkdirSync(out, { recursive: true });
+  outputDirectory('--out', out);
   let data = values.data;
   if (data === undefined) {
     data = join(out, 'clicks.tsv');

@@ -35,6 +35,13 @@ export async function runLocalCluster(config: Config, o: LocalClusterOptions): P
   const endpoint = await startMetricsEndpoint('coordinator', o.metricsPort?.toString(), '127.0.0.1', o.info);
   const run = await runCoordinator(job, { workers: o.workers, token, step: o.step, info: o.info, ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}) });
   const children: ChildProcess[] = [];
+  // Stopped with SIGTERM or Ctrl-C, the run takes its workers with it rather than leaving them orphaned.
+  const onSignal = () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    process.exit(130);
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
   try {
     const failed = new Promise<never>((_, reject) => {
       for (let i = 0; i < o.workers; i++) {
@@ -59,6 +66,8 @@ export async function runLocalCluster(config: Config, o: LocalClusterOptions): P
     });
     return await Promise.race([run.summary, failed]);
   } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await run.close();
     await endpoint.close();

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BACKENDS } from '../common/backend.js';
 import { UserError } from '../common/user-error.js';
@@ -47,4 +48,14 @@ export function backendOverride(flag: string | undefined, env: NodeJS.ProcessEnv
     throw new UserError(`INFOBOUND_BACKEND must be one of ${BACKENDS.map((b) => `"${b}"`).join(', ')}, got "${value}"`);
   }
   return { backend: value };
+}
+
+/** Creates a command's output directory (and its parents); a path that cannot be one is a one-line error naming the flag. */
+export function outputDirectory(flag: string, dir: string): string {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new UserError(`${flag} ${dir}: cannot create the directory: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return dir;
 }

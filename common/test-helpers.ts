@@ -37,7 +37,8 @@ export function expectTensorsClose(actual: tf.Tensor, expected: tf.Tensor | Arra
 /** A fresh temporary directory removed when the test ends. */
 export function tempDir(t: { after: (fn: () => void) => void }, prefix = 'infobound-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Retries: a child process the test stopped may still be closing files in it.
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
   return dir;
 }
 

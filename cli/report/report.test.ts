@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
@@ -71,8 +71,13 @@ test('report of a training run, a temperature study and the MI benchmark: self-c
   await assertPlotsDrawn((await cli(['report', benchDir])).trim(), 3);
 });
 
-test('report of a directory with nothing to report is one clear line', async (t) => {
+test('a directory with nothing to report, or an output path that cannot be made, is one clear line', async (t) => {
   const dir = tempDir(t);
   await assert.rejects(cli(['report', dir]), (err: { stderr: string; code: number }) => err.code === 1 && /^infobound: report: .* holds no run\.jsonl, temperature\.jsonl or bench-mi\.jsonl/.test(err.stderr));
   await assert.rejects(cli(['report']), (err: { stderr: string }) => /expected one RUN_DIR, got 0/.test(err.stderr));
+  // An output path under a file: one line for each command that writes one.
+  const file = join(dir, 'a-file');
+  writeFileSync(file, 'x');
+  await assert.rejects(cli(['bench-mi', '--steps', '2', '--out', join(file, 'x')]), (err: { stderr: string }) => /^infobound: --out .*a-file\/x: cannot create the directory: ENOTDIR\n$/.test(err.stderr));
+  await assert.rejects(cli(['study-temperature', '--out', join(file, 'x')]), (err: { stderr: string }) => /^infobound: --out .*: cannot create the directory: ENOTDIR\n$/.test(err.stderr));
 });

@@ -5,7 +5,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
 import { tempDir } from '../../common/test-helpers.js';
-import { freePort, smallJob, startCli, writeConfig } from '../../worker/distributed/cluster-test-helpers.js';
+import { exited, freePort, smallJob, startCli, writeConfig } from '../../worker/distributed/cluster-test-helpers.js';
 
 const DASHBOARD = new URL('../../../deploy/grafana/infobound.json', import.meta.url).pathname;
 
@@ -69,27 +69,34 @@ test('every PromQL expression of the Grafana dashboard returns series from a rea
   const prometheus = await startPrometheus(dir, targets);
   t.after(() => prometheus.process.kill('SIGKILL'));
 
-  const queries = dashboardQueries();
-  assert.ok(queries.length >= 15, `the dashboard has its panels' queries (${queries.length})`);
-  let empty = queries;
-  const deadline = Date.now() + 90_000;
-  while (empty.length > 0 && Date.now() < deadline) {
-    assert.equal(training.exitCode, null, `training stopped early:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 2000));
-    const counts = await Promise.all(empty.map((q) => seriesOf(prometheus.url, q.expr)));
-    empty = empty.filter((_, i) => counts[i] === 0);
-  }
-  assert.deepEqual(
-    empty.map((q) => `${q.panel}: ${q.expr}`),
-    [],
-    `queries with no series after 90 s; prometheus log in ${dir}`,
-  );
-  assert.equal(await seriesOf(prometheus.url, 'up == 1'), 3, 'the coordinator and both workers are scraped');
-  // What the processes serve passes promtool's checks too.
-  for (const target of targets) {
-    const text = await (await fetch(`http://${target}/metrics`)).text();
-    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-    assert.equal(check.status, 0, `${target}: ${check.stdout}${check.stderr}`);
-    assert.equal(`${check.stdout}${check.stderr}`.trim(), '', `${target}: no lint warnings`);
+  try {
+    const queries = dashboardQueries();
+    assert.ok(queries.length >= 15, `the dashboard has its panels' queries (${queries.length})`);
+    let empty = queries;
+    const deadline = Date.now() + 90_000;
+    while (empty.length > 0 && Date.now() < deadline) {
+      assert.equal(training.exitCode, null, `training stopped early:\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 2000));
+      const counts = await Promise.all(empty.map((q) => seriesOf(prometheus.url, q.expr)));
+      empty = empty.filter((_, i) => counts[i] === 0);
+    }
+    assert.deepEqual(
+      empty.map((q) => `${q.panel}: ${q.expr}`),
+      [],
+      `queries with no series after 90 s; prometheus log in ${dir}`,
+    );
+    assert.equal(await seriesOf(prometheus.url, 'up == 1'), 3, 'the coordinator and both workers are scraped');
+    // What the processes serve passes promtool's checks too.
+    for (const target of targets) {
+      const text = await (await fetch(`http://${target}/metrics`)).text();
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(check.status, 0, `${target}: ${check.stdout}${check.stderr}`);
+      assert.equal(`${check.stdout}${check.stderr}`.trim(), '', `${target}: no lint warnings`);
+    }
+  } finally {
+    // SIGTERM lets `train` stop its workers too; both gone before the temporary directory is removed.
+    training.kill('SIGTERM');
+    prometheus.process.kill('SIGKILL');
+    await Promise.all([exited(training), exited(prometheus.process)]);
   }
 });
