@@ -7,7 +7,8 @@ import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
 import { tempDir } from '../../common/test-helpers.js';
 import { exited, freePort, smallJob, startCli, writeConfig } from './cluster-test-helpers.js';
 
-const STEPS = 30;
+// Far more steps than the kill points (step 12): the job must still be running when it is killed.
+const STEPS = 120;
 
 
 

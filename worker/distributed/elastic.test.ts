@@ -7,7 +7,8 @@ import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
 import { tempDir } from '../../common/test-helpers.js';
 import { exited, smallJob, startJob, writeConfig } from './cluster-test-helpers.js';
 
-const STEPS = 30;
+// Enough steps after the kill at step 8 that the job is surely still running then.
+const STEPS = 60;
 const BATCH = 16;
 
 test('a worker killed mid-step: the others roll back, re-form the ring and finish; every example counted once', { timeout: 120_000 }, async (t) => {

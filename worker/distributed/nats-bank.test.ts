@@ -70,7 +70,7 @@ test('nats-server killed and started again on its store mid-run: no committed ke
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 32 });
-  const STEPS = 30;
+  const STEPS = 60;
   let outage: Promise<void> | undefined;
   const run = await trainCluster(job(dir, data, 'nats', { steps: STEPS }), 2, ['--nats', server.url], (l) => {
     if (outage === undefined && l.step !== undefined && l.step >= 8) {
@@ -116,7 +116,8 @@ test('a coordinator restarted from a checkpoint: the workers rebuild the bank of
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 34 });
-  const cfg = job(dir, data, 'run', { steps: 24, checkpoint_every: 5 });
+  // Far more steps than the kill point: the job must still be running when its coordinator is killed.
+  const cfg = job(dir, data, 'run', { steps: 200, checkpoint_every: 5 });
   const port = String(await freePort());
   const coordinatorArgs = ['coordinator', '--config', cfg, '--workers', '2', '--json', '--port', port, '--nats', server.url];
   const readLines = async (p: ChildProcess, until: (l: Line) => boolean): Promise<Line[]> => {
@@ -140,7 +141,7 @@ test('a coordinator restarted from a checkpoint: the workers rebuild the bank of
   t.after(() => second.kill('SIGKILL'));
   const after = await readLines(second, (l) => l.type === 'summary');
   assert.equal(await exited(second), 0);
-  assert.equal(after.at(-1)!.steps, 24);
+  assert.equal(after.at(-1)!.steps, 200);
   const resumed = Math.min(...after.filter((l) => l.type === 'step').map((l) => l.step!));
   assert.match(workerLog, new RegExp(`rebuilt the bank from the stream at step ${resumed - 1}`));
   // Every step trained twice starts from the same bank both times: the replica rebuilt at the
