@@ -67,3 +67,12 @@ export function summarizeSteps(lines: readonly StepLine[]): Pick<SummaryLine, 'b
     max_infonce: lines.length > 0 ? Math.max(...lines.map((l) => l.bounds.infonce)) : null,
   };
 }
+
+/**
+ * Inputs skipped instead of trained on, by reason: the data's bad lines and the bank messages dropped
+ * (prefixed `bank_`). Messages of an earlier run of the job are not bad input and are left out.
+ */
+export function skippedInputs(data: Readonly<Record<string, number>>, bank: Readonly<Record<string, number>>): Record<string, number> {
+  const bankDrops = Object.entries(bank).filter(([reason]) => reason !== 'other_run').map(([reason, n]) => [`bank_${reason}`, n] as const);
+  return Object.fromEntries([...Object.entries(data), ...bankDrops].filter(([, n]) => n > 0));
+}

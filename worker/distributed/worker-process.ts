@@ -22,7 +22,8 @@ import { CoordinatorCallError, CoordinatorClient } from './coordinator-client.js
 import { RingBankTransport } from './ring-bank-transport.js';
 import { openBankTransport } from '../bank/open-bank-transport.js';
 import { BankUnavailableError, type StreamBankTransport } from '../bank/stream-bank-transport.js';
-import { skippedInputs } from '../train/trainer.js';
+import { skippedInputs } from '../../common/run-lines.js';
+import { stepFigures } from '../train/step-figures.js';
 import type { InfoboundMetrics } from '../../common/metrics.js';
 
 /** Version sent on join: members of a job must run the same build of the training step. */
@@ -256,12 +257,13 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
         await saveTrainingState(o.checkpointPath, step, position, task, ctx, config);
         metrics?.checkpointNow();
       }
+      const figures = await stepMetrics(pending.result, ctx, task, a.step, split.start, dataMs, (split.count * 1000) / (performance.now() - t0));
       try {
         ({ next } = await client.reportStep({
           worker_id: o.workerId,
           generation: membership.generation,
           step: a.step,
-          metrics: await stepMetrics(pending.result, ctx, task, a.step, split.start, dataMs, (split.count * 1000) / (performance.now() - t0)),
+          metrics: figures,
           examples: split.count,
           checkpoint_written: checkpoint,
           split_start: split.start,
@@ -273,18 +275,11 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       }
       const r = applyStep(task.model, pending, ctx);
       step = a.step;
-      metrics?.step({
-        examples: split.count,
-        ms: { data: dataMs, compute: r.computeMs, allreduce: r.allReduceMs, bank_wait: r.bankWaitMs },
-        loss: r.loss,
-        ...(r.bounds !== undefined ? { bounds: r.bounds, accuracy: r.accuracy! } : {}),
-        ceiling: r.ceiling,
-        temperature: 1 / r.scale,
-        examplesPerSecond: (split.count * 1000) / (performance.now() - t0),
-      });
+      metrics?.step(stepFigures(r, split.count, dataMs, figures.examples_per_s));
       metrics?.collective(ring.bytesSent - bytesBefore, r.allReduceMs);
-      if (logged) {
-        metrics?.bank({ fill: ctx.bank.filled / ctx.bank.capacity, lag: await ctx.transport.lag(), meanAge: ctx.bank.meanKeyAge(step), ageCounts: ctx.bank.keyAgeCounts(step) });
+      // The bank figures of the step's report (its step line), not computed a second time.
+      if (figures.logged) {
+        metrics?.bank({ fill: figures.bank_fill, lag: figures.bank_lag, meanAge: figures.key_age_steps, ageCounts: figures.key_age_counts });
         metrics?.skippedInputs(skippedInputs(task.skipped, ctx.transport.dropped));
       }
       // Splits of one step are contiguous in rank order and equal in size.
@@ -308,8 +303,11 @@ function endsGeneration(err: unknown): boolean {
   return err instanceof CoordinatorCallError && GENERATION_ENDED.includes(err.code);
 }
 
+/** A step report's metrics, with the fields the worker's own Prometheus metrics read back typed as numbers. */
+type ReportedMetrics = StepMetrics & { examples_per_s: number; bank_fill: number; bank_lag: number; key_age_steps: number; key_age_counts: number[]; logged: boolean };
+
 /** The metrics of a step report: the fields of its `--json` step line. */
-async function stepMetrics(r: StepResult, ctx: StepContext, task: TrainingTask<unknown>, step: number, start: number, dataMs: number, rate: number): Promise<StepMetrics> {
+async function stepMetrics(r: StepResult, ctx: StepContext, task: TrainingTask<unknown>, step: number, start: number, dataMs: number, rate: number): Promise<ReportedMetrics> {
   // Digests hash the whole bank and parameters (megabytes): only logged steps, which become step lines, carry them.
   const logged = r.bounds !== undefined;
   return {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { UserError } from '../../common/user-error.js';
 import { initBackend } from '../../common/backend.js';
 import { resolveKind, resolveRunDir, type Config } from '../../common/config.js';
-import { summarizeSteps, type StepLine, type SummaryLine } from '../../common/run-lines.js';
+import { skippedInputs, summarizeSteps, type StepLine, type SummaryLine } from '../../common/run-lines.js';
+import { stepFigures } from './step-figures.js';
 import { restoreTrainingState, saveTrainingState } from './training-state-file.js';
 import { contrastiveStep, type StepResult } from './contrastive-step.js';
 import { loadTask } from './load-task.js';
@@ -75,15 +76,8 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
       const now = performance.now();
       const rate = (windowExamples * 1000) / Math.max(now - windowStart, 1e-3);
       if (last.bounds !== undefined) lastBound = last.bounds.infonce;
-      metrics?.step({
-        examples: batch,
-        ms: { data: dataMs, compute: last.computeMs, allreduce: last.allReduceMs, bank_wait: last.bankWaitMs },
-        loss: last.loss,
-        ...(last.bounds !== undefined ? { bounds: last.bounds, accuracy: last.accuracy! } : {}),
-        ceiling: last.ceiling,
-        temperature: 1 / last.scale,
-        examplesPerSecond: rate,
-      });
+      const figures = stepFigures(last, batch, dataMs, rate);
+      metrics?.step(figures);
       observer.progress?.({ step, steps, loss: last.loss, bound: lastBound, ceiling: last.ceiling, examplesPerS: rate });
       if (isLog && last.bounds !== undefined) {
         const line: StepLine = {
@@ -103,7 +97,7 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
           bank_lag: await transport.lag(),
           key_age_steps: bank.meanKeyAge(step),
           key_age_counts: bank.keyAgeCounts(step),
-          step_ms: { data: dataMs, compute: last.computeMs, allreduce: last.allReduceMs, bank_wait: last.bankWaitMs },
+          step_ms: figures.ms,
         };
         logged.push(line);
         observer.step?.(line);
@@ -145,13 +139,4 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   } finally {
     await transport.close();
   }
-}
-
-/**
- * Inputs skipped instead of trained on, by reason: the data's bad lines and the bank messages dropped
- * (prefixed `bank_`). Messages of an earlier run of the job are not bad input and are left out.
- */
-export function skippedInputs(data: Readonly<Record<string, number>>, bank: Readonly<Record<string, number>>): Record<string, number> {
-  const bankDrops = Object.entries(bank).filter(([reason]) => reason !== 'other_run').map(([reason, n]) => [`bank_${reason}`, n] as const);
-  return Object.fromEntries([...Object.entries(data), ...bankDrops].filter(([, n]) => n > 0));
 }
