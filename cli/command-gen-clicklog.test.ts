@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { UserError } from '../common/user-error.js';
-import { tempDir } from '../common/test-helpers.js';
+import { tempDir } from '../testing/test-helpers.js';
 import { genClicklogCommand } from './command-gen-clicklog.js';
 
 /** Runs the command in a child process, as the CLI would, and returns its stdout. */

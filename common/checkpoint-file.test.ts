@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { UserError } from './user-error.js';
 import { readCheckpoint, writeCheckpoint, type CheckpointArray, type CheckpointContents } from './checkpoint-file.js';
-import { tempDir } from './test-helpers.js';
+import { tempDir } from '../testing/test-helpers.js';
 
 /** A checkpoint with every dtype, odd sizes (so padding is exercised), a scalar and an empty array. */
 function sample(seed = 1): CheckpointContents {

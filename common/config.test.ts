@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { parse } from 'yaml';
 import { UserError } from './user-error.js';
 import { CONFIG_FLAGS, defaultConfig, describeConfig, loadConfig, resolveKind, validateConfig } from './config.js';
-import { tempDir } from './test-helpers.js';
+import { tempDir } from '../testing/test-helpers.js';
 
 /** Writes `text` to a fresh config file and returns its path. */
 function configFile(t: Parameters<typeof tempDir>[0], text: string): string {

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BOUND_NAMES, ESTIMATORS, boundValues, type BoundName, type ScoreLayout } from './estimators.js';
 import { MineLoss, dvLoss, estimatorLoss, infonceLoss, jsdLoss, nwjLoss } from './estimators-losses.js';
 import { Rng } from './random.js';
-import { expectArraysClose, useTestBackend } from './test-helpers.js';
+import { expectArraysClose, useTestBackend } from '../testing/test-helpers.js';
 
 const LOSSES: Record<BoundName, (s: tf.Tensor2D, layout: ScoreLayout) => tf.Scalar> = {
   infonce: infonceLoss,

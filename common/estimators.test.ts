@@ -13,7 +13,7 @@ import {
   type ScoreMatrix,
 } from './estimators.js';
 import { Rng } from './random.js';
-import { expectArraysClose } from './test-helpers.js';
+import { expectArraysClose } from '../testing/test-helpers.js';
 
 /** Row-major matrix from nested rows. */
 function matrix(rows: number[][], layout: ScoreLayout): ScoreMatrix {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { infonceBankLoss, queueCriticScores } from './infonce-bank-loss.js';
 import { l2Normalize } from './linear.js';
-import { expectTensorsClose, useTestBackend } from './test-helpers.js';
+import { expectTensorsClose, useTestBackend } from '../testing/test-helpers.js';
 
 /** The same loss by plain autodiff: mean over rows of logsumexp(S_i) − S_ii. */
 function naiveLoss(q: tf.Tensor2D, kpos: tf.Tensor2D, scale: tf.Scalar, bankKeys: tf.Tensor2D, bias: tf.Tensor2D): tf.Scalar {

@@ -1,7 +1,7 @@
 import test from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { linear, l2Normalize } from './linear.js';
-import { expectTensorsClose, useTestBackend } from './test-helpers.js';
+import { expectTensorsClose, useTestBackend } from '../testing/test-helpers.js';
 
 test('linear: value and gradients equal tf.matMul autodiff', async () => {
   await useTestBackend();

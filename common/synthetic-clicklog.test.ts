@@ -17,7 +17,7 @@ import {
   writeSyntheticClickLog,
   type ClickLogModel,
 } from './synthetic-clicklog.js';
-import { tempDir } from './test-helpers.js';
+import { tempDir } from '../testing/test-helpers.js';
 
 const TINY = { queries: 12, sites: 6, intents: 3, seed: 7 } as const;
 

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { defaultConfig } from '../common/config.js';
-import { tempDir } from '../common/test-helpers.js';
+import { tempDir } from '../testing/test-helpers.js';
 import { UserError } from '../common/user-error.js';
 import type { Split__Output } from '../proto/generated/infobound/v1/Split.js';
 import { CoordinatorServer } from './coordinator-server.js';
-import { fakeWorkers, joinInOrder, runStep, sleep, startCoordinator, until } from './coordinator-harness.js';
+import { fakeWorkers, joinInOrder, runStep, sleep, startCoordinator, until } from '../testing/coordinator-harness.js';
 import { readCoordinatorState, stateFilePath } from './coordinator-state-file.js';
 
 const BATCH = 8;

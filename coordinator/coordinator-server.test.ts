@@ -5,9 +5,9 @@ import { healthClient } from '../common/grpc-health-client.js';
 import type { Membership__Output } from '../proto/generated/infobound/v1/Membership.js';
 import type { Split__Output } from '../proto/generated/infobound/v1/Split.js';
 import { HEALTH_SERVICES, MAX_RECEIVE_MESSAGE_BYTES } from './coordinator-server.js';
-import { fakeWorkers, joinInOrder, runStep, sleep, startCoordinator, until } from './coordinator-harness.js';
+import { fakeWorkers, joinInOrder, runStep, sleep, startCoordinator, until } from '../testing/coordinator-harness.js';
 import { epochRanges } from './data-plan.js';
-import { FakeWorker } from './fake-worker.js';
+import { FakeWorker } from '../testing/fake-worker.js';
 
 const BATCH = 8;
 

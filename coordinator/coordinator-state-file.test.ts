@@ -2,7 +2,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir } from '../common/test-helpers.js';
+import { tempDir } from '../testing/test-helpers.js';
 import { UserError } from '../common/user-error.js';
 import { readCoordinatorState, STATE_FILE_NAME, writeCoordinatorState, type CoordinatorState } from './coordinator-state-file.js';
 

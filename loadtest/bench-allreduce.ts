@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { RingFixtureClient } from '../worker/collective/ring-fixture-client.js';
+import { RingFixtureClient } from '../testing/ring-fixture-client.js';
 
 /** Bytes the TCP baseline pushes, and the size of each write. */
 const TCP_BYTES = 256 * 2 ** 20;

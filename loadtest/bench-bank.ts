@@ -23,7 +23,7 @@ import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { InProcessBankLog, type BankStream } from '../worker/bank/bank-stream.js';
 import { KeyBank } from '../worker/bank/key-bank.js';
 import { NatsBankStream } from '../worker/bank/nats-bank-stream.js';
-import { NatsTestServer } from '../worker/bank/nats-test-server.js';
+import { NatsTestServer } from '../testing/nats-test-server.js';
 import { StreamBankTransport } from '../worker/bank/stream-bank-transport.js';
 import { benchOne, killGroup } from './train-throughput.js';
 

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { healthClient } from '../common/grpc-health-client.js';
 import { defaultConfig } from '../common/config.js';
-import { FakeWorker } from '../coordinator/fake-worker.js';
+import { FakeWorker } from '../testing/fake-worker.js';
 import type { Assignment__Output } from '../proto/generated/infobound/v1/Assignment.js';
 
 const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
-import { tempDir } from '../../common/test-helpers.js';
+import { tempDir } from '../../testing/test-helpers.js';
 
 const run = promisify(execFile);
 const BIN = new URL('../../../bin/infobound.js', import.meta.url).pathname;

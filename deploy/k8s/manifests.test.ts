@@ -13,9 +13,9 @@ import { COORDINATOR_USAGE } from '../../cli/command-coordinator.js';
 import { WORKER_USAGE } from '../../cli/command-worker.js';
 import { loadConfig } from '../../common/config.js';
 import { METRIC_NAMES } from '../../common/metrics.js';
-import { tempDir } from '../../common/test-helpers.js';
+import { tempDir } from '../../testing/test-helpers.js';
 
-const ROOT = new URL('../../../', import.meta.url).pathname;
+const ROOT = new URL('../../..', import.meta.url).pathname;
 const deployPath = (...parts: string[]) => join(ROOT, 'deploy', ...parts);
 
 /** Validators of every kind the manifests may hold (offline JSON-schema validation). */

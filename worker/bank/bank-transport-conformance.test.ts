@@ -6,7 +6,7 @@ import { encodeBankKeys, type BankEnvelope } from './bank-keys-codec.js';
 import { InProcessBankLog, type BankStream } from './bank-stream.js';
 import { KeyBank, type BankMessage } from './key-bank.js';
 import { NatsBankStream } from './nats-bank-stream.js';
-import { NatsTestServer } from './nats-test-server.js';
+import { NatsTestServer } from '../../testing/nats-test-server.js';
 import { BankUnavailableError, StreamBankTransport, type StreamBankTransportOptions } from './stream-bank-transport.js';
 
 // The same conformance tests for both transports of the bank (issue 4): the embedded in-process log

@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../common/random.js';
-import { useTestBackend } from '../../common/test-helpers.js';
+import { useTestBackend } from '../../testing/test-helpers.js';
 import { KEY_AGE_BUCKETS } from '../../common/key-age-buckets.js';
 import { KeyBank, type BankMessage } from './key-bank.js';
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { defaultConfig, type NatsConfig } from '../../common/config.js';
-import { makeTestPki, tempDir } from '../../common/test-helpers.js';
+import { makeTestPki, tempDir } from '../../testing/test-helpers.js';
 import { UserError } from '../../common/user-error.js';
 import { bankStreamNames, NatsBankStream, natsConnectionOptions } from './nats-bank-stream.js';
-import { NatsTestServer } from './nats-test-server.js';
+import { NatsTestServer } from '../../testing/nats-test-server.js';
 
 function nats(over: Partial<NatsConfig>): NatsConfig {
   return { ...defaultConfig().nats, timeout_ms: 3000, ...over };

@@ -8,7 +8,7 @@ import type { PeerClient } from '../../proto/generated/infobound/v1/Peer.js';
 import { healthClient } from '../../common/grpc-health-client.js';
 import { PEER_HEALTH_SERVICES, PeerServer } from './peer-server.js';
 import { RingReducer } from './ring-reducer.js';
-import { startTestRing } from './ring-test-helpers.js';
+import { startTestRing } from '../../testing/ring-test-helpers.js';
 
 function floats(...v: number[]): Buffer {
   return Buffer.from(Float32Array.from(v).buffer);

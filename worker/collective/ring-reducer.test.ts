@@ -1,9 +1,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../common/random.js';
-import { expectArraysClose } from '../../common/test-helpers.js';
+import { expectArraysClose } from '../../testing/test-helpers.js';
 import type { SparseRowGrad } from '../model/sparse-embedding.js';
-import { startTestRing } from './ring-test-helpers.js';
+import { startTestRing } from '../../testing/ring-test-helpers.js';
 
 function randomGrad(rng: Rng, length: number): Float32Array {
   const g = new Float32Array(length);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { UserError } from '../../common/user-error.js';
-import { tempDir } from '../../common/test-helpers.js';
+import { tempDir } from '../../testing/test-helpers.js';
 import { CLICKLOG_SKIP_REASONS, readClickLog, type ClickLog, type ReadClickLogOptions } from './clicklog-reader.js';
 
 /** Writes `content` to `name` in a fresh temp dir and returns its path. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { UserError } from '../../common/user-error.js';
-import { tempDir } from '../../common/test-helpers.js';
+import { tempDir } from '../../testing/test-helpers.js';
 import { FASHION_MNIST_DIR, readIdx, readImageDataset } from './idx-reader.js';
 
 /** An IDX file: magic 00 00 type ndims, big-endian uint32 dims, then `data`. */

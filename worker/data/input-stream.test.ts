@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { UserError } from '../../common/user-error.js';
-import { tempDir } from '../../common/test-helpers.js';
+import { tempDir } from '../../testing/test-helpers.js';
 import { readInputChunks } from './input-stream.js';
 
 /** All bytes of a file as read through readInputChunks. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../common/random.js';
-import { useTestBackend } from '../../common/test-helpers.js';
+import { useTestBackend } from '../../testing/test-helpers.js';
 import { knnPredict, knnTop1, rawPixelEmbeddings } from './knn.js';
 
 /** n points around `classes` random centres (noise `spread`), labelled by centre. */

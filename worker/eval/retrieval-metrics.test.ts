@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../common/random.js';
-import { useTestBackend } from '../../common/test-helpers.js';
+import { useTestBackend } from '../../testing/test-helpers.js';
 import { popularityMetrics, retrievalMetrics, type RetrievalMetrics, type RetrievalPairs } from './retrieval-metrics.js';
 
 /** Metrics straight from the definition: rank = #sites with score ≥ the clicked site's score. */

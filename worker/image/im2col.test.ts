@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../common/random.js';
-import { expectArraysClose, useTestBackend } from '../../common/test-helpers.js';
+import { expectArraysClose, useTestBackend } from '../../testing/test-helpers.js';
 import { im2col } from './im2col.js';
 
 function randomArray(length: number, rng: Rng): Float32Array {

@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { boundValues } from '../../common/estimators.js';
-import { useTestBackend } from '../../common/test-helpers.js';
+import { useTestBackend } from '../../testing/test-helpers.js';
 import { estimateOf, runStaircase } from './mi-staircase.js';
 
 test('InfoNCE saturates below log(batch) at high MI; the lower bounds stay below the true MI', { timeout: 120_000 }, async () => {

@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../common/random.js';
-import { expectArraysClose } from '../../common/test-helpers.js';
+import { expectArraysClose } from '../../testing/test-helpers.js';
 import { featureRowsFrom as csr } from '../text/text-features.js';
 import { MomentumEmbedding } from './momentum-embedding.js';
 import { SparseEmbedding } from './sparse-embedding.js';

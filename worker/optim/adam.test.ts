@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../common/random.js';
-import { expectArraysClose } from '../../common/test-helpers.js';
+import { expectArraysClose } from '../../testing/test-helpers.js';
 import { Adam } from './adam.js';
 
 /** Adam as written in Kingma & Ba, Algorithm 1, in float64: p −= lr·m̂/(√v̂ + ε). */

@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../common/random.js';
-import { expectArraysClose } from '../../common/test-helpers.js';
+import { expectArraysClose } from '../../testing/test-helpers.js';
 import { clipByGlobalNorm, emaUpdate } from './ema.js';
 
 test('emaUpdate: target ← m·target + (1−m)·source elementwise; source unchanged', () => {

@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../common/random.js';
-import { expectArraysClose } from '../../common/test-helpers.js';
+import { expectArraysClose } from '../../testing/test-helpers.js';
 import { RowwiseAdagrad } from './rowwise-adagrad.js';
 
 test('row-wise Adagrad moves only the rows in the gradient; accumulator = running sum of mean squared row gradient', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { defaultConfig } from '../../common/config.js';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
-import { tempDir, useTestBackend } from '../../common/test-helpers.js';
+import { tempDir, useTestBackend } from '../../testing/test-helpers.js';
 import { FASHION_MNIST_DIR } from '../data/idx-reader.js';
 import { train } from './trainer.js';
 

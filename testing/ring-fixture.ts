@@ -13,9 +13,9 @@ import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Rng } from '../../common/random.js';
-import { PeerServer } from './peer-server.js';
-import { RingReducer } from './ring-reducer.js';
+import { Rng } from '../common/random.js';
+import { PeerServer } from '../worker/collective/peer-server.js';
+import { RingReducer } from '../worker/collective/ring-reducer.js';
 
 /** A command line of the fixture protocol. */
 export type FixtureCommand =

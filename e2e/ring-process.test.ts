@@ -1,8 +1,8 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { expectArraysClose } from '../../common/test-helpers.js';
-import { fixtureGradient } from './ring-fixture.js';
-import { RingFixtureClient } from './ring-fixture-client.js';
+import { expectArraysClose } from '../testing/test-helpers.js';
+import { fixtureGradient } from '../testing/ring-fixture.js';
+import { RingFixtureClient } from '../testing/ring-fixture-client.js';
 
 test('three worker processes all-reduce over gRPC to the same bytes; killing one makes the others reject within the timeout', async (t) => {
   const world = 3;

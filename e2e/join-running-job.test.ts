@@ -2,10 +2,10 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
-import { tempDir } from '../../common/test-helpers.js';
-import { NatsTestServer } from '../bank/nats-test-server.js';
-import { exited, listeningAddress, smallJob, startCli, writeConfig } from './cluster-test-helpers.js';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { tempDir } from '../testing/test-helpers.js';
+import { NatsTestServer } from '../testing/nats-test-server.js';
+import { exited, listeningAddress, smallJob, startCli, writeConfig } from '../testing/cluster-test-helpers.js';
 
 const STEPS = 120;
 

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
-import { tempDir } from '../../common/test-helpers.js';
-import { exited, smallJob, startJob, writeConfig } from './cluster-test-helpers.js';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { tempDir } from '../testing/test-helpers.js';
+import { exited, smallJob, startJob, writeConfig } from '../testing/cluster-test-helpers.js';
 
 // Enough steps after the kill at step 8 that the job is surely still running then.
 const STEPS = 60;

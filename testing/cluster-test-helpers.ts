@@ -4,10 +4,10 @@ import type { TestContext } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { defaultConfig, type Config } from '../../common/config.js';
+import { defaultConfig, type Config } from '../common/config.js';
 
 /** The CLI launcher of this checkout. */
-export const BIN = new URL('../../../bin/infobound.js', import.meta.url).pathname;
+export const BIN = new URL('../../bin/infobound.js', import.meta.url).pathname;
 
 /** A click-log job small enough for many steps a second: tiny towers and tables, every step logged, no evaluation. */
 export function smallJob(data: string, runDir: string, train: Partial<Config['train']>, bankSize = 200): Config {

@@ -4,12 +4,12 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { defaultConfig, type Config } from '../../common/config.js';
-import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
-import { makeTestPki, tempDir } from '../../common/test-helpers.js';
+import { defaultConfig, type Config } from '../common/config.js';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { makeTestPki, tempDir } from '../testing/test-helpers.js';
 
 const run = promisify(execFile);
-const BIN = new URL('../../../bin/infobound.js', import.meta.url).pathname;
+const BIN = new URL('../../bin/infobound.js', import.meta.url).pathname;
 
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

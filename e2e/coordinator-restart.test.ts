@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
-import { tempDir } from '../../common/test-helpers.js';
-import { exited, freePort, smallJob, startCli, writeConfig } from './cluster-test-helpers.js';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { tempDir } from '../testing/test-helpers.js';
+import { exited, freePort, smallJob, startCli, writeConfig } from '../testing/cluster-test-helpers.js';
 
 // Far more steps than the kill points (step 12): the job must still be running when it is killed.
 const STEPS = 120;

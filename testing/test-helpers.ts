@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from './backend.js';
+import { initBackend } from '../common/backend.js';
 
 /** Initialises the default test backend (wasm) once per test file. */
 export async function useTestBackend(): Promise<void> {

@@ -3,13 +3,13 @@
  * drives groups of {@link FakeWorker}s. Everything started here is closed when the test ends.
  */
 import { defaultConfig } from '../common/config.js';
-import { tempDir } from '../common/test-helpers.js';
+import { tempDir } from './test-helpers.js';
 import type { Assignment__Output } from '../proto/generated/infobound/v1/Assignment.js';
 import type { Membership__Output } from '../proto/generated/infobound/v1/Membership.js';
 import type { StepAck__Output } from '../proto/generated/infobound/v1/StepAck.js';
-import { CoordinatorServer, type CommitEvent, type CoordinatorOptions, type LeaveEvent, type MembershipEvent } from './coordinator-server.js';
+import { CoordinatorServer, type CommitEvent, type CoordinatorOptions, type LeaveEvent, type MembershipEvent } from '../coordinator/coordinator-server.js';
 import { FakeWorker, type FakeWorkerOptions } from './fake-worker.js';
-import type { RefusalReason } from './rpc-failure.js';
+import type { RefusalReason } from '../coordinator/rpc-failure.js';
 
 /** What a test coordinator's observer saw. */
 export interface RecordedEvents {

@@ -1,5 +1,5 @@
-import { PeerServer, type PeerServerOptions } from './peer-server.js';
-import { RingReducer, type RingReducerOptions } from './ring-reducer.js';
+import { PeerServer, type PeerServerOptions } from '../worker/collective/peer-server.js';
+import { RingReducer, type RingReducerOptions } from '../worker/collective/ring-reducer.js';
 
 /** W workers in one process: a PeerServer and a RingReducer each, in one generation. */
 export interface TestRing {

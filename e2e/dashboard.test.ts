@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
-import { tempDir } from '../../common/test-helpers.js';
-import { exited, freePort, smallJob, startCli, writeConfig } from '../../worker/distributed/cluster-test-helpers.js';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { tempDir } from '../testing/test-helpers.js';
+import { exited, freePort, smallJob, startCli, writeConfig } from '../testing/cluster-test-helpers.js';
 
-const DASHBOARD = new URL('../../../deploy/grafana/infobound.json', import.meta.url).pathname;
+const DASHBOARD = new URL('../../deploy/grafana/infobound.json', import.meta.url).pathname;
 
 interface Panel {
   type: string;

@@ -4,12 +4,12 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { readCheckpoint } from '../../common/checkpoint-file.js';
-import type { Config } from '../../common/config.js';
-import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
-import { expectArraysClose, tempDir } from '../../common/test-helpers.js';
-import { NatsTestServer } from '../bank/nats-test-server.js';
-import { exited, freePort, smallJob, startCli, writeConfig } from './cluster-test-helpers.js';
+import { readCheckpoint } from '../common/checkpoint-file.js';
+import type { Config } from '../common/config.js';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { expectArraysClose, tempDir } from '../testing/test-helpers.js';
+import { NatsTestServer } from '../testing/nats-test-server.js';
+import { exited, freePort, smallJob, startCli, writeConfig } from '../testing/cluster-test-helpers.js';
 
 type Line = { type: string; step?: number; worker?: number; bank_digest?: string; steps?: number; skipped_inputs?: Record<string, number> };
 

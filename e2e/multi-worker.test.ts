@@ -4,11 +4,11 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { readCheckpoint } from '../../common/checkpoint-file.js';
-import type { Config } from '../../common/config.js';
-import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
-import { expectArraysClose, tempDir } from '../../common/test-helpers.js';
-import { BIN, smallJob } from './cluster-test-helpers.js';
+import { readCheckpoint } from '../common/checkpoint-file.js';
+import type { Config } from '../common/config.js';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { expectArraysClose, tempDir } from '../testing/test-helpers.js';
+import { BIN, smallJob } from '../testing/cluster-test-helpers.js';
 
 const run = promisify(execFile);
 const BATCH = 16;
