@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { resolveRunDir, type Config } from '../common/config.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { UserError } from '../common/user-error.js';
-import { runCoordinator } from './command-coordinator.js';
+import { runCoordinator } from '../coordinator/coordinator-job.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));

@@ -86,33 +86,15 @@ const ZEROS = Buffer.alloc(ALIGN);
  * directory) are {@link UserError}s naming the file; malformed arrays are TypeErrors or RangeErrors.
  */
 export async function writeCheckpoint(path: string, contents: CheckpointContents): Promise<void> {
-  assertLittleEndian();
-  const { meta, tensors } = contents;
-  const entries = layout(tensors);
-  const header = Buffer.from(
-    JSON.stringify({ sha256: '0'.repeat(DIGEST_HEX), version: FORMAT_VERSION, meta, entries }, refuseNonFinite),
-    'utf8',
-  );
-  const prefix = Buffer.alloc(alignUp(PREAMBLE + header.length));
-  MAGIC.copy(prefix, 0);
-  prefix.writeUInt32LE(header.length, MAGIC.length);
-  header.copy(prefix, PREAMBLE);
-
+  const { prefix, pieces } = plan(contents);
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
   let handle: FileHandle | undefined;
   try {
     handle = await open(tmp, 'wx');
-    const hash = createHash('sha256');
-    hash.update(prefix.subarray(0, DIGEST_AT));
-    hash.update(prefix.subarray(DIGEST_AT + DIGEST_HEX));
+    const hash = digestStart(prefix);
     await writeAll(handle, prefix, 0);
     let position = prefix.length;
-    const dataStart = prefix.length;
-    for (const entry of entries) {
-      position = await writeHashed(handle, hash, ZEROS.subarray(0, dataStart + entry.offset - position), position);
-      const data = checkedData(entry, tensors[entry.name]!);
-      position = await writeHashed(handle, hash, new Uint8Array(data.buffer, data.byteOffset, data.byteLength), position);
-    }
+    for (const piece of pieces()) position = await writeHashed(handle, hash, piece, position);
     await writeAll(handle, Buffer.from(hash.digest('hex'), 'latin1'), DIGEST_AT);
     await handle.sync();
     await handle.close();
@@ -131,17 +113,45 @@ export async function writeCheckpoint(path: string, contents: CheckpointContents
 }
 
 /**
+ * The bytes a checkpoint file of `contents` holds, in memory: what a worker sends a joiner
+ * (Peer.FetchState) without a round trip through a temporary file.
+ */
+export function encodeCheckpoint(contents: CheckpointContents): Buffer {
+  const { prefix, pieces } = plan(contents);
+  const parts = [prefix, ...pieces()];
+  // allocUnsafeSlow: its own ArrayBuffer, so decodeCheckpoint can take aligned views of it.
+  const out = Buffer.allocUnsafeSlow(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  const hash = digestStart(prefix);
+  hash.update(out.subarray(prefix.length));
+  out.write(hash.digest('hex'), DIGEST_AT, 'latin1');
+  return out;
+}
+
+/**
  * Reads and verifies a checkpoint: magic, format version, header, sizes and checksum. Any problem is
  * a one-line {@link UserError} naming the file: not found, not a checkpoint, unsupported version,
  * corrupt header, truncated, trailing bytes, or checksum mismatch. The arrays are views into the file's
  * buffer (see {@link CheckpointContents.tensors}).
  */
 export async function readCheckpoint(path: string): Promise<CheckpointContents> {
-  assertLittleEndian();
   const where = `checkpoint ${path}`;
-  const fail = (problem: string): UserError => new UserError(`${where}: ${problem}`);
-  const buf = await readWhole(path, where);
+  return decodeCheckpoint(await readWhole(path, where), where);
+}
 
+/**
+ * Verifies and decodes a checkpoint's bytes (see {@link readCheckpoint}); problems are one-line
+ * {@link UserError}s starting with `where`. The arrays are views into `buf` (or into an aligned copy,
+ * when `buf` starts at an offset that typed-array views cannot take).
+ */
+export function decodeCheckpoint(bytes: Buffer, where: string): CheckpointContents {
+  assertLittleEndian();
+  const buf = bytes.byteOffset % ALIGN === 0 ? bytes : Buffer.from(Uint8Array.prototype.slice.call(bytes).buffer);
+  const fail = (problem: string): UserError => new UserError(`${where}: ${problem}`);
   if (buf.length < PREAMBLE) {
     const n = Math.min(buf.length, MAGIC.length);
     if (buf.length > 0 && buf.subarray(0, n).equals(MAGIC.subarray(0, n))) {
@@ -205,6 +215,37 @@ export async function readCheckpoint(path: string): Promise<CheckpointContents> 
 }
 
 // ---- writing ---------------------------------------------------------------------------------------
+
+/**
+ * A checkpoint's bytes before the digest is known: the preamble and header (with a zero digest), and
+ * the data section as pieces (padding, then each array), produced one at a time so that a getter can
+ * materialise arrays lazily.
+ */
+function plan(contents: CheckpointContents): { prefix: Buffer; pieces: () => Generator<Uint8Array> } {
+  assertLittleEndian();
+  const { meta, tensors } = contents;
+  const entries = layout(tensors);
+  const header = Buffer.from(JSON.stringify({ sha256: '0'.repeat(DIGEST_HEX), version: FORMAT_VERSION, meta, entries }, refuseNonFinite), 'utf8');
+  const prefix = Buffer.alloc(alignUp(PREAMBLE + header.length));
+  MAGIC.copy(prefix, 0);
+  prefix.writeUInt32LE(header.length, MAGIC.length);
+  header.copy(prefix, PREAMBLE);
+  function* pieces(): Generator<Uint8Array> {
+    let end = 0;
+    for (const entry of entries) {
+      yield ZEROS.subarray(0, entry.offset - end);
+      const data = checkedData(entry, tensors[entry.name]!);
+      yield new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      end = entry.offset + entry.byteLength;
+    }
+  }
+  return { prefix, pieces };
+}
+
+/** A hash over the prefix without the digest's own hex digits, ready for the data section. */
+function digestStart(prefix: Buffer): Hash {
+  return createHash('sha256').update(prefix.subarray(0, DIGEST_AT)).update(prefix.subarray(DIGEST_AT + DIGEST_HEX));
+}
 
 /** The header entries, from the arrays' dtypes and shapes only (their data is read later, once). */
 function layout(tensors: Record<string, CheckpointArray>): Entry[] {

@@ -100,6 +100,11 @@ export interface TrainConfig {
    * wreck the towers; `null` disables clipping. Default 5.
    */
   max_grad_norm: number | null;
+  /**
+   * A step whose loss or gradient is not finite on any worker is refused (nothing applied) and
+   * counted; this many refused in a row stop the run, the last checkpoint intact. Default 3.
+   */
+  max_non_finite_steps: number;
 }
 
 /** MoCo memory bank settings (`bank:`). */
@@ -419,6 +424,12 @@ const FIELDS: FieldTable = {
     le: 1,
     default: 0.01,
     doc: "Rate (per step) of MINE's moving average of the denominator, which de-biases MINE's gradient; used only when objective is mine.",
+  },
+  'train.max_non_finite_steps': {
+    type: 'int',
+    ge: 1,
+    default: 3,
+    doc: 'A step whose loss or gradient is not finite on any worker is refused (nothing applied) and counted; this many refused in a row stop the run, the last checkpoint intact.',
   },
   'train.log_every': { type: 'int', ge: 1, default: 10, doc: 'Steps between progress lines on the console and in the run log.' },
   'train.checkpoint_every': {

@@ -18,18 +18,30 @@ function fedMetrics(now: () => number): InfoboundMetrics {
   m.setTrueMi(4.12);
   m.membership(3, 2, true);
   for (let i = 0; i < 3; i++) {
-    m.step({
-      examples: 256,
-      ms: { data: 1, compute: 40, allreduce: 12, bank_wait: 2 },
+    const logged = i === 2;
+    m.step(256, {
       loss: 4.5 - i,
-      ...(i === 2 ? { bounds: { infonce: 3.9, nwj: 3.8, dv: 3.85, jsd: -7 }, accuracy: 0.25 } : {}),
+      bounds: logged ? { infonce: 3.9, nwj: 3.8, dv: 3.85, jsd: -7 } : { infonce: 0, nwj: 0, dv: 0, jsd: 0 },
       ceiling: Math.log(4097),
       temperature: 0.07,
-      examplesPerSecond: 5000,
+      accuracy: logged ? 0.25 : 0,
+      examples_per_s: 5000,
+      grad_norm: 1,
+      bank_fill: logged ? 1 : 0,
+      bank_digest: '',
+      bank_lag: logged ? 2 : 0,
+      key_age_steps: logged ? 3.5 : 0,
+      key_age_counts: logged ? [10, 0, 5, ...new Array<number>(KEY_AGE_BUCKETS.length - 2).fill(0)] : [],
+      data_ms: 1,
+      compute_ms: 40,
+      allreduce_ms: 12,
+      bank_wait_ms: 2,
+      params_digest: '',
+      logged,
+      epoch: 0,
     });
     m.collective(1000, 12);
   }
-  m.bank({ fill: 1, lag: 2, meanAge: 3.5, ageCounts: [10, 0, 5, ...new Array<number>(KEY_AGE_BUCKETS.length - 2).fill(0)] });
   m.skippedInputs({ wrong_column_count: 3 });
   m.skippedInputs({ wrong_column_count: 5, bank_nan_key: 1 });
   m.refusal('stale_generation');

@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BoundValues } from './estimators.js';
+import type { StepMetrics__Output } from '../proto/generated/infobound/v1/StepMetrics.js';
 import { KEY_AGE_BUCKETS } from './key-age-buckets.js';
 
 /** Every metric name, for the dashboard and manifest checks. */
@@ -39,28 +40,6 @@ export const METRIC_NAMES = {
 /** The phases a step's wall time is split into. */
 export const STEP_PHASES = ['data', 'compute', 'allreduce', 'bank_wait'] as const;
 export type StepPhase = (typeof STEP_PHASES)[number];
-
-/** What a finished step reports to the metrics (times in ms, as in step lines). */
-export interface StepFigures {
-  examples: number;
-  ms: Record<StepPhase, number>;
-  loss: number;
-  /** Present on logged steps. */
-  bounds?: BoundValues;
-  ceiling: number;
-  temperature: number;
-  accuracy?: number;
-  examplesPerSecond: number;
-}
-
-/** The bank replica's state at a logged step. */
-export interface BankFigures {
-  fill: number;
-  lag: number;
-  meanAge: number;
-  /** Keys per age bucket (KEY_AGE_BUCKETS, then older). */
-  ageCounts: number[];
-}
 
 /** One process's metrics on its own registry (so tests can hold several in one process). */
 export class InfoboundMetrics {
@@ -145,17 +124,30 @@ export class InfoboundMetrics {
     this.lastCheckpoint = this.now();
   }
 
-  /** A finished step of this process. */
-  step(f: StepFigures): void {
+  /**
+   * A finished step of this process, with the figures of its report (the fields of its step line);
+   * a logged step also carries the bounds and the bank replica's state.
+   */
+  step(examples: number, f: StepMetrics__Output): void {
     this.steps.inc();
-    this.examples.inc(f.examples);
-    this.examplesPerSecond.set(f.examplesPerSecond);
-    for (const phase of STEP_PHASES) this.stepPhase.observe({ phase }, f.ms[phase] / 1000);
+    this.examples.inc(examples);
+    this.examplesPerSecond.set(f.examples_per_s);
+    const ms: Record<StepPhase, number> = { data: f.data_ms, compute: f.compute_ms, allreduce: f.allreduce_ms, bank_wait: f.bank_wait_ms };
+    for (const phase of STEP_PHASES) this.stepPhase.observe({ phase }, ms[phase] / 1000);
     this.loss.set(f.loss);
     this.ceiling.set(f.ceiling);
     this.temperature.set(f.temperature);
-    if (f.bounds !== undefined) this.setBounds(f.bounds);
-    if (f.accuracy !== undefined) this.accuracy.set(f.accuracy);
+    if (!f.logged) return;
+    if (f.bounds !== null) this.setBounds(f.bounds);
+    this.accuracy.set(f.accuracy);
+    this.bankFill.set(f.bank_fill);
+    this.bankLag.set(f.bank_lag);
+    this.bankKeyAge.set(f.key_age_steps);
+    let cumulative = 0;
+    f.key_age_counts.forEach((count, i) => {
+      cumulative += count;
+      this.bankKeys.set({ max_age_steps: i < KEY_AGE_BUCKETS.length ? String(KEY_AGE_BUCKETS[i]) : '+Inf' }, cumulative);
+    });
   }
 
   /** Bounds of a logged step (the coordinator takes rank 0's). */
@@ -175,17 +167,6 @@ export class InfoboundMetrics {
   collective(bytes: number, ms: number): void {
     this.allreduceBytes.inc(bytes);
     this.allreduceSeconds.observe(ms / 1000);
-  }
-
-  bank(b: BankFigures): void {
-    this.bankFill.set(b.fill);
-    this.bankLag.set(b.lag);
-    this.bankKeyAge.set(b.meanAge);
-    let cumulative = 0;
-    b.ageCounts.forEach((count, i) => {
-      cumulative += count;
-      this.bankKeys.set({ max_age_steps: i < KEY_AGE_BUCKETS.length ? String(KEY_AGE_BUCKETS[i]) : '+Inf' }, cumulative);
-    });
   }
 
   membership(generation: number, members: number, restart: boolean): void {

@@ -1,6 +1,7 @@
 // The lines a run reports (`--json` output, run.jsonl): their field names are an interface that
-// scripts and dashboards rely on, shared by the single-process trainer and the coordinator.
+// scripts and dashboards rely on, built once for the single-process trainer and the coordinator.
 import { BOUND_NAMES, type BoundValues } from './estimators.js';
+import type { StepMetrics__Output } from '../proto/generated/infobound/v1/StepMetrics.js';
 
 /** One `--json` line per logged step (the field names are an interface: keep them). */
 export interface StepLine {
@@ -23,10 +24,10 @@ export interface StepLine {
   /** Keys of the replica per age bucket (common/key-age-buckets.ts: ages ≤ 1, 2, 4, … 512 steps, then older). */
   key_age_counts: number[];
   step_ms: { data: number; compute: number; allreduce: number; bank_wait: number };
-  /** Multi-worker runs: the generation the step was committed in. */
-  generation?: number;
-  /** Multi-worker runs: digest of the worker's parameters the step started from (members agree). */
-  params_digest?: string;
+  /** The generation the step was committed in (1 in a single process). */
+  generation: number;
+  /** Digest of the worker's parameters the step started from (members agree). */
+  params_digest: string;
 }
 
 /** The `--json` line at the end of a run. */
@@ -47,13 +48,41 @@ export interface SummaryLine {
   true_mi: number | null;
   temperature: number;
   eval: Record<string, number | null>;
+  /** Seconds rank 0's held-out evaluation took (absent when evaluation is off). */
+  eval_seconds?: number;
   skipped_inputs: Record<string, number>;
   checkpoint: string;
   run_dir: string;
-  /** Multi-worker runs: the last generation and how many times membership changed after the first. */
-  generation?: number;
-  restarts?: number;
-  workers?: number;
+  /** The last generation and how many times membership changed after the first (0 in a single process). */
+  generation: number;
+  restarts: number;
+  workers: number;
+}
+
+/** The step line of a member's logged step: the figures its report carries, with its rank and generation. */
+export function stepLine(m: StepMetrics__Output, rank: number, step: number, generation: number): StepLine {
+  const b = m.bounds ?? { infonce: 0, nwj: 0, dv: 0, jsd: 0 };
+  return {
+    type: 'step',
+    worker: rank,
+    step,
+    epoch: m.epoch,
+    loss: m.loss,
+    bounds: { infonce: b.infonce, nwj: b.nwj, dv: b.dv, jsd: b.jsd },
+    ceiling: m.ceiling,
+    temperature: m.temperature,
+    accuracy: m.accuracy,
+    examples_per_s: m.examples_per_s,
+    grad_norm: m.grad_norm,
+    bank_fill: m.bank_fill,
+    bank_digest: m.bank_digest,
+    bank_lag: m.bank_lag,
+    key_age_steps: m.key_age_steps,
+    key_age_counts: m.key_age_counts,
+    step_ms: { data: m.data_ms, compute: m.compute_ms, allreduce: m.allreduce_ms, bank_wait: m.bank_wait_ms },
+    generation,
+    params_digest: m.params_digest,
+  };
 }
 
 /** The bound figures of a run's summary, from its logged step lines (all workers' lines together). */

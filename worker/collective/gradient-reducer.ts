@@ -7,6 +7,8 @@ import type { SparseRowGrad } from '../model/sparse-embedding.js';
 export interface GradientReducer {
   /** Number of workers whose gradients are averaged. */
   readonly world: number;
+  /** Bytes this worker has sent to its peers so far (for the collectives' metrics). */
+  readonly bytesSent: number;
   /** Mean of the dense gradient over all workers at `step` (in place allowed). */
   allReduceMean(grad: Float32Array, step: number): Promise<Float32Array>;
   /** Mean of each sparse table's row gradient over all workers at `step` (rows merged). */
@@ -16,6 +18,7 @@ export interface GradientReducer {
 /** The reducer of a one-worker world: the local gradient is the mean. */
 export class LocalReducer implements GradientReducer {
   readonly world = 1;
+  readonly bytesSent = 0;
 
   async allReduceMean(grad: Float32Array): Promise<Float32Array> {
     return grad;

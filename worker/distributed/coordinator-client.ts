@@ -30,6 +30,19 @@ export class CoordinatorCallError extends UserError {
   }
 }
 
+/** The coordinator ended the generation the call was made in (ABORTED, FAILED_PRECONDITION): adopt the next one. */
+export class GenerationEndedError extends CoordinatorCallError {}
+
+/** The coordinator cannot be reached (UNAVAILABLE: not started yet, restarting, gone): join again. */
+export class CoordinatorLostError extends CoordinatorCallError {}
+
+/** The typed error of a failed call: what the caller does next follows from its class. */
+function callError(method: string, code: grpc.status, details: string): CoordinatorCallError {
+  if (code === grpc.status.ABORTED || code === grpc.status.FAILED_PRECONDITION) return new GenerationEndedError(method, code, details);
+  if (code === grpc.status.UNAVAILABLE) return new CoordinatorLostError(method, code, details);
+  return new CoordinatorCallError(method, code, details);
+}
+
 /** A worker's view of the Coordinator service: promises with deadlines, and a heartbeat loop. */
 export class CoordinatorClient {
   private readonly client: GrpcCoordinatorClient;
@@ -82,7 +95,7 @@ export class CoordinatorClient {
       if (!u.unchanged && u.membership !== null) onMembership(u.membership);
     });
     call.on('error', (err: grpc.ServiceError) => {
-      if (!stopped) onError(new CoordinatorCallError('Heartbeat', err.code, err.details || err.message));
+      if (!stopped) onError(callError('Heartbeat', err.code, err.details || err.message));
     });
     const ping = () => {
       const s = state();
@@ -106,7 +119,7 @@ export class CoordinatorClient {
     return new Promise((resolve, reject) => {
       call(
         (err, value) => {
-          if (err) reject(new CoordinatorCallError(method, err.code, err.details || err.message));
+          if (err) reject(callError(method, err.code, err.details || err.message));
           else resolve(value!);
         },
         { deadline: Date.now() + this.timeoutMs },

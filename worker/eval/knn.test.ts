@@ -49,14 +49,14 @@ test('agrees with a brute-force weighted kNN, chunked or not, without leaking te
   for (const [k, temperature] of [[20, 0.07], [200, 0.07], [7, 0.5]] as const) {
     const expected = bruteForce(train.emb, train.labels, testSet.emb, dim, k, temperature, classes);
     const base = { trainEmb: train.emb, trainLabels: train.labels, testEmb: testSet.emb, dim, k, temperature, classes };
-    assert.deepEqual(knnPredict(base), expected, `k=${k} t=${temperature}`);
+    assert.deepEqual(await knnPredict(base), expected, `k=${k} t=${temperature}`);
     // 7 test rows per chunk: many chunks and a ragged last one.
-    assert.deepEqual(knnPredict({ ...base, chunkBytes: 7 * 4 * 300 }), expected);
+    assert.deepEqual(await knnPredict({ ...base, chunkBytes: 7 * 4 * 300 }), expected);
     let correct = 0;
     expected.forEach((y, i) => (correct += y === testSet.labels[i] ? 1 : 0));
-    assert.equal(knnTop1({ ...base, testLabels: testSet.labels }), correct / expected.length);
+    assert.equal(await knnTop1({ ...base, testLabels: testSet.labels }), correct / expected.length);
   }
-  const acc = knnTop1({ trainEmb: train.emb, trainLabels: train.labels, testEmb: testSet.emb, testLabels: testSet.labels, dim, classes });
+  const acc = await knnTop1({ trainEmb: train.emb, trainLabels: train.labels, testEmb: testSet.emb, testLabels: testSet.labels, dim, classes });
   assert.ok(acc > 0.8, `clustered data should be easy, got ${acc}`);
   assert.equal(tf.memory().numTensors, before);
 });
@@ -74,7 +74,7 @@ test('k = 1 is the nearest neighbour by cosine, whatever the scale of the rows',
   }
   // Labels that only the nearest neighbour gets right: each row its own class.
   const ownLabels = Int32Array.from({ length: 50 }, (_, i) => i);
-  assert.equal(knnTop1({ trainEmb: train.emb, trainLabels: ownLabels, testEmb: test, testLabels: ownLabels, dim, k: 1, classes: 50 }), 1);
+  assert.equal(await knnTop1({ trainEmb: train.emb, trainLabels: ownLabels, testEmb: test, testLabels: ownLabels, dim, k: 1, classes: 50 }), 1);
 });
 
 test('ties go to the lower train index among neighbours and to the lower class among votes', async () => {
@@ -85,11 +85,11 @@ test('ties go to the lower train index among neighbours and to the lower class a
   const testEmb = Float32Array.from([...v.map((x) => 5 * x)]);
   const base = { trainEmb, trainLabels, testEmb, dim: 3, classes: 3 };
   // Rows 0 and 1 are identical: k = 1 takes row 0.
-  assert.deepEqual(knnPredict({ ...base, k: 1 }), Int32Array.from([2]));
+  assert.deepEqual(await knnPredict({ ...base, k: 1 }), Int32Array.from([2]));
   // k = 2: equal votes for classes 1 and 2, the lower class wins.
-  assert.deepEqual(knnPredict({ ...base, k: 2 }), Int32Array.from([1]));
+  assert.deepEqual(await knnPredict({ ...base, k: 2 }), Int32Array.from([1]));
   // Same answer every time.
-  for (let i = 0; i < 5; i++) assert.deepEqual(knnPredict({ ...base, k: 2 }), Int32Array.from([1]));
+  for (let i = 0; i < 5; i++) assert.deepEqual(await knnPredict({ ...base, k: 2 }), Int32Array.from([1]));
 });
 
 test('temperature weights close neighbours: a sharp one outvotes two loose ones', async () => {
@@ -99,12 +99,12 @@ test('temperature weights close neighbours: a sharp one outvotes two loose ones'
   const trainEmb = Float32Array.from([...row(0.99), ...row(0.9), ...row(0.9)]);
   const trainLabels = Int32Array.from([0, 1, 1]);
   const base = { trainEmb, trainLabels, testEmb: Float32Array.from([1, 0]), testLabels: Int32Array.from([0]), dim: 2, k: 3, classes: 2 };
-  assert.equal(knnTop1({ ...base, temperature: 0.07 }), 1); // e^(0.99/0.07) > 2·e^(0.9/0.07)
-  assert.equal(knnTop1({ ...base, temperature: 1 }), 0); // e^0.99 < 2·e^0.9
+  assert.equal(await knnTop1({ ...base, temperature: 0.07 }), 1); // e^(0.99/0.07) > 2·e^(0.9/0.07)
+  assert.equal(await knnTop1({ ...base, temperature: 1 }), 0); // e^0.99 < 2·e^0.9
   // A tiny temperature must not overflow exp into a tie of infinities.
-  assert.equal(knnTop1({ ...base, temperature: 1e-4 }), 1);
+  assert.equal(await knnTop1({ ...base, temperature: 1e-4 }), 1);
   // k larger than the train set uses every row.
-  assert.equal(knnTop1({ ...base, k: 200, temperature: 1 }), 0);
+  assert.equal(await knnTop1({ ...base, k: 200, temperature: 1 }), 0);
 });
 
 test('raw pixels give the baseline embedding: pixel / 255 of the first count images', async () => {
@@ -122,19 +122,19 @@ test('raw pixels give the baseline embedding: pixel / 255 of the first count ima
   };
   const train = make(100);
   const test = make(40);
-  assert.equal(knnTop1({ trainEmb: train.emb, trainLabels: train.labels, testEmb: test.emb, testLabels: test.labels, dim: 16, classes: 2 }), 1);
+  assert.equal(await knnTop1({ trainEmb: train.emb, trainLabels: train.labels, testEmb: test.emb, testLabels: test.labels, dim: 16, classes: 2 }), 1);
 });
 
 test('bad input is rejected before any tensor is made', async () => {
   await useTestBackend();
   const before = tf.memory().numTensors;
   const base = { trainEmb: new Float32Array(8), trainLabels: Int32Array.from([0, 1]), testEmb: new Float32Array(4), testLabels: Int32Array.from([0]), dim: 4, classes: 2 };
-  assert.throws(() => knnTop1({ ...base, trainLabels: Int32Array.from([0, 2]) }), /trainLabels\[1\] = 2 is outside \[0, 2\)/);
-  assert.throws(() => knnTop1({ ...base, testEmb: Float32Array.from([0, Number.NaN, 0, 0]) }), /testEmb row 0 holds NaN/);
-  assert.throws(() => knnTop1({ ...base, dim: 3 }), /testLabels for 4 test values of dim 3/);
-  assert.throws(() => knnTop1({ ...base, testLabels: Int32Array.from([0, 1]) }), /2 testLabels/);
-  assert.throws(() => knnTop1({ ...base, k: 0 }), /k must be a positive integer/);
-  assert.throws(() => knnTop1({ ...base, temperature: 0 }), /temperature/);
+  await assert.rejects(knnTop1({ ...base, trainLabels: Int32Array.from([0, 2]) }), /trainLabels\[1\] = 2 is outside \[0, 2\)/);
+  await assert.rejects(knnTop1({ ...base, testEmb: Float32Array.from([0, Number.NaN, 0, 0]) }), /testEmb row 0 holds NaN/);
+  await assert.rejects(knnTop1({ ...base, dim: 3 }), /testLabels for 4 test values of dim 3/);
+  await assert.rejects(knnTop1({ ...base, testLabels: Int32Array.from([0, 1]) }), /2 testLabels/);
+  await assert.rejects(knnTop1({ ...base, k: 0 }), /k must be a positive integer/);
+  await assert.rejects(knnTop1({ ...base, temperature: 0 }), /temperature/);
   assert.equal(tf.memory().numTensors, before);
 });
 
@@ -145,10 +145,10 @@ test('10000 train × 2000 test × 128 dims runs well under the time budget', asy
   const train = clustered(10000, dim, classes, 3, rng);
   const test = clustered(2000, dim, classes, 3, rng, train.centres);
   const opts = { trainEmb: train.emb, trainLabels: train.labels, testEmb: test.emb, testLabels: test.labels, dim, classes };
-  knnTop1({ ...opts, testEmb: test.emb.subarray(0, 10 * dim), testLabels: test.labels.subarray(0, 10) }); // warm-up
+  await knnTop1({ ...opts, testEmb: test.emb.subarray(0, 10 * dim), testLabels: test.labels.subarray(0, 10) }); // warm-up
   const before = tf.memory().numTensors;
   const t0 = performance.now();
-  const acc = knnTop1(opts);
+  const acc = await knnTop1(opts);
   const ms = performance.now() - t0;
   console.log(`knnTop1 10000×2000×128, k=200: ${ms.toFixed(0)} ms, top-1 ${acc.toFixed(3)}`);
   assert.ok(acc > 0.9);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { TimeSlicer } from '../../common/time-slicer.js';
 
 /** Labels of one split, one per embedding row, in [0, classes). */
 export type Labels = Uint8Array | Int32Array;
@@ -37,7 +38,7 @@ const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
  * deterministic: among equally similar neighbours the lower train index is taken (tf.topk's order),
  * among equal votes the lower class.
  */
-export function knnPredict(opts: KnnPredictOptions): Int32Array {
+export async function knnPredict(opts: KnnPredictOptions): Promise<Int32Array> {
   const { trainEmb, trainLabels, testEmb, dim, classes } = opts;
   const temperature = opts.temperature ?? 0.07;
   const n = rowsOf(trainEmb, dim, 'trainEmb');
@@ -56,7 +57,9 @@ export function knnPredict(opts: KnnPredictOptions): Int32Array {
   // Transposed once, so every chunk's similarities are a plain matMul (transposeB is ~10x slower on wasm).
   const trainT = tf.tidy(() => tf.transpose(l2Normalize(tf.tensor2d(trainEmb, [n, dim]))));
   try {
+    const slicer = new TimeSlicer();
     for (let start = 0; start < m; start += chunkRows) {
+      await slicer.maybeYield();
       const rows = Math.min(chunkRows, m - start);
       const [valuesT, indicesT] = tf.tidy(() => {
         const test = l2Normalize(tf.tensor2d(testEmb.subarray(start * dim, (start + rows) * dim), [rows, dim]));
@@ -85,13 +88,13 @@ export function knnPredict(opts: KnnPredictOptions): Int32Array {
 }
 
 /** Top-1 accuracy of the weighted kNN classifier ({@link knnPredict}) on the test split. */
-export function knnTop1(opts: KnnOptions): number {
+export async function knnTop1(opts: KnnOptions): Promise<number> {
   const { testEmb, testLabels, dim } = opts;
   if (testLabels.length * dim !== testEmb.length) {
     throw new RangeError(`knn: ${testLabels.length} testLabels for ${testEmb.length} test values of dim ${dim}`);
   }
   if (testLabels.length === 0) throw new RangeError('knn: no test embeddings');
-  const predictions = knnPredict(opts);
+  const predictions = await knnPredict(opts);
   let correct = 0;
   for (let i = 0; i < predictions.length; i++) if (predictions[i] === testLabels[i]) correct++;
   return correct / predictions.length;

@@ -57,9 +57,9 @@ test('agrees with brute force on random embeddings, with and without bias, in ch
   for (const bias of [undefined, siteBias]) {
     const expected = bruteForce(dotScore(queryEmb, siteEmb, dim, bias), s, pairs);
     assert.ok(expected.recall_at_10 > expected.recall_at_1 && expected.mrr > 0);
-    assertMetricsClose(retrievalMetrics({ queryEmb, siteEmb, dim, pairs, siteBias: bias }), expected);
+    assertMetricsClose(await retrievalMetrics({ queryEmb, siteEmb, dim, pairs, siteBias: bias }), expected);
     for (const chunkPairs of [1, 7, 64]) {
-      assertMetricsClose(retrievalMetrics({ queryEmb, siteEmb, dim, pairs, siteBias: bias, chunkBytes: chunkPairs * 4 * s }), expected);
+      assertMetricsClose(await retrievalMetrics({ queryEmb, siteEmb, dim, pairs, siteBias: bias, chunkBytes: chunkPairs * 4 * s }), expected);
     }
   }
   assert.equal(tf.memory().numTensors, before);
@@ -75,10 +75,10 @@ test('ties count against the model: exact integer scores match the pessimistic b
   const siteBias = Float32Array.from({ length: s }, () => rng.int(2));
   const pairs = randomPairs(100, q, s, rng);
   for (const bias of [undefined, siteBias]) {
-    assertMetricsClose(retrievalMetrics({ queryEmb, siteEmb, dim, pairs, siteBias: bias, chunkBytes: 9 * 4 * s }), bruteForce(dotScore(queryEmb, siteEmb, dim, bias), s, pairs));
+    assertMetricsClose(await retrievalMetrics({ queryEmb, siteEmb, dim, pairs, siteBias: bias, chunkBytes: 9 * 4 * s }), bruteForce(dotScore(queryEmb, siteEmb, dim, bias), s, pairs));
   }
   // A collapsed encoder scores every site alike: every pair ranks last, not first.
-  const collapsed = retrievalMetrics({ queryEmb: new Float32Array(q * dim), siteEmb: new Float32Array(s * dim), dim, pairs });
+  const collapsed = await retrievalMetrics({ queryEmb: new Float32Array(q * dim), siteEmb: new Float32Array(s * dim), dim, pairs });
   assertMetricsClose(collapsed, { recall_at_1: 0, recall_at_10: 0, mrr: 1 / s });
 });
 
@@ -93,7 +93,7 @@ test('a perfect embedding gives recall 1 and MRR 1', async () => {
   for (let i = 0; i < q; i++) queryEmb[i * s + (i % s)] = 0.5;
   const query = Int32Array.from({ length: 2 * q }, (_, i) => i % q);
   const pairs = { query, site: Int32Array.from(query, (i) => i % s), weight: Float64Array.from(query, (i) => 1 + (i % 3)) };
-  assert.deepEqual(retrievalMetrics({ queryEmb, siteEmb, dim: s, pairs }), { recall_at_1: 1, recall_at_10: 1, mrr: 1 });
+  assert.deepEqual(await retrievalMetrics({ queryEmb, siteEmb, dim: s, pairs }), { recall_at_1: 1, recall_at_10: 1, mrr: 1 });
 });
 
 test('metrics are weighted by clicks', async () => {
@@ -101,11 +101,11 @@ test('metrics are weighted by clicks', async () => {
   // One query, scores 20, 19, ..., 1 for sites 0..19 (site bias only, zero embeddings).
   const siteBias = Float32Array.from({ length: 20 }, (_, j) => 20 - j);
   const pairs = { query: Int32Array.from([0, 0]), site: Int32Array.from([0, 19]), weight: Float64Array.from([3, 1]) };
-  const m = retrievalMetrics({ queryEmb: new Float32Array(2), siteEmb: new Float32Array(40), dim: 2, pairs, siteBias });
+  const m = await retrievalMetrics({ queryEmb: new Float32Array(2), siteEmb: new Float32Array(40), dim: 2, pairs, siteBias });
   assertMetricsClose(m, { recall_at_1: 0.75, recall_at_10: 0.75, mrr: (3 + 1 / 20) / 4 });
 });
 
-test('popularity baseline ranks every query by site popularity, ties pessimistic', () => {
+test('popularity baseline ranks every query by site popularity, ties pessimistic', async () => {
   const rng = new Rng(3);
   const s = 40;
   const popularity = Float64Array.from({ length: s }, () => rng.int(8)); // many ties
@@ -123,14 +123,14 @@ test('bad input gets a clear error and no tensor is left behind', async () => {
   const before = tf.memory().numTensors;
   const ok = { queryEmb: new Float32Array(4), siteEmb: Float32Array.from([1, 0, 0, 1, 1, 1]), dim: 2 };
   const pairs = (query: number[], site: number[], weight: number[]) => ({ query: Int32Array.from(query), site: Int32Array.from(site), weight: Float64Array.from(weight) });
-  assert.throws(() => retrievalMetrics({ ...ok, pairs: pairs([2], [0], [1]) }), /query 2 is outside \[0, 2\)/);
-  assert.throws(() => retrievalMetrics({ ...ok, pairs: pairs([0], [3], [1]) }), /site 3 is outside \[0, 3\)/);
-  assert.throws(() => retrievalMetrics({ ...ok, pairs: pairs([0], [0], [0]) }), /no weight/);
-  assert.throws(() => retrievalMetrics({ ...ok, pairs: pairs([], [], []) }), /no pairs/);
-  assert.throws(() => retrievalMetrics({ ...ok, pairs: pairs([0, 1], [0], [1, 1]) }), /2 queries, 1 sites/);
-  assert.throws(() => retrievalMetrics({ ...ok, pairs: pairs([0], [0], [-1]) }), /weight -1/);
-  assert.throws(() => retrievalMetrics({ ...ok, queryEmb: Float32Array.from([0, Number.NaN]), pairs: pairs([0], [0], [1]) }), /queryEmb row 0 holds NaN/);
-  assert.throws(() => retrievalMetrics({ ...ok, siteBias: new Float32Array(2), pairs: pairs([0], [0], [1]) }), /siteBias has 2 values for 3 sites/);
+  await assert.rejects(retrievalMetrics({ ...ok, pairs: pairs([2], [0], [1]) }), /query 2 is outside \[0, 2\)/);
+  await assert.rejects(retrievalMetrics({ ...ok, pairs: pairs([0], [3], [1]) }), /site 3 is outside \[0, 3\)/);
+  await assert.rejects(retrievalMetrics({ ...ok, pairs: pairs([0], [0], [0]) }), /no weight/);
+  await assert.rejects(retrievalMetrics({ ...ok, pairs: pairs([], [], []) }), /no pairs/);
+  await assert.rejects(retrievalMetrics({ ...ok, pairs: pairs([0, 1], [0], [1, 1]) }), /2 queries, 1 sites/);
+  await assert.rejects(retrievalMetrics({ ...ok, pairs: pairs([0], [0], [-1]) }), /weight -1/);
+  await assert.rejects(retrievalMetrics({ ...ok, queryEmb: Float32Array.from([0, Number.NaN]), pairs: pairs([0], [0], [1]) }), /queryEmb row 0 holds NaN/);
+  await assert.rejects(retrievalMetrics({ ...ok, siteBias: new Float32Array(2), pairs: pairs([0], [0], [1]) }), /siteBias has 2 values for 3 sites/);
   assert.throws(() => popularityMetrics(Float64Array.from([1, Number.NaN]), pairs([0], [0], [1])), /sitePopularity\[1\] is NaN/);
   assert.equal(tf.memory().numTensors, before);
 });
@@ -143,7 +143,7 @@ test('speed: 20000 pairs over 5000 queries against 20000 sites × 64 dims', asyn
   const siteEmb = Float32Array.from({ length: s * dim }, () => rng.normal());
   const pairs = randomPairs(20000, q, s, rng);
   const t0 = performance.now();
-  const m = retrievalMetrics({ queryEmb, siteEmb, dim, pairs });
+  const m = await retrievalMetrics({ queryEmb, siteEmb, dim, pairs });
   const ms = performance.now() - t0;
   console.log(`retrievalMetrics 20000 pairs / 5000 queries × 20000 sites × 64: ${ms.toFixed(0)} ms`);
   // Random embeddings: the clicked site ranks uniformly, MRR ≈ ln(S)/S.

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { TimeSlicer } from '../../common/time-slicer.js';
 
 /** Held-out (query, site) click pairs; the three arrays are parallel. */
 export interface RetrievalPairs {
@@ -47,9 +48,10 @@ const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
  * click-weighted Recall@1, Recall@10 and MRR (ties pessimistic, see {@link RetrievalMetrics}).
  * Pairs are scored in chunks (one row of scores per pair, which measured faster on wasm than scoring
  * each distinct query once and gathering rows); ranks are counted on the backend from the very score
- * matrix the positive's score is read from, so the site always counts itself exactly once.
+ * matrix the positive's score is read from, so the site always counts itself exactly once. Yields
+ * to the event loop between chunks (a cluster member's heartbeat must keep flowing).
  */
-export function retrievalMetrics(opts: RetrievalMetricsOptions): RetrievalMetrics {
+export async function retrievalMetrics(opts: RetrievalMetricsOptions): Promise<RetrievalMetrics> {
   const { queryEmb, siteEmb, dim, pairs, siteBias } = opts;
   const q = rowsOf(queryEmb, dim, 'queryEmb');
   const s = rowsOf(siteEmb, dim, 'siteEmb');
@@ -69,7 +71,9 @@ export function retrievalMetrics(opts: RetrievalMetricsOptions): RetrievalMetric
   try {
     const queryRows = new Float32Array(chunkPairs * dim);
     const positiveAt = new Int32Array(chunkPairs);
+    const slicer = new TimeSlicer();
     for (let start = 0; start < p; start += chunkPairs) {
+      await slicer.maybeYield();
       const count = Math.min(chunkPairs, p - start);
       for (let i = 0; i < count; i++) {
         const query = pairs.query[start + i]!;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { TimeSlicer } from '../../common/time-slicer.js';
 import { infonceBankLoss } from '../../common/infonce-bank-loss.js';
 import { Rng } from '../../common/random.js';
 import { MASKED } from '../bank/logit-bias.js';
@@ -145,32 +146,38 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
   }
 
   /** Query-tower embeddings of the given query ids (evaluation), n×d. */
-  embedQueries(ids: Int32Array): Float32Array {
+  embedQueries(ids: Int32Array): Promise<Float32Array> {
     const pooled = this.queryTable.pool(this.queryFeatures, ids);
-    return embedWith(this.online, pooled, this.options.embeddingDim, 'q');
+    return embedAll(this.online, pooled, this.options.embeddingDim, 'q');
   }
 
   /** Key-tower embeddings of the given site ids after `step` (evaluation: the critic's site side), n×d. */
-  embedSites(ids: Int32Array, step: number): Float32Array {
+  embedSites(ids: Int32Array, step: number): Promise<Float32Array> {
     const pooled = this.keyTable.pool(this.siteFeatures, ids, step + 1);
-    return embedWith(this.key, pooled, this.options.embeddingDim, 's');
+    return embedAll(this.key, pooled, this.options.embeddingDim, 's');
   }
 }
 
-/** Runs one tower's MLP on pooled inputs outside autodiff, in chunks to bound memory. */
+/** Runs one tower's MLP on a batch's pooled inputs outside autodiff. */
 function embedWith(params: ParamSet, pooled: Float32Array, inDim: number, prefix: string): Float32Array {
+  const t = params.tensors();
+  const e = tf.tidy(() => mlpEmbed(tf.tensor2d(pooled, [pooled.length / inDim, inDim]), t, prefix, LAYERS));
+  const out = e.dataSync() as Float32Array;
+  tf.dispose([e, ...t.values()]);
+  return out;
+}
+
+/** {@link embedWith} over a whole vocabulary: in chunks to bound memory, yielding between them. */
+async function embedAll(params: ParamSet, pooled: Float32Array, inDim: number, prefix: string): Promise<Float32Array> {
   const n = pooled.length / inDim;
   const chunk = 4096;
-  let out: Float32Array | undefined;
-  const t = params.tensors();
+  const parts: Float32Array[] = [];
+  const slicer = new TimeSlicer();
   for (let start = 0; start < n; start += chunk) {
-    const rows = Math.min(chunk, n - start);
-    const e = tf.tidy(() => mlpEmbed(tf.tensor2d(pooled.subarray(start * inDim, (start + rows) * inDim), [rows, inDim]), t, prefix, LAYERS));
-    const data = e.dataSync() as Float32Array;
-    out ??= new Float32Array(n * e.shape[1]);
-    out.set(data, start * e.shape[1]);
-    e.dispose();
+    await slicer.maybeYield();
+    parts.push(embedWith(params, pooled.subarray(start * inDim, Math.min(n, start + chunk) * inDim), inDim, prefix));
   }
-  tf.dispose([...t.values()]);
-  return out ?? new Float32Array(0);
+  const out = new Float32Array(parts.reduce((m, p) => m + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
 }

@@ -72,9 +72,9 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     const { queryIds, pairs } = heldOutPairs(this.data, this.config.eval.max_queries);
     if (pairs.query.length === 0) return { held_out_pairs: 0 };
     const sites = Int32Array.from(this.data.log.sites, (_, i) => i);
-    const m = retrievalMetrics({
-      queryEmb: this.model.embedQueries(queryIds),
-      siteEmb: this.model.embedSites(sites, step),
+    const m = await retrievalMetrics({
+      queryEmb: await this.model.embedQueries(queryIds),
+      siteEmb: await this.model.embedSites(sites, step),
       dim: this.model.dim,
       pairs,
       ...(this.logQ === null ? { siteBias: Float32Array.from(this.data.logQ, (l) => tau * l) } : {}),

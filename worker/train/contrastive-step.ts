@@ -43,7 +43,15 @@ export interface StepContext {
    * without the shift a critic at τ = 0.07 reports NWJ in the −10⁴ nats, which says nothing.
    */
   nwjShift: number;
+  /**
+   * Sees, and may change, this member's dense gradient before it is checked and reduced: the seam
+   * through which tests inject a fault (a non-finite gradient on one worker).
+   */
+  localGradientHook?: (grad: Float32Array, step: number) => void;
 }
+
+/** Why a step was refused instead of applied. */
+export type RefusedStep = 'non_finite_step';
 
 /** What one step reports. */
 export interface StepResult {
@@ -74,8 +82,13 @@ export interface PendingStep {
   sparse: SparseRowGrad[];
   /** Every producer's keys of this step, in producer order. */
   keys: BankMessage[];
-  /** What the step reports (gradNorm and timings completed by applyStep). */
+  /** What the step reports (its compute time completed by applyStep). */
   result: StepResult;
+  /**
+   * Set when the loss or a gradient was not finite on some member: every member then refuses the
+   * step (the flag travels with the reduction, the bad values never do) and applies no gradient.
+   */
+  refused: RefusedStep | null;
   /** Puts back the estimator state the step moved (MINE's moving average, NWJ's shift). */
   discard(): void;
 }
@@ -152,6 +165,12 @@ export async function computeStep<B>(
   });
   const flat = model.online.flattenGrads(denseGrads);
   const sparse = model.sparseRowGrads(batch, inputGrads);
+  ctx.localGradientHook?.(flat, step);
+  // The last element says whether this member's step is sound: the world's mean is positive when any
+  // member's is not, and a bad member sends zeros rather than its NaNs.
+  const flagged = new Float32Array(flat.length + 1);
+  if (Number.isFinite(loss) && allFinite(flat) && sparse.every((g) => allFinite(g.values))) flagged.set(flat);
+  else flagged[flat.length] = 1;
 
   let bounds: BoundValues | undefined;
   let accuracy: number | undefined;
@@ -173,8 +192,13 @@ export async function computeStep<B>(
   tf.dispose([value, mainLoss!, ...grads, ...params.values(), ...inputs, keys, bankT.keys, bankT.keysT, kept!.q, kept!.kpos]);
   const t1 = performance.now();
 
-  const meanFlat = await ctx.reducer.allReduceMean(flat, step);
-  const meanSparse = await ctx.reducer.allGatherRowsMean(sparse, step);
+  const reduced = await ctx.reducer.allReduceMean(flagged, step);
+  const refused: RefusedStep | null = reduced[flat.length]! > 0 ? 'non_finite_step' : null;
+  const meanFlat = reduced.subarray(0, flat.length);
+  // Clipped before the commit (the reduced gradient is this step's own), so the report carries the norm.
+  const gradNorm = refused === null ? clipByGlobalNorm(meanFlat, ctx.maxGradNorm) : Number.NaN;
+  // Every member knows the step is refused: none sends its rows.
+  const meanSparse = refused === null ? await ctx.reducer.allGatherRowsMean(sparse, step) : [];
   const t2 = performance.now();
   const exchanged = await ctx.transport.exchange({ keys: keysData, ids: positiveIds, step, producer: ctx.rank }, ctx.round);
   const t3 = performance.now();
@@ -183,7 +207,8 @@ export async function computeStep<B>(
     grad: meanFlat,
     sparse: meanSparse,
     keys: exchanged,
-    result: { loss, scale: scaleValue, ceiling: infonceCeiling(candidates), gradNorm: 0, bounds, accuracy, computeMs: t1 - t0, allReduceMs: t2 - t1, bankWaitMs: t3 - t2 },
+    result: { loss, scale: scaleValue, ceiling: infonceCeiling(candidates), gradNorm, bounds, accuracy, computeMs: t1 - t0, allReduceMs: t2 - t1, bankWaitMs: t3 - t2 },
+    refused,
     discard: () => {
       ctx.mine.restore(mineBefore);
       ctx.nwjShift = nwjBefore;
@@ -191,16 +216,27 @@ export async function computeStep<B>(
   };
 }
 
-/** The second half of a step: the optimiser updates, the momentum update and the new bank keys. */
+/**
+ * The second half of a step: the optimiser updates, the momentum update and the new bank keys. A
+ * refused step moves no parameter by its gradient and leaves the optimisers' state alone; the
+ * momentum encoder and the bank go on as for any step, so that step-indexed state (lazy momentum
+ * rows, key ages, the staleness window) stays regular.
+ */
 export function applyStep<B>(model: ContrastiveModel<B>, p: PendingStep, ctx: StepContext): StepResult {
   const t0 = performance.now();
-  const gradNorm = clipByGlobalNorm(p.grad, ctx.maxGradNorm);
-  ctx.adam.apply(model.online.values, p.grad);
-  if (model.online.specs.some((s) => s.name === LOGIT_SCALE)) clampLogitScale(model, ctx.maxLogitScale);
-  model.applySparse(p.sparse, p.step);
+  if (p.refused === null) {
+    ctx.adam.apply(model.online.values, p.grad);
+    if (model.online.specs.some((s) => s.name === LOGIT_SCALE)) clampLogitScale(model, ctx.maxLogitScale);
+    model.applySparse(p.sparse, p.step);
+  }
   model.momentumUpdate(p.step);
   for (const msg of p.keys) ctx.bank.enqueue(msg);
-  return { ...p.result, gradNorm, computeMs: p.result.computeMs + performance.now() - t0 };
+  return { ...p.result, computeMs: p.result.computeMs + performance.now() - t0 };
+}
+
+function allFinite(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return false;
+  return true;
 }
 
 /** Critic scores in the queue layout over the filled bank slots, with logQ and without masks. */

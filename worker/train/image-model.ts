@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { TimeSlicer } from '../../common/time-slicer.js';
 import { linear, linearFixedInput } from '../../common/linear.js';
 import { Rng } from '../../common/random.js';
 import { im2col } from '../image/im2col.js';
@@ -83,11 +84,13 @@ export class ImageModel implements ContrastiveModel<ImageBatch> {
   }
 
   /** Embeddings of many images with the online encoder, in chunks (evaluation), n×d. */
-  embed(images: Float32Array, n: number): Float32Array {
+  async embed(images: Float32Array, n: number): Promise<Float32Array> {
     const px = this.options.rows * this.options.cols;
     const out = new Float32Array(n * this.dim);
     const params = this.online.tensors();
+    const slicer = new TimeSlicer();
     for (let start = 0; start < n; start += 512) {
+      await slicer.maybeYield();
       const m = Math.min(512, n - start);
       const e = this.forward(params, images.subarray(start * px, (start + m) * px), m);
       out.set(e.dataSync() as Float32Array, start * this.dim);

@@ -75,8 +75,8 @@ export class ImageTask implements TrainingTask<ImageBatch> {
         classes: this.train.labels.reduce((m, l) => Math.max(m, l), 0) + 1,
       });
     return {
-      knn_top1: knn(this.model.embed(trainPx, nTrain), this.model.embed(testPx, nTest), this.model.dim),
-      raw_pixel_knn_top1: knn(trainPx, testPx, px),
+      knn_top1: await knn(await this.model.embed(trainPx, nTrain), await this.model.embed(testPx, nTest), this.model.dim),
+      raw_pixel_knn_top1: await knn(trainPx, testPx, px),
       knn_train: nTrain,
       knn_test: nTest,
     };

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readCheckpoint, writeCheckpoint, type CheckpointArray } from '../../common/checkpoint-file.js';
+import { readCheckpoint, writeCheckpoint, type CheckpointArray, type CheckpointContents } from '../../common/checkpoint-file.js';
 import type { Config } from '../../common/config.js';
 import { UserError } from '../../common/user-error.js';
 import type { StepContext } from './contrastive-step.js';
@@ -8,6 +8,11 @@ import type { TrainingTask } from './training-task.js';
 
 /** Writes everything needed to continue exactly: parameters, optimisers, momentum encoder, bank, stream position. */
 export async function saveTrainingState(path: string, step: number, position: number, task: TrainingTask<unknown>, ctx: StepContext, config: Config): Promise<void> {
+  await writeCheckpoint(path, trainingStateContents(step, position, task, ctx, config));
+}
+
+/** The checkpoint contents of the state after `step`, with the example stream at `position`. */
+export function trainingStateContents(step: number, position: number, task: TrainingTask<unknown>, ctx: StepContext, config: Config): CheckpointContents {
   const f32 = (data: Float32Array): CheckpointArray => ({ dtype: 'float32', shape: [data.length], data });
   const i32 = (data: Int32Array): CheckpointArray => ({ dtype: 'int32', shape: [data.length], data });
   const { bank, adam } = ctx;
@@ -22,7 +27,7 @@ export async function saveTrainingState(path: string, step: number, position: nu
     }
     return out;
   };
-  await writeCheckpoint(path, {
+  return {
     meta: {
       step,
       position,
@@ -50,7 +55,7 @@ export async function saveTrainingState(path: string, step: number, position: nu
       'bank.pending.ids': i32(concat((n) => new Int32Array(n), pending.map((p) => p.ids))),
       ...task.saveState(),
     },
-  });
+  };
 }
 
 function modelSignature(task: TrainingTask<unknown>): string {
@@ -60,7 +65,11 @@ function modelSignature(task: TrainingTask<unknown>): string {
 /** Loads a state written by saveTrainingState into `task` and `ctx`; returns where training stands. */
 export async function restoreTrainingState(path: string, task: TrainingTask<unknown>, ctx: StepContext): Promise<{ step: number; position: number }> {
   if (!existsSync(path)) throw new UserError(`${path}: no such checkpoint`);
-  const ck = await readCheckpoint(path);
+  return applyTrainingState(await readCheckpoint(path), path, task, ctx);
+}
+
+/** Loads checkpoint contents (a file's, or a peer's state) into `task` and `ctx`; `where` names them in errors. */
+export function applyTrainingState(ck: CheckpointContents, where: string, task: TrainingTask<unknown>, ctx: StepContext): { step: number; position: number } {
   const meta = ck.meta as {
     step: number;
     position: number;
@@ -69,12 +78,12 @@ export async function restoreTrainingState(path: string, task: TrainingTask<unkn
     bank: { head: number; filled: number; capacity: number; dim: number; pending?: { step: number; producer: number; generation: number; world: number; count: number }[] };
     params: string;
   };
-  if (meta.params !== modelSignature(task)) throw new UserError(`${path}: the checkpoint was written by a model of another shape (${meta.params})`);
-  if (meta.bank.capacity !== ctx.bank.capacity) throw new UserError(`${path}: the checkpoint's bank holds ${meta.bank.capacity} keys, this run's bank.size is ${ctx.bank.capacity}`);
+  if (meta.params !== modelSignature(task)) throw new UserError(`${where}: the checkpoint was written by a model of another shape (${meta.params})`);
+  if (meta.bank.capacity !== ctx.bank.capacity) throw new UserError(`${where}: the checkpoint's bank holds ${meta.bank.capacity} keys, this run's bank.size is ${ctx.bank.capacity}`);
   const arrays = new Map(Object.entries(ck.tensors));
   const get = (name: string) => {
     const a = arrays.get(name);
-    if (a === undefined) throw new UserError(`${path}: the checkpoint has no ${name}`);
+    if (a === undefined) throw new UserError(`${where}: the checkpoint has no ${name}`);
     return a.data;
   };
   task.model.online.values.set(get('online.dense') as Float32Array);
@@ -84,23 +93,23 @@ export async function restoreTrainingState(path: string, task: TrainingTask<unkn
   ctx.mine.restore(meta.mine_ema ?? undefined);
   try {
     ctx.bank.restore(get('bank.keys') as Float32Array, get('bank.ids') as Int32Array, get('bank.steps') as Int32Array, meta.bank.head, meta.bank.filled);
-    ctx.transport.restorePending(pendingKeys(meta.bank.pending ?? [], arrays, meta.bank.dim, path));
+    ctx.transport.restorePending(pendingKeys(meta.bank.pending ?? [], arrays, meta.bank.dim, where));
     task.restoreState(arrays);
   } catch (err) {
-    if (err instanceof RangeError) throw new UserError(`${path}: ${err.message}`);
+    if (err instanceof RangeError) throw new UserError(`${where}: ${err.message}`);
     throw err;
   }
   return { step: meta.step, position: meta.position };
 }
 
 /** The staleness window's keys as a checkpoint holds them: per-message headers in meta, keys and ids concatenated. */
-function pendingKeys(headers: { step: number; producer: number; generation: number; world: number; count: number }[], arrays: ReadonlyMap<string, CheckpointArray>, dim: number, path: string): PendingKeys[] {
+function pendingKeys(headers: { step: number; producer: number; generation: number; world: number; count: number }[], arrays: ReadonlyMap<string, CheckpointArray>, dim: number, where: string): PendingKeys[] {
   if (headers.length === 0) return [];
   const keys = arrays.get('bank.pending.keys')?.data as Float32Array | undefined;
   const ids = arrays.get('bank.pending.ids')?.data as Int32Array | undefined;
   const total = headers.reduce((n, h) => n + h.count, 0);
   if (keys === undefined || ids === undefined || ids.length !== total || keys.length !== total * dim) {
-    throw new UserError(`${path}: the checkpoint's pending bank keys do not match their headers`);
+    throw new UserError(`${where}: the checkpoint's pending bank keys do not match their headers`);
   }
   let at = 0;
   return headers.map((h) => {

@@ -1,5 +1,5 @@
-import type { BankTransport, PendingKeys } from '../bank/bank-transport.js';
-import type { BankMessage } from '../bank/key-bank.js';
+import type { BankTransport, PendingKeys } from './bank-transport.js';
+import type { BankMessage } from './key-bank.js';
 import type { RingReducer } from '../collective/ring-reducer.js';
 
 /**

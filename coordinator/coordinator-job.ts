@@ -1,0 +1,56 @@
+import { mkdirSync } from 'node:fs';
+import { resolveRunDir, type Config } from '../common/config.js';
+import type { InfoboundMetrics } from '../common/metrics.js';
+import type { StepLine, SummaryLine } from '../common/run-lines.js';
+import { serverCredentials } from '../common/tls-credentials.js';
+import { CoordinatorServer } from './coordinator-server.js';
+import { JobLog } from './job-log.js';
+
+/** A running job, as {@link runCoordinator} returns it. */
+export interface CoordinatorRun {
+  /** host:port workers dial. */
+  address: string;
+  /** Resolves with the summary once the last step committed and rank 0 left with its evaluation. */
+  summary: Promise<SummaryLine>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link runCoordinator}. */
+export interface RunCoordinatorOptions {
+  workers: number;
+  /** Address to listen on. @default '127.0.0.1' */
+  host?: string;
+  /** Port to listen on; 0 takes a free one. @default 0 */
+  port?: number;
+  token: string | null;
+  /** A member silent this long is removed and the others go on in a new generation, ms. @default 3000 */
+  heartbeatTimeoutMs?: number;
+  /** Called with every logged step line of every worker. */
+  step?(line: StepLine): void;
+  /** The job's Prometheus metrics to keep up to date (served by the caller). */
+  metrics?: InfoboundMetrics;
+  info?(message: string): void;
+}
+
+/**
+ * Starts a coordinator for `config` with the job's log in its run directory: the path both
+ * `infobound coordinator` and `infobound train --workers N` take.
+ */
+export async function runCoordinator(config: Config, o: RunCoordinatorOptions): Promise<CoordinatorRun> {
+  const runDir = resolveRunDir(config);
+  mkdirSync(runDir, { recursive: true });
+  const log = new JobLog(config, runDir, { workers: o.workers, ...(o.step ? { step: o.step } : {}), ...(o.metrics ? { metrics: o.metrics } : {}), ...(o.info ? { info: o.info } : {}) });
+  const server = await CoordinatorServer.start({
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 0,
+    token: o.token,
+    credentials: serverCredentials(config.tls),
+    workers: o.workers,
+    config,
+    stateDir: runDir,
+    ...(o.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
+    observer: log.observer(),
+  });
+  o.info?.(`coordinator listening on ${server.address}; waiting for ${o.workers} workers; run directory ${runDir}`);
+  return { address: server.address, summary: log.summary, close: () => server.close() };
+}

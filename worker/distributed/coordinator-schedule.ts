@@ -1,0 +1,144 @@
+import type * as grpc from '@grpc/grpc-js';
+import type { InfoboundMetrics } from '../../common/metrics.js';
+import type { Assignment__Output } from '../../proto/generated/infobound/v1/Assignment.js';
+import type { Membership__Output } from '../../proto/generated/infobound/v1/Membership.js';
+import { BankUnavailableError, type StreamBankTransport } from '../bank/stream-bank-transport.js';
+import type { RingReducer } from '../collective/ring-reducer.js';
+import type { FinalFigures, StepAssignment, StepOutcome, StepSchedule } from '../train/step-schedule.js';
+import type { TrainingRun } from '../train/training-run.js';
+import { catchUp } from './catch-up.js';
+import type { CoordinatorClient } from './coordinator-client.js';
+import type { MembershipSession } from './membership-session.js';
+
+/** What a {@link CoordinatorSchedule} works with besides the session. */
+export interface CoordinatorScheduleOptions {
+  workerId: string;
+  client: CoordinatorClient;
+  ring: RingReducer;
+  /** The NATS bank, when the job carries its keys over NATS. */
+  nats?: StreamBankTransport;
+  credentials: grpc.ChannelCredentials;
+  /** Aborted to take the worker out of the job after the step in flight (SIGTERM on a scale-down). */
+  drain?: AbortSignal;
+  metrics?: InfoboundMetrics;
+  info?(message: string): void;
+  warn?(message: string): void;
+}
+
+/**
+ * A cluster worker's schedule: assignments from the coordinator, reports that resolve at the commit,
+ * and the generations in between. Adopting a generation sets the rank and the ring, and moves the run
+ * to the generation's committed step first (checkpoint or a peer's state) when it stands elsewhere.
+ */
+export class CoordinatorSchedule implements StepSchedule {
+  /** The generation this member computes in. */
+  private membership: Membership__Output;
+  /** The next step's assignment, as the last step's acknowledgement carried it. */
+  private next_: Assignment__Output | null = null;
+  /** True until the bank replica has been rebuilt from the NATS stream once. */
+  private replayBank = true;
+  private adopted = false;
+
+  constructor(
+    private readonly run: TrainingRun,
+    private readonly session: MembershipSession,
+    private readonly o: CoordinatorScheduleOptions,
+  ) {
+    this.membership = session.latest;
+  }
+
+  get rank(): number {
+    return this.run.ctx.rank;
+  }
+
+  /** The generation this member computes in now. */
+  get generation(): number {
+    return this.membership.generation;
+  }
+
+  async next(): Promise<StepAssignment | 'done' | 'drained'> {
+    if (!this.adopted) await this.adopt(this.membership);
+    for (;;) {
+      if (this.o.drain?.aborted) {
+        this.o.info?.(`leaving the job after step ${this.run.step}`);
+        await this.session.leave(this.membership.generation, '');
+        return 'drained';
+      }
+      if (this.session.latest.generation > this.membership.generation) await this.adopt(this.session.latest);
+      let a: Assignment__Output;
+      if (this.next_ !== null && this.next_.generation === this.membership.generation) {
+        a = this.next_;
+      } else {
+        try {
+          a = await this.o.client.nextStep(this.o.workerId, this.membership.generation);
+        } catch (err) {
+          await this.adopt(await this.session.recover(err, this.membership.generation, `generation ${this.membership.generation} ended`));
+          continue;
+        }
+      }
+      this.next_ = null;
+      if (a.done) return 'done';
+      const split = a.splits[0]!;
+      // Splits of one step are contiguous in rank order and equal in size.
+      return { step: a.step, start: split.start, count: split.count, positionAfter: split.start + (this.membership.world - this.rank) * split.count };
+    }
+  }
+
+  async report(a: StepAssignment, outcome: StepOutcome): Promise<'committed' | 'discarded'> {
+    try {
+      ({ next: this.next_ } = await this.o.client.reportStep({
+        worker_id: this.o.workerId,
+        generation: this.membership.generation,
+        step: a.step,
+        metrics: outcome.figures,
+        examples: a.count,
+        checkpoint_written: outcome.checkpointWritten,
+        split_start: a.start,
+        refused: outcome.refused ?? '',
+      }));
+      return 'committed';
+    } catch (err) {
+      await this.adopt(await this.session.recover(err, this.membership.generation, `step ${a.step} was discarded`));
+      return 'discarded';
+    }
+  }
+
+  async recover(a: StepAssignment, err: unknown): Promise<void> {
+    // NATS down past its timeout: stop, leaving the last checkpoint as it is.
+    if (err instanceof BankUnavailableError) throw err;
+    const why = `step ${a.step} failed (${(err as Error).message})`;
+    this.o.warn?.(`infobound worker ${this.o.workerId}: ${why}`);
+    await this.adopt(await this.session.newerThan(this.membership.generation, why));
+  }
+
+  async finish(final: FinalFigures): Promise<void> {
+    await this.session.leave(this.membership.generation, JSON.stringify(final));
+  }
+
+  async fail(message: string): Promise<void> {
+    await this.session.leave(this.membership.generation, JSON.stringify({ error: message }));
+  }
+
+  /** Takes on generation `m`: rank, ring, bank round, and the run at its committed step. */
+  private async adopt(m: Membership__Output): Promise<void> {
+    const { run, o } = this;
+    const { ctx } = run;
+    o.metrics?.membership(m.generation, m.world, this.adopted && m.generation !== this.membership.generation);
+    this.membership = m;
+    this.adopted = true;
+    ctx.rank = m.rank;
+    ctx.round = { generation: m.generation, world: m.world };
+    o.ring.setTopology({ generation: m.generation, rank: m.rank, world: m.world, peers: m.members.map((x) => x.peer_address) });
+    if (m.committed_step !== run.step) {
+      await catchUp(run, m, { workerId: o.workerId, credentials: o.credentials, ...(o.info ? { info: o.info } : {}) });
+      this.replayBank = true;
+    }
+    if (o.nats !== undefined && this.replayBank) {
+      // A joining or restarted worker takes its replica from the stream (docs/architecture.md §4).
+      const replayed = await o.nats.rebuild(ctx.bank, run.step);
+      o.info?.(replayed ? `rebuilt the bank from the stream at step ${run.step}: ${ctx.bank.filled} keys` : `the stream no longer holds the bank of step ${run.step}: kept the restored one`);
+      this.replayBank = false;
+    }
+    o.info?.(`generation ${m.generation}: rank ${m.rank} of ${m.world}, at step ${run.step}`);
+  }
+}
