@@ -1,5 +1,5 @@
 /**
- * Mutual-information lower bounds on a critic's score matrix (DESIGN.md §1), computed in plain JS
+ * Mutual-information lower bounds on a critic's score matrix (docs/architecture.md §1), computed in plain JS
  * with float64 accumulation. Rows are anchors, columns are candidates; the layout says where each
  * row's positive sits. This module has no tfjs dependency so that the coordinator can use it too;
  * the differentiable losses are in `estimators-losses.ts`.
@@ -71,7 +71,7 @@ const FAST_MAX = 100;
 const PRODUCT_LIMIT = 1e250;
 
 /**
- * InfoNCE, NWJ, DV and JSD of one score matrix (DESIGN.md §1), two cache-friendly passes per row and
+ * InfoNCE, NWJ, DV and JSD of one score matrix (docs/architecture.md §1), two cache-friendly passes per row and
  * no allocation, so it can run on a 256×4097 matrix every training step (≈11 ms). Negatives are
  * every non-positive entry (rows·(cols−1) of them); an entry of −∞ (a masked negative) adds nothing
  * to the exponential sums, and NaN anywhere makes the affected values NaN.

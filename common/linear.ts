@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * x·W whose gradient transposes explicitly. Autodiff's matMul gradient calls matMul with
- * transposeA/transposeB, which the wasm backend runs ~10x slower than a plain matMul (DESIGN.md §6);
+ * transposeA/transposeB, which the wasm backend runs ~10x slower than a plain matMul (docs/architecture.md §6);
  * an explicit transpose followed by a plain matMul is nearly free by comparison.
  */
 export const linear: (x: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D = tf.customGrad(

@@ -1,5 +1,5 @@
 /**
- * The Prometheus metrics of every Infobound process (DESIGN.md §2), defined once so that the trainer,
+ * The Prometheus metrics of every Infobound process (docs/architecture.md §2), defined once so that the trainer,
  * the workers, the coordinator, the Grafana dashboard and the Kubernetes manifests agree on names.
  * Names follow Prometheus conventions: an `infobound_` prefix, base units, `_total` on counters, and
  * only low-cardinality labels (estimator, phase, reason; the scrape adds the instance).

@@ -1,5 +1,5 @@
 /**
- * The Coordinator service of proto/infobound.proto (DESIGN.md §2, §3, §5): membership and
+ * The Coordinator service of proto/infobound.proto (docs/architecture.md §2, §3, §5): membership and
  * generations, the data plan, step commits and the durable state a restart resumes from.
  *
  * One coordinator per job. Workers Join (the first generation forms once `workers` have joined),

@@ -8,7 +8,7 @@ export interface StoredBankMessage {
 }
 
 /**
- * The log the bank's keys travel through (DESIGN.md §4): one shard per producing worker, one
+ * The log the bank's keys travel through (docs/architecture.md §4): one shard per producing worker, one
  * sequence over all shards, bounded to the last messages that hold K keys. NATS JetStream is the
  * distributed one; {@link InProcessBankLog} serves a single process.
  */

@@ -7,10 +7,15 @@ import { InProcessBankLog, type BankStream } from './bank-stream.js';
 import { KeyBank, type BankMessage } from './key-bank.js';
 import { NatsBankStream } from './nats-bank-stream.js';
 import { NatsTestServer } from '../../testing/nats-test-server.js';
+import { startTestRing } from '../../testing/ring-test-helpers.js';
+import type { BankTransport } from './bank-transport.js';
+import { RingBankTransport } from './ring-bank-transport.js';
 import { BankUnavailableError, StreamBankTransport, type StreamBankTransportOptions } from './stream-bank-transport.js';
 
-// The same conformance tests for both transports of the bank (issue 4): the embedded in-process log
-// and NATS JetStream on a real nats-server.
+// The same conformance tests for every transport of the bank: the embedded in-process log, NATS
+// JetStream on a real nats-server, and the worker ring (keys all-gathered over real gRPC Peer
+// streams). What only a stream can do (replay for a joiner, refuse forged messages) is tested on the
+// two streams.
 
 const DIM = 4;
 const BATCH = 3;
@@ -37,6 +42,49 @@ const KINDS: { name: string; streams: (t: TestContext) => Promise<StreamFactory>
   },
 ];
 
+/** Workers of one job, each with its transport; `regroup` forms a new generation of some of them. */
+interface TransportGroup {
+  transports: BankTransport[];
+  /** Aborts rank `rank`'s wait for its peers (a membership change). */
+  abort(rank: number, why: string): void;
+  /** The transports of the ranks kept in generation `generation`, in their new rank order. */
+  regroup(generation: number, keep: number[]): BankTransport[];
+}
+
+interface TransportKind {
+  name: string;
+  open(t: TestContext, n: number, over?: Partial<StreamBankTransportOptions>): Promise<TransportGroup>;
+}
+
+const streamKinds = KINDS.map(
+  (kind): TransportKind => ({
+    name: kind.name,
+    open: async (t, n, over) => {
+      const all = await openAll(t, await kind.streams(t), n, over);
+      return { transports: all, abort: (rank, why) => all[rank]!.abort(why), regroup: (_generation, keep) => keep.map((i) => all[i]!) };
+    },
+  }),
+);
+
+const ringKind: TransportKind = {
+  name: 'ring',
+  open: async (t, n, over) => {
+    const ring = await startTestRing(t, n, { timeoutMs: over?.timeoutMs ?? 5000 });
+    const all = ring.reducers.map((r) => new RingBankTransport(r, over?.staleness ?? 0));
+    return {
+      transports: all,
+      abort: (rank, why) => ring.reducers[rank]!.abort(why),
+      regroup: (generation, keep) => {
+        keep.forEach((i, rank) => ring.reducers[i]!.setTopology({ generation, rank, world: keep.length, peers: keep.map((k) => ring.peers[k]!) }));
+        return keep.map((i) => all[i]!);
+      },
+    };
+  },
+};
+
+/** Every transport, for the tests that hold for all of them. */
+const ALL_KINDS: TransportKind[] = [...streamKinds, ringKind];
+
 function options(over: Partial<StreamBankTransportOptions> = {}): StreamBankTransportOptions {
   return { runId: RUN, dim: DIM, capacity: 10, staleness: 0, timeoutMs: 5000, ...over };
 }
@@ -57,7 +105,7 @@ function keysOf(step: number, producer: number): BankMessage {
 }
 
 /** Every worker runs `steps` steps in `generation`: exchange, then apply what came back (as at commit). */
-async function runSteps(workers: StreamBankTransport[], banks: KeyBank[], steps: number[], generation = 1): Promise<BankMessage[][][]> {
+async function runSteps(workers: BankTransport[], banks: KeyBank[], steps: number[], generation = 1): Promise<BankMessage[][][]> {
   const got: BankMessage[][][] = [];
   for (const step of steps) {
     const round = { generation, world: workers.length };
@@ -68,9 +116,9 @@ async function runSteps(workers: StreamBankTransport[], banks: KeyBank[], steps:
   return got;
 }
 
-for (const kind of KINDS) {
+for (const kind of ALL_KINDS) {
   test(`${kind.name}: every replica gets every producer's keys of a step in producer order and holds the same keys`, async (t) => {
-    const workers = await openAll(t, await kind.streams(t), 3);
+    const workers = (await kind.open(t, 3)).transports;
     const banks = workers.map(() => new KeyBank(10, DIM));
     const got = await runSteps(workers, banks, [1, 2, 3, 4, 5]);
     for (const [i, sets] of got.entries()) {
@@ -84,11 +132,13 @@ for (const kind of KINDS) {
     assert.equal(banks[0]!.filled, 10);
     // The newest key is producer 2's last row of step 5.
     assert.equal(banks[0]!.ids[(banks[0]!.head + 9) % 10], 522);
-    assert.ok(workers.every((w) => w.position > 0 && Object.values(w.dropped).every((n) => n === 0)));
+    assert.ok(workers.every((w) => Object.values(w.dropped).every((n) => n === 0)));
+    // A stream's transports have read its messages; the ring has no stream.
+    assert.ok(workers.every((w) => !(w instanceof StreamBankTransport) || w.position > 0));
   });
 
   test(`${kind.name}: with a staleness bound s, step t returns step t−s's keys and replicas still agree`, async (t) => {
-    const workers = await openAll(t, await kind.streams(t), 2, { staleness: 2, capacity: 20 });
+    const workers = (await kind.open(t, 2, { staleness: 2, capacity: 20 })).transports;
     const banks = workers.map(() => new KeyBank(20, DIM));
     const got = await runSteps(workers, banks, [1, 2, 3, 4]);
     assert.deepEqual(got.map((sets) => sets[0]!.map((m) => m.step)), [[], [], [1, 1], [2, 2]]);
@@ -96,32 +146,41 @@ for (const kind of KINDS) {
     assert.equal(banks[0]!.filled, 2 * 2 * BATCH);
   });
 
-  test(`${kind.name}: a step redone in a new generation takes that generation's keys, and a joiner rebuilds the same replica`, async (t) => {
-    const factory = await kind.streams(t);
-    const workers = await openAll(t, factory, 3);
+  test(`${kind.name}: a step redone in a new generation takes that generation's keys`, async (t) => {
+    const group = await kind.open(t, 3);
+    const workers = group.transports;
     const banks = workers.map(() => new KeyBank(10, DIM));
     await runSteps(workers, banks, [1, 2]);
     // Step 3 in generation 1: producers 0 and 1 publish, producer 2 dies before it does.
     const round = { generation: 1, world: 3 };
     const waits = [workers[0]!.exchange(keysOf(3, 0), round), workers[1]!.exchange(keysOf(3, 1), round)];
     await new Promise((r) => setTimeout(r, 100));
-    workers[0]!.abort('membership changed');
-    workers[1]!.abort('membership changed');
+    group.abort(0, 'membership changed');
+    group.abort(1, 'membership changed');
     for (const w of waits) await assert.rejects(w, /membership changed/);
     // Generation 2 of the two survivors redoes step 3, then step 4.
-    const survivors = workers.slice(0, 2);
+    const survivors = group.regroup(2, [0, 1]);
     const got = await runSteps(survivors, banks, [3, 4], 2);
     assert.deepEqual(got[0]![0]!.map((m) => m.producer), [0, 1]);
+    assert.deepEqual(Array.from(got[0]![0]![1]!.ids), Array.from(keysOf(3, 1).ids));
     assert.equal(banks[0]!.digest(), banks[1]!.digest());
-    // A worker joining after step 4 rebuilds its replica from the stream alone.
+  });
+}
+
+for (const kind of KINDS) {
+  test(`${kind.name}: a joiner rebuilds the replica of the others from the stream alone`, async (t) => {
+    const factory = await kind.streams(t);
+    const workers = await openAll(t, factory, 2);
+    const banks = workers.map(() => new KeyBank(10, DIM));
+    await runSteps(workers, banks, [1, 2, 3, 4]);
     const [joiner] = await openAll(t, factory, 1);
     const rebuilt = new KeyBank(10, DIM);
     assert.equal(await joiner!.rebuild(rebuilt, 4), true);
     assert.equal(rebuilt.digest(), banks[0]!.digest());
-    // … and takes part in step 5 of generation 3 like the others.
-    const all = [...survivors, joiner!];
+    // … and takes part in step 5 of generation 2 like the others.
+    const all = [...workers, joiner!];
     const bankOf = [banks[0]!, banks[1]!, rebuilt];
-    await runSteps(all, bankOf, [5], 3);
+    await runSteps(all, bankOf, [5], 2);
     assert.equal(new Set(bankOf.map((b) => b.digest())).size, 1);
   });
 
@@ -161,9 +220,9 @@ for (const kind of KINDS) {
   });
 }
 
-for (const kind of KINDS) {
+for (const kind of ALL_KINDS) {
   test(`${kind.name}: a checkpoint's pending keys let a resumed transport add the staleness window's keys on time`, async (t) => {
-    const [a] = await openAll(t, await kind.streams(t), 1, { staleness: 2, capacity: 40 });
+    const [a] = (await kind.open(t, 1, { staleness: 2, capacity: 40 })).transports;
     const bankA = new KeyBank(40, DIM);
     await runSteps([a!], [bankA], [1, 2, 3, 4]);
     const pending = a!.pending(4);
@@ -172,7 +231,7 @@ for (const kind of KINDS) {
       [4, 0, 1, 1],
     ]);
     // A fresh transport on an empty stream, as after a restart: the bank and the window come from the checkpoint.
-    const [b] = await openAll(t, await kind.streams(t), 1, { staleness: 2, capacity: 40 });
+    const [b] = (await kind.open(t, 1, { staleness: 2, capacity: 40 })).transports;
     b!.restorePending(pending);
     const bankB = new KeyBank(40, DIM);
     bankB.restore(bankA.keys.slice(), bankA.ids.slice(), bankA.steps.slice(), bankA.head, bankA.filled);

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BankTensors } from '../../common/infonce-bank-loss.js';
 import { KEY_AGE_BUCKETS } from '../../common/key-age-buckets.js';
 
-/** One step's keys from one producer: the unit of the bank's wire format (DESIGN.md §4). */
+/** One step's keys from one producer: the unit of the bank's wire format (docs/architecture.md §4). */
 export interface BankMessage {
   /** Keys, n×dim, row-major, unit rows. */
   keys: Float32Array;

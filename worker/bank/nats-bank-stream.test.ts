@@ -28,7 +28,7 @@ async function refused(config: NatsConfig, pattern: RegExp): Promise<void> {
   await assert.rejects(NatsBankStream.open(config, 'auth', 100, 'test'), (err: Error) => err instanceof UserError && pattern.test(err.message) && !err.message.includes('\n'));
 }
 
-test('stream and subject names follow DESIGN.md §4, with the job name made safe for NATS', () => {
+test('stream and subject names follow docs/architecture.md §4, with the job name made safe for NATS', () => {
   assert.deepEqual(bankStreamNames('clicks-v2'), { stream: 'IB_BANK_clicks-v2', subjectPrefix: 'ib.clicks-v2.bank' });
   assert.deepEqual(bankStreamNames('a.b c>*'), { stream: 'IB_BANK_a_b_c__', subjectPrefix: 'ib.a_b_c__.bank' });
 });

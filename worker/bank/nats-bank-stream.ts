@@ -5,7 +5,7 @@ import type { NatsConfig } from '../../common/config.js';
 import { UserError } from '../../common/user-error.js';
 import type { BankStream, StoredBankMessage } from './bank-stream.js';
 
-/** Where a job's bank lives in JetStream (DESIGN.md §4): stream IB_BANK_<job>, subject ib.<job>.bank.<rank>. */
+/** Where a job's bank lives in JetStream (docs/architecture.md §4): stream IB_BANK_<job>, subject ib.<job>.bank.<rank>. */
 export function bankStreamNames(job: string): { stream: string; subjectPrefix: string } {
   // Stream names and subject tokens must not hold '.', '*', '>' or whitespace.
   const token = job.replace(/[^A-Za-z0-9_-]/g, '_');

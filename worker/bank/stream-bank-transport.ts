@@ -25,7 +25,7 @@ export interface StreamBankTransportOptions {
 type StepMessages = Map<number, Map<number, BankEnvelope>>;
 
 /**
- * The bank over a {@link BankStream} (DESIGN.md §4): each worker publishes its keys of every step to
+ * The bank over a {@link BankStream} (docs/architecture.md §4): each worker publishes its keys of every step to
  * its own shard and reads every shard into a buffer; a step's keys join the replica from the
  * generation that committed the step, one message per rank, in producer order — so every replica
  * holds the same keys at every step, with no wait at all when the staleness bound lets the replica

@@ -47,7 +47,7 @@ export const STATE_CHUNK_BYTES = 2 ** 20;
 
 /**
  * Keepalive pings on idle connections, so a peer that vanished without closing its sockets is noticed
- * between steps (FACTS.md: no deadline on long-lived streams; keepalive bounds them instead).
+ * between steps (docs/architecture.md §9: no deadline on long-lived streams; keepalive bounds them instead).
  */
 const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.keepalive_time_ms': 30_000,

@@ -42,7 +42,7 @@ export interface RingReducerOptions {
 /** Largest chunk payload: the 4 MiB message limit less room for the chunk's other fields and framing. */
 const MAX_CHUNK_BYTES = 4 * 2 ** 20 - 64 * 2 ** 10;
 
-/** Keepalive on the channel to the successor: the Collective call idles between steps and has no deadline (FACTS.md). */
+/** Keepalive on the channel to the successor: the Collective call idles between steps and has no deadline (docs/architecture.md §9). */
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_time_ms': 30_000,
   'grpc.keepalive_timeout_ms': 10_000,
@@ -64,7 +64,7 @@ function describeAllReducePhase(phase: number, world: number): string {
 
 /**
  * The GradientReducer of a multi-worker job: ring all-reduce of the dense gradient and ring
- * all-gather of sparse row gradients between the workers' Peer services (DESIGN.md §2, §3).
+ * all-gather of sparse row gradients between the workers' Peer services (docs/architecture.md §2, §3).
  *
  * Transport: one long-lived Collective call to the ring successor per generation, opened at the first
  * collective and reused by every step of the generation (a new generation, or a failure, opens a new
@@ -178,7 +178,7 @@ export class RingReducer implements GradientReducer {
 
   /**
    * Rejects the collective in flight, and every later one until the next setTopology, with an Error
-   * carrying `reason`: the worker rolls the step back (DESIGN.md §5).
+   * carrying `reason`: the worker rolls the step back (docs/architecture.md §5).
    */
   abort(reason: string): void {
     this.aborted = reason;

@@ -30,7 +30,7 @@ export class SuccessorStream {
     private readonly window: number,
     private readonly events: SuccessorEvents,
   ) {
-    // No deadline: the call lives for a whole generation (FACTS.md); each wait on it has its own.
+    // No deadline: the call lives for a whole generation (docs/architecture.md §9); each wait on it has its own.
     this.call = client.Collective();
     this.call.on('data', (ack: ChunkAck__Output) => {
       this.inFlight = Math.max(0, this.inFlight - 1);

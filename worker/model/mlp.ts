@@ -22,7 +22,7 @@ export function mlp(x: tf.Tensor2D, params: ReadonlyMap<string, tf.Tensor>, pref
   return h;
 }
 
-/** ReLU MLP whose output rows are L2-normalised (embeddings live on the unit sphere; DESIGN.md §1). */
+/** ReLU MLP whose output rows are L2-normalised (embeddings live on the unit sphere; docs/architecture.md §1). */
 export function mlpEmbed(x: tf.Tensor2D, params: ReadonlyMap<string, tf.Tensor>, prefix: string, layers: number): tf.Tensor2D {
   return l2Normalize(mlp(x, params, prefix, layers));
 }

@@ -9,7 +9,7 @@ export interface SparseRowGrad {
 }
 
 /**
- * A hashed-feature embedding table kept outside autodiff (DESIGN.md §6: wasm has no gather gradient,
+ * A hashed-feature embedding table kept outside autodiff (docs/architecture.md §6: wasm has no gather gradient,
  * and a dense table gradient would cost the whole table every step). Items are mean-pooled bags of
  * feature rows; the gradient of the pooled output is scattered back to the rows it touched, so time
  * and memory per step scale with the batch, not the table.

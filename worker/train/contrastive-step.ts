@@ -176,7 +176,7 @@ export async function computeStep<B>(
   let accuracy: number | undefined;
   if (wantBounds && filled > 0) {
     // Bounds are computed on the critic as trained (logQ included) but without masks, over the filled
-    // bank slots: the negatives then are exactly the bank's samples from the marginal (DESIGN.md §1).
+    // bank slots: the negatives then are exactly the bank's samples from the marginal (docs/architecture.md §1).
     const s = tf.tidy(() => criticScores(kept!, tf.scalar(scaleValue), ctx, positiveIds));
     const data = s.dataSync() as Float32Array;
     s.dispose();

@@ -16,6 +16,8 @@ import { TrainingRun } from './training-run.js';
 export interface TrainObserver extends LoopObserver {
   /** Logged steps. */
   step?(line: StepLine): void;
+  /** Sees the local dense gradient before it is checked (fault injection in tests; see StepContext). */
+  localGradientHook?: (grad: Float32Array, step: number) => void;
 }
 
 /**
@@ -31,7 +33,9 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   observer.info?.(`${task.description}; run directory ${runDir}`);
   const transport = await openBankTransport(config, task.model.dim, { job: 'infobound', runId: randomUUID(), clientName: `infobound-train-${process.pid}` });
   try {
-    const run = new TrainingRun(config, task, createStepContext(config, task, transport), join(runDir, CHECKPOINT_FILE));
+    const ctx = createStepContext(config, task, transport);
+    if (observer.localGradientHook !== undefined) ctx.localGradientHook = observer.localGradientHook;
+    const run = new TrainingRun(config, task, ctx, join(runDir, CHECKPOINT_FILE));
     if (config.train.resume !== null) {
       await run.restoreFile(config.train.resume);
       observer.info?.(`resumed from ${config.train.resume} at step ${run.step}`);

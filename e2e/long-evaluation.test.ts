@@ -1,0 +1,30 @@
+// Rank 0's held-out evaluation at the end of a job takes longer than the heartbeat timeout: the
+// member must stay a member (its heartbeats keep flowing) and the summary must carry the evaluation.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import test from 'node:test';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { exited, smallJob, startJob, writeConfig } from '../testing/cluster-test-helpers.js';
+import { tempDir } from '../testing/test-helpers.js';
+
+const HEARTBEAT_TIMEOUT_MS = 1000;
+
+test('an evaluation longer than the heartbeat timeout does not cost rank 0 its place: the summary has it', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  // Many sites: every held-out pair is ranked against all of them.
+  await writeSyntheticClickLog(data, { queries: 20_000, sites: 20_000, seed: 3 });
+  const config = smallJob(data, join(dir, 'run'), { steps: 4 }, 100);
+  Object.assign(config.eval, { enabled: true });
+  const job = await startJob(t, writeConfig(dir, 'job', config), 2, ['--heartbeat-timeout', String(HEARTBEAT_TIMEOUT_MS)]);
+  let stdout = '';
+  job.coordinator.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  assert.equal(await exited(job.coordinator), 0, job.log());
+  const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { type: string; eval: Record<string, number>; eval_seconds: number; true_mi: number | null; restarts: number };
+  assert.equal(summary.type, 'summary');
+  assert.ok(summary.eval_seconds * 1000 > 2 * HEARTBEAT_TIMEOUT_MS, `the evaluation took ${summary.eval_seconds} s: long enough to matter`);
+  assert.ok(summary.eval.recall_at_10! > 0, `evaluation in the summary: ${JSON.stringify(summary.eval)}`);
+  assert.equal(typeof summary.true_mi, 'number');
+  assert.equal(summary.restarts, 0, 'no member was dropped');
+  assert.doesNotMatch(job.log(), /heartbeat_timeout/);
+});

@@ -1,0 +1,42 @@
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import type { Config } from '../common/config.js';
+import type { SummaryLine } from '../common/run-lines.js';
+import { runCoordinator } from '../coordinator/coordinator-job.js';
+import { CHECKPOINT_FILE } from '../coordinator/job-log.js';
+import { runWorker } from '../worker/distributed/worker-process.js';
+
+/** Options of {@link runInProcessJob}. */
+export interface InProcessJobOptions {
+  workers: number;
+  heartbeatTimeoutMs?: number;
+  /** Per rank: a hook on the worker's local dense gradient (fault injection). */
+  gradientHooks?: ((grad: Float32Array, step: number) => void)[];
+}
+
+/**
+ * A coordinator and `workers` workers in this process, on loopback, with the job's run directory from
+ * `config.run_dir`: the cluster code path without child processes, so that a test can reach into a
+ * worker (a gradient hook). Resolves with the job's summary and each worker's end.
+ */
+export async function runInProcessJob(t: TestContext, config: Config, o: InProcessJobOptions): Promise<{ summary: Promise<SummaryLine>; workers: Promise<void>[] }> {
+  const run = await runCoordinator(config, { workers: o.workers, token: null, ...(o.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}) });
+  t.after(() => run.close());
+  const workers = Array.from({ length: o.workers }, (_, i) => {
+    const hook = o.gradientHooks?.[i];
+    return runWorker({
+      config,
+      coordinator: run.address,
+      workerId: `w${i}`,
+      token: null,
+      peerHost: '127.0.0.1',
+      advertiseHost: '127.0.0.1',
+      checkpointPath: join(config.run_dir!, CHECKPOINT_FILE),
+      recoveryTimeoutMs: 20_000,
+      ...(hook !== undefined ? { localGradientHook: hook } : {}),
+    });
+  });
+  // A failing worker must not leave an unhandled rejection behind while the test awaits something else.
+  for (const w of workers) w.catch(() => {});
+  return { summary: run.summary, workers };
+}
