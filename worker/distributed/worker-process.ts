@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { initBackend } from '../../common/backend.js';
-import type { Config } from '../../common/config.js';
+import type { Config } from '../../common/config/mod.js';
 import { channelCredentials, serverCredentials } from '../../common/tls-credentials.js';
 import { UserError } from '../../common/user-error.js';
 import type { Assignment__Output } from '../../proto/generated/infobound/v1/Assignment.js';

@@ -3,7 +3,7 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../common/user-error.js';
 import { initBackend } from '../../common/backend.js';
-import { resolveKind, resolveRunDir, type Config } from '../../common/config.js';
+import { resolveKind, resolveRunDir, type Config } from '../../common/config/mod.js';
 import { skippedInputs, summarizeSteps, type StepLine, type SummaryLine } from '../../common/run-lines.js';
 import { stepFigures } from './step-figures.js';
 import { restoreTrainingState, saveTrainingState } from './training-state-file.js';
