@@ -1,12 +1,23 @@
-import { loadConfig } from '../common/config.js';
+import { loadConfig } from '../common/config/mod.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';
 import { formatSummary, printStepLine } from './run-output.js';
-import { parseFlags, portNumber, positiveInt } from './parse-flags.js';
+import { configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
-export const COORDINATOR_USAGE = `usage: infobound coordinator [--config FILE] [--data FILE] [--port P] [--workers N] [--host H]
-                            [--token TOKEN] [--run-dir DIR] [--heartbeat-timeout MS] [--nats URL]
-                            [--metrics-port P] [--json]
+/** The config fields `coordinator` takes as flags. */
+const FIELD_FLAGS = ['data', 'run-dir', 'nats'] as const;
+
+export const COORDINATOR_USAGE = `${usageLine('coordinator', [
+  '[--config FILE]',
+  ...configFlagUsage(FIELD_FLAGS),
+  '[--port P]',
+  '[--workers N]',
+  '[--host H]',
+  '[--token TOKEN]',
+  '[--heartbeat-timeout MS]',
+  '[--metrics-port P]',
+  '[--json]',
+])}
 
 Serves a job's membership, data plan and step commits to N workers (infobound worker). With --json,
 stdout carries one JSON line per worker per logged step and the summary (with generation and restarts).
@@ -20,13 +31,11 @@ Prometheus metrics at http://HOST:P/metrics.`;
 export async function coordinatorCommand(argv: string[]): Promise<number> {
   const values = parseFlags('coordinator', argv, {
     config: { type: 'string' },
-    data: { type: 'string' },
-    nats: { type: 'string' },
+    ...configFlagOptions(FIELD_FLAGS),
     port: { type: 'string' },
     host: { type: 'string' },
     workers: { type: 'string' },
     token: { type: 'string' },
-    'run-dir': { type: 'string' },
     'heartbeat-timeout': { type: 'string' },
     'metrics-port': { type: 'string' },
     json: { type: 'boolean' },
@@ -35,11 +44,8 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     process.stdout.write(COORDINATOR_USAGE + '\n');
     return 0;
   }
-  const config = loadConfig(values.config, {
-    ...(values.data !== undefined ? { data: values.data } : {}),
-    ...(values.nats !== undefined ? { nats: values.nats } : {}),
-  });
-  if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
+  // loadConfig takes the config flags among the values and leaves the others.
+  const config = loadConfig(values.config, values);
   const workers = positiveInt('--workers', values.workers ?? '1');
   const port = values.port === undefined ? 0 : portNumber('--port', values.port);
   const json = values.json === true;

@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultConfig } from '../common/config.js';
+import { defaultConfig } from '../common/config/mod.js';
 import { infonceTemperatureCap } from '../common/estimators.js';
 import { readClickLogMeta, writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { UserError } from '../common/user-error.js';

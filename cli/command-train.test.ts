@@ -167,6 +167,16 @@ test('an optional backend that is not installed gives one line saying how to get
   assertOneLineError(await cli(['train', '--data', data, '--backend', 'tensorflow-gpu']), /@tensorflow\/tfjs-node-gpu/);
 });
 
+test('--run-dir and --resume are checked like the config fields they replace, in every command that takes them', async (t) => {
+  const data = join(tempDir(t), 'clicks.tsv');
+  writeFileSync(data, 'q\ts\t1\n');
+  const emptyRunDir = /^infobound: --run-dir must be a non-empty string or null, got ""$/;
+  assertOneLineError(await cli(['train', '--data', data, '--run-dir', '']), emptyRunDir);
+  assertOneLineError(await cli(['coordinator', '--data', data, '--run-dir', '']), emptyRunDir);
+  assertOneLineError(await cli(['worker', '--coordinator', '127.0.0.1:1', '--data', data, '--run-dir', '']), emptyRunDir);
+  assertOneLineError(await cli(['train', '--data', data, '--resume', '']), /^infobound: --resume must be a non-empty string or null, got ""$/);
+});
+
 test('quality on a generated click log: bound ≥ 70% of min(true MI, ceiling), Recall@10 ≥ 80% of the oracle', async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');

@@ -1,16 +1,16 @@
-import { loadConfig } from '../common/config.js';
+import { loadConfig } from '../common/config/mod.js';
 import { train } from '../worker/train/trainer.js';
 import { runLocalCluster } from './local-cluster.js';
-import { backendOverride, parseFlags, portNumber, positiveInt } from './parse-flags.js';
+import { backendOverride, configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
 import { UserError } from '../common/user-error.js';
 import { ProgressBar } from './progress-bar.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 import { formatSummary, printStepLine } from './run-output.js';
 
-export const TRAIN_USAGE = `usage: infobound train [--config FILE] [--data FILE] [--kind clicklog|images] [--steps N]
-                      [--batch N] [--bank-size K] [--backend wasm|cpu|tensorflow|tensorflow-gpu]
-                      [--resume CHECKPOINT] [--run-dir DIR] [--workers N] [--nats URL]
-                      [--metrics-port P] [--json]
+/** The config fields `train` takes as flags. */
+const FIELD_FLAGS = ['data', 'kind', 'steps', 'batch', 'bank-size', 'backend', 'resume', 'run-dir', 'nats'] as const;
+
+export const TRAIN_USAGE = `${usageLine('train', ['[--config FILE]', ...configFlagUsage(FIELD_FLAGS), '[--workers N]', '[--metrics-port P]', '[--json]'])}
 
 Trains a MoCo/InfoNCE encoder on a click log (query<TAB>site<TAB>clicks, or JSONL) or an IDX image
 directory and reports the InfoNCE, NWJ, DV and JSD bounds next to the ceiling log(K+1).
@@ -26,16 +26,8 @@ coordinator on P, worker i on P+1+i).`;
 export async function trainCommand(argv: string[]): Promise<number> {
   const values = parseFlags('train', argv, {
     config: { type: 'string' },
-    data: { type: 'string' },
-    kind: { type: 'string' },
-    steps: { type: 'string' },
-    batch: { type: 'string' },
-    'bank-size': { type: 'string' },
-    backend: { type: 'string' },
-    resume: { type: 'string' },
-    'run-dir': { type: 'string' },
+    ...configFlagOptions(FIELD_FLAGS),
     workers: { type: 'string' },
-    nats: { type: 'string' },
     'metrics-port': { type: 'string' },
     json: { type: 'boolean' },
   });
@@ -43,17 +35,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     process.stdout.write(TRAIN_USAGE + '\n');
     return 0;
   }
-  const config = loadConfig(values.config, {
-    ...(values.data !== undefined ? { data: values.data } : {}),
-    ...(values.kind !== undefined ? { kind: values.kind } : {}),
-    ...(values.steps !== undefined ? { steps: values.steps } : {}),
-    ...(values.batch !== undefined ? { batch: values.batch } : {}),
-    ...(values['bank-size'] !== undefined ? { bankSize: values['bank-size'] } : {}),
-    ...backendOverride(values.backend),
-    ...(values.nats !== undefined ? { nats: values.nats } : {}),
-  });
-  if (values.resume !== undefined) config.train.resume = values.resume;
-  if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
+  // loadConfig takes the config flags among the values and leaves the others.
+  const config = loadConfig(values.config, { ...values, ...backendOverride(values.backend) });
   const json = values.json === true;
   if (values.workers !== undefined) {
     const workers = positiveInt('--workers', values.workers);

@@ -1,15 +1,26 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../common/config.js';
+import { loadConfig } from '../common/config/mod.js';
 import { UserError } from '../common/user-error.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
-import { backendOverride, parseFlags, portNumber, positiveInt } from './parse-flags.js';
+import { backendOverride, configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
-export const WORKER_USAGE = `usage: infobound worker --coordinator HOST:PORT [--config FILE] [--data FILE] [--worker-id ID]
-                       [--token TOKEN] [--bind HOST] [--advertise HOST] [--run-dir DIR]
-                       [--connect-timeout SECONDS] [--nats URL] [--metrics-port P] [--peer-port P]
-                       [--backend wasm|cpu|tensorflow|tensorflow-gpu]
+/** The config fields `worker` takes as flags. */
+const FIELD_FLAGS = ['data', 'run-dir', 'nats', 'backend'] as const;
+
+export const WORKER_USAGE = `${usageLine('worker', [
+  '--coordinator HOST:PORT',
+  '[--config FILE]',
+  ...configFlagUsage(FIELD_FLAGS),
+  '[--worker-id ID]',
+  '[--token TOKEN]',
+  '[--bind HOST]',
+  '[--advertise HOST]',
+  '[--connect-timeout SECONDS]',
+  '[--metrics-port P]',
+  '[--peer-port P]',
+])}
 
 Joins a job's coordinator and trains the steps it assigns. The config must match the coordinator's
 (same file); the join token may also come from INFOBOUND_TOKEN. --bind is the address the Peer server
@@ -25,29 +36,22 @@ export async function workerCommand(argv: string[]): Promise<number> {
   const values = parseFlags('worker', argv, {
     coordinator: { type: 'string' },
     config: { type: 'string' },
-    data: { type: 'string' },
-    nats: { type: 'string' },
+    ...configFlagOptions(FIELD_FLAGS),
     'worker-id': { type: 'string' },
     token: { type: 'string' },
     bind: { type: 'string' },
     advertise: { type: 'string' },
-    'run-dir': { type: 'string' },
     'connect-timeout': { type: 'string' },
     'metrics-port': { type: 'string' },
     'peer-port': { type: 'string' },
-    backend: { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(WORKER_USAGE + '\n');
     return 0;
   }
   if (values.coordinator === undefined) throw new UserError('worker: --coordinator HOST:PORT is required');
-  const config = loadConfig(values.config, {
-    ...(values.data !== undefined ? { data: values.data } : {}),
-    ...(values.nats !== undefined ? { nats: values.nats } : {}),
-    ...backendOverride(values.backend),
-  });
-  if (values['run-dir'] !== undefined) config.run_dir = values['run-dir'];
+  // loadConfig takes the config flags among the values and leaves the others.
+  const config = loadConfig(values.config, { ...values, ...backendOverride(values.backend) });
   const bind = values.bind ?? '127.0.0.1';
   const workerId = values['worker-id'] ?? `${hostname()}-${process.pid}`;
   const say = (m: string) => process.stderr.write(`infobound worker ${workerId}: ${m}\n`);

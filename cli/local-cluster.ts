@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveRunDir, type Config } from '../common/config.js';
+import { resolveRunDir, type Config } from '../common/config/mod.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { UserError } from '../common/user-error.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { UserError } from '../common/user-error.js';
-import { describeConfig } from '../common/config.js';
+import { describeConfig } from '../common/config/mod.js';
 import { coordinatorCommand } from './command-coordinator.js';
 import { demoCommand } from './command-demo.js';
 import { genClicklogCommand } from './command-gen-clicklog.js';

@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError } from '../common/user-error.js';
-import { backendOverride, portNumber, positiveInt } from './parse-flags.js';
+import { backendOverride, configFlagOptions, configFlagUsage, portNumber, positiveInt, usageLine } from './parse-flags.js';
 
 test('the backend comes from --backend, else INFOBOUND_BACKEND, else the config', () => {
   assert.deepEqual(backendOverride('cpu', { INFOBOUND_BACKEND: 'tensorflow-gpu' }), { backend: 'cpu' });
@@ -22,4 +22,18 @@ test('positiveInt names the flag and its minimum', () => {
   assert.equal(positiveInt('--workers', '3'), 3);
   assert.throws(() => positiveInt('--workers', '0'), /^UserError|--workers must be an integer >= 1, got "0"/);
   assert.throws(() => positiveInt('--metrics-port', 'x', 0), /--metrics-port must be an integer >= 0, got "x"/);
+});
+
+test('config flags come from the fields: each takes a value, and its usage shows what', () => {
+  assert.deepEqual(configFlagOptions(['bank-size', 'run-dir']), { 'bank-size': { type: 'string' }, 'run-dir': { type: 'string' } });
+  assert.deepEqual(configFlagUsage(['bank-size', 'kind', 'resume']), ['[--bank-size K]', '[--kind auto|clicklog|images]', '[--resume CHECKPOINT]']);
+});
+
+test('a usage line wraps at 100 columns, continuing under the first flag', () => {
+  const words = Array.from({ length: 12 }, (_, i) => `[--flag-${i} VALUE]`);
+  const lines = usageLine('train', words).split('\n');
+  assert.ok(lines.length > 1);
+  assert.equal(lines.join(' ').replace(/ +/g, ' '), `usage: infobound train ${words.join(' ')}`);
+  for (const line of lines) assert.ok(line.length <= 100, line);
+  for (const line of lines.slice(1)) assert.equal(line.indexOf('['), 'usage: infobound train '.length);
 });

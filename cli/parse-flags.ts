@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BACKENDS } from '../common/backend.js';
+import { CONFIG_FLAGS, flagValue, type ConfigFlagName } from '../common/config/mod.js';
 import { UserError } from '../common/user-error.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -44,10 +44,30 @@ export function portNumber(flag: string, value: string): number {
 export function backendOverride(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { backend?: string } {
   const value = flag ?? env.INFOBOUND_BACKEND;
   if (value === undefined || value === '') return {};
-  if (flag === undefined && !(BACKENDS as readonly string[]).includes(value)) {
-    throw new UserError(`INFOBOUND_BACKEND must be one of ${BACKENDS.map((b) => `"${b}"`).join(', ')}, got "${value}"`);
-  }
+  // The flag's value is checked with the rest of the config; the variable's here, so the error names it.
+  if (flag === undefined) flagValue('backend', value, 'INFOBOUND_BACKEND');
   return { backend: value };
+}
+
+/** The parseArgs entries of the config flags `names` (each takes a value), for a command's flag table. */
+export function configFlagOptions<const N extends ConfigFlagName>(names: readonly N[]): { [K in N]: { type: 'string' } } {
+  return Object.fromEntries(names.map((name) => [name, { type: 'string' }])) as { [K in N]: { type: 'string' } };
+}
+
+/** The usage words of the config flags `names`: `[--bank-size K]`. */
+export function configFlagUsage(names: readonly ConfigFlagName[]): string[] {
+  return names.map((name) => `[${CONFIG_FLAGS[name].flag} ${CONFIG_FLAGS[name].arg}]`);
+}
+
+/** `usage: infobound COMMAND` and the flags' `words`, wrapped at 100 columns under the first flag. */
+export function usageLine(command: string, words: string[]): string {
+  const head = `usage: infobound ${command}`;
+  const lines = [head];
+  for (const word of words) {
+    if (lines.at(-1)!.length + 1 + word.length > 100) lines.push(' '.repeat(head.length));
+    lines[lines.length - 1] += ` ${word}`;
+  }
+  return lines.join('\n');
 }
 
 /** Creates a command's output directory (and its parents); a path that cannot be one is a one-line error naming the flag. */

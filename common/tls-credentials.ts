@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import type { TlsConfig } from './config.js';
+import type { TlsConfig } from './config/mod.js';
 import { UserError } from './user-error.js';
 
 /** The PEM files of a TLS config, read; null when TLS is off. A partial config is a user error. */

@@ -2,7 +2,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { defaultConfig } from '../common/config.js';
+import { defaultConfig } from '../common/config/mod.js';
 import { tempDir } from '../testing/test-helpers.js';
 import { UserError } from '../common/user-error.js';
 import type { Split__Output } from '../proto/generated/infobound/v1/Split.js';

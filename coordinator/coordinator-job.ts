@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { resolveRunDir, type Config } from '../common/config.js';
+import { resolveRunDir, type Config } from '../common/config/mod.js';
 import type { InfoboundMetrics } from '../common/metrics.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { serverCredentials } from '../common/tls-credentials.js';

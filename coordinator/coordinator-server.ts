@@ -13,7 +13,7 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import type { Config } from '../common/config.js';
+import type { Config } from '../common/config/mod.js';
 import { CoordinatorService } from '../common/proto.js';
 import { UserError } from '../common/user-error.js';
 import type { Assignment } from '../proto/generated/infobound/v1/Assignment.js';

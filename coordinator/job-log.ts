@@ -1,6 +1,6 @@
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { resolveKind, type Config } from '../common/config.js';
+import { resolveKind, type Config } from '../common/config/mod.js';
 import type { InfoboundMetrics } from '../common/metrics.js';
 import { stepLine, summarizeSteps, type StepLine, type SummaryLine } from '../common/run-lines.js';
 import { UserError } from '../common/user-error.js';

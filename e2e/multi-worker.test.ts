@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readCheckpoint } from '../common/checkpoint-file.js';
-import type { Config } from '../common/config.js';
+import type { Config } from '../common/config/mod.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { expectArraysClose, tempDir } from '../testing/test-helpers.js';
 import { BIN, smallJob } from '../testing/cluster-test-helpers.js';

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readCheckpoint } from '../common/checkpoint-file.js';
-import type { Config } from '../common/config.js';
+import type { Config } from '../common/config/mod.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { expectArraysClose, tempDir } from '../testing/test-helpers.js';
 import { NatsTestServer } from '../testing/nats-test-server.js';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'node:test';
 import { readCheckpoint } from '../common/checkpoint-file.js';
-import type { Config } from '../common/config.js';
+import type { Config } from '../common/config/mod.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { CHECKPOINT_FILE } from '../coordinator/job-log.js';

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { defaultConfig, type Config } from '../common/config.js';
+import { defaultConfig, type Config } from '../common/config/mod.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { makeTestPki, tempDir } from '../testing/test-helpers.js';
 

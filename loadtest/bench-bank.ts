@@ -17,7 +17,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultConfig } from '../common/config.js';
+import { defaultConfig } from '../common/config/mod.js';
 import { Rng } from '../common/random.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { InProcessBankLog, type BankStream } from '../worker/bank/bank-stream.js';

@@ -20,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { healthClient } from '../common/grpc-health-client.js';
-import { defaultConfig } from '../common/config.js';
+import { defaultConfig } from '../common/config/mod.js';
 import { FakeWorker } from '../testing/fake-worker.js';
 import type { Assignment__Output } from '../proto/generated/infobound/v1/Assignment.js';
 

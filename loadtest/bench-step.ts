@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKENDS, initBackend, type BackendName } from '../common/backend.js';
-import { defaultConfig, type ClicklogConfig, type Config, type ImagesConfig } from '../common/config.js';
+import { defaultConfig, type ClicklogConfig, type Config, type ImagesConfig } from '../common/config/mod.js';
 import { Rng } from '../common/random.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { logitBias } from '../worker/bank/logit-bias.js';

@@ -29,7 +29,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { defaultConfig } from '../common/config.js';
+import { defaultConfig } from '../common/config/mod.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { benchOne, killGroup, type Result } from './train-throughput.js';
 

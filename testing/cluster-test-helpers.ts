@@ -4,7 +4,7 @@ import type { TestContext } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { defaultConfig, type Config } from '../common/config.js';
+import { defaultConfig, type Config } from '../common/config/mod.js';
 
 /** The CLI launcher of this checkout. */
 export const BIN = new URL('../../bin/infobound.js', import.meta.url).pathname;

@@ -2,7 +2,7 @@
  * Test-only: starts a coordinator on loopback with test-sized timeouts and records its events, and
  * drives groups of {@link FakeWorker}s. Everything started here is closed when the test ends.
  */
-import { defaultConfig } from '../common/config.js';
+import { defaultConfig } from '../common/config/mod.js';
 import { tempDir } from './test-helpers.js';
 import type { Assignment__Output } from '../proto/generated/infobound/v1/Assignment.js';
 import type { Membership__Output } from '../proto/generated/infobound/v1/Membership.js';

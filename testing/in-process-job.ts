@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import type { Config } from '../common/config.js';
+import type { Config } from '../common/config/mod.js';
 import type { SummaryLine } from '../common/run-lines.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';
 import { CHECKPOINT_FILE } from '../coordinator/job-log.js';

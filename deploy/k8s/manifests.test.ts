@@ -11,7 +11,7 @@ import { ConfigMap, PersistentVolumeClaim, Service } from 'kubernetes-models/v1'
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { COORDINATOR_USAGE } from '../../cli/command-coordinator.js';
 import { WORKER_USAGE } from '../../cli/command-worker.js';
-import { loadConfig } from '../../common/config.js';
+import { loadConfig } from '../../common/config/mod.js';
 import { METRIC_NAMES } from '../../common/metrics.js';
 import { tempDir } from '../../testing/test-helpers.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import test, { type TestContext } from 'node:test';
-import { defaultConfig } from '../../common/config.js';
+import { defaultConfig } from '../../common/config/mod.js';
 import { Rng } from '../../common/random.js';
 import { encodeBankKeys, type BankEnvelope } from './bank-keys-codec.js';
 import { InProcessBankLog, type BankStream } from './bank-stream.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { defaultConfig, type NatsConfig } from '../../common/config.js';
+import { defaultConfig, type NatsConfig } from '../../common/config/mod.js';
 import { makeTestPki, tempDir } from '../../testing/test-helpers.js';
 import { UserError } from '../../common/user-error.js';
 import { bankStreamNames, NatsBankStream, natsConnectionOptions } from './nats-bank-stream.js';

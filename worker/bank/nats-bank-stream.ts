@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
-import type { NatsConfig } from '../../common/config.js';
+import type { NatsConfig } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
 import type { BankStream, StoredBankMessage } from './bank-stream.js';
 

@@ -1,4 +1,4 @@
-import type { Config } from '../../common/config.js';
+import type { Config } from '../../common/config/mod.js';
 import { InProcessBankLog, streamMessageLimit } from './bank-stream.js';
 import { NatsBankStream } from './nats-bank-stream.js';
 import { StreamBankTransport } from './stream-bank-transport.js';

@@ -1,4 +1,4 @@
-import { CLICKLOG_FORMATS, type ClicklogFormat } from '../../common/config.js';
+import { CLICKLOG_FORMATS, type ClicklogFormat } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
 import { readLines } from './line-reader.js';
 

@@ -1,5 +1,5 @@
 import { initBackend } from '../../common/backend.js';
-import type { Config } from '../../common/config.js';
+import type { Config } from '../../common/config/mod.js';
 import type { InfoboundMetrics } from '../../common/metrics.js';
 import { channelCredentials, serverCredentials } from '../../common/tls-credentials.js';
 import { UserError } from '../../common/user-error.js';

@@ -1,4 +1,4 @@
-import type { Config } from '../../common/config.js';
+import type { Config } from '../../common/config/mod.js';
 import { readClickLogMeta } from '../../common/synthetic-clicklog.js';
 import { readClickLog } from '../data/clicklog-reader.js';
 import { popularityMetrics, retrievalMetrics } from '../eval/retrieval-metrics.js';

@@ -1,5 +1,5 @@
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
-import type { Config } from '../../common/config.js';
+import type { Config } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
 import { Rng } from '../../common/random.js';
 import { readImageDataset, type ImageDataset } from '../data/idx-reader.js';

@@ -1,4 +1,4 @@
-import { resolveKind, type Config } from '../../common/config.js';
+import { resolveKind, type Config } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
 import { ClickLogTask } from './clicklog-task.js';
 import { ImageTask } from './image-task.js';

@@ -1,4 +1,4 @@
-import type { Config } from '../../common/config.js';
+import type { Config } from '../../common/config/mod.js';
 import { epochOf } from '../../coordinator/data-plan.js';
 import type { JobLog } from '../../coordinator/job-log.js';
 import type { FinalFigures, StepAssignment, StepOutcome, StepSchedule } from './step-schedule.js';

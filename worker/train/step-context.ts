@@ -1,4 +1,4 @@
-import type { Config } from '../../common/config.js';
+import type { Config } from '../../common/config/mod.js';
 import { MineLoss } from '../../common/estimators-losses.js';
 import type { BankTransport } from '../bank/bank-transport.js';
 import { KeyBank } from '../bank/key-bank.js';

@@ -2,7 +2,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { defaultConfig } from '../../common/config.js';
+import { defaultConfig } from '../../common/config/mod.js';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
 import { tempDir, useTestBackend } from '../../testing/test-helpers.js';
 import { FASHION_MNIST_DIR } from '../data/idx-reader.js';

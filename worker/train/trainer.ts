@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../../common/backend.js';
-import { resolveRunDir, type Config } from '../../common/config.js';
+import { resolveRunDir, type Config } from '../../common/config/mod.js';
 import type { StepLine, SummaryLine } from '../../common/run-lines.js';
 import { CHECKPOINT_FILE, JobLog } from '../../coordinator/job-log.js';
 import { openBankTransport } from '../bank/open-bank-transport.js';

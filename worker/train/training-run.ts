@@ -1,5 +1,5 @@
 import { decodeCheckpoint, encodeCheckpoint } from '../../common/checkpoint-file.js';
-import type { Config } from '../../common/config.js';
+import type { Config } from '../../common/config/mod.js';
 import type { StepContext } from './contrastive-step.js';
 import { applyTrainingState, restoreTrainingState, saveTrainingState, trainingStateContents } from './training-state-file.js';
 import type { TrainingTask } from './training-task.js';

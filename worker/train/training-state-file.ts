@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readCheckpoint, writeCheckpoint, type CheckpointArray, type CheckpointContents } from '../../common/checkpoint-file.js';
-import type { Config } from '../../common/config.js';
+import type { Config } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
 import type { StepContext } from './contrastive-step.js';
 import type { PendingKeys } from '../bank/bank-transport.js';

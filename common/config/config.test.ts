@@ -3,15 +3,26 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
-import { UserError } from './user-error.js';
-import { CONFIG_FLAGS, defaultConfig, describeConfig, loadConfig, resolveKind, validateConfig } from './config.js';
-import { tempDir } from '../testing/test-helpers.js';
+import { UserError } from '../user-error.js';
+import { CONFIG_FLAGS, defaultConfig, describeConfig, flagValue, loadConfig, resolveKind, validateConfig, type Config, type ConfigFlagName } from './mod.js';
+import { tempDir } from '../../testing/test-helpers.js';
 
 /** Writes `text` to a fresh config file and returns its path. */
 function configFile(t: Parameters<typeof tempDir>[0], text: string): string {
   const path = join(tempDir(t), 'run.yaml');
   writeFileSync(path, text);
   return path;
+}
+
+/** The message of the UserError that `fn` throws. */
+function captureUserError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof UserError) return err.message;
+    throw err;
+  }
+  assert.fail('expected a UserError');
 }
 
 /** Asserts that `fn` throws a UserError whose message is exactly `message`. */
@@ -24,6 +35,14 @@ function throwsUser(fn: () => unknown, message: string | RegExp): void {
     return true;
   });
 }
+
+test('the derived type and the defaults round-trip: defaultConfig() is a complete config, in declaration order', () => {
+  const config: Config = defaultConfig();
+  assert.deepEqual(validateConfig(JSON.parse(JSON.stringify(config))), config);
+  // JSON order is the order of the declarations (and of `infobound config`), as run directories store it.
+  assert.deepEqual(Object.keys(config), ['kind', 'data', 'backend', 'seed', 'run_dir', 'train', 'bank', 'temperature', 'clicklog', 'images', 'eval', 'tls', 'nats']);
+  assert.deepEqual(Object.keys(config.images), ['hidden_dim', 'output_dim', 'channels', 'augment', 'max_train']);
+});
 
 test('the defaults are a valid config with the documented values', () => {
   const config = defaultConfig();
@@ -143,7 +162,7 @@ test('a missing config file or a directory is a UserError', (t) => {
 
 test('flag overrides win over the file and are checked with the flag name', (t) => {
   const path = configFile(t, 'kind: images\ndata: a\nbackend: cpu\ntrain:\n  steps: 50\n  batch: 64\nbank:\n  size: 8\n');
-  const config = loadConfig(path, { data: 'b', kind: 'clicklog', steps: 7, batch: '32', bankSize: '1e3', backend: 'wasm' });
+  const config = loadConfig(path, { data: 'b', kind: 'clicklog', steps: 7, batch: '32', 'bank-size': '1e3', backend: 'wasm' });
   assert.equal(config.data, 'b');
   assert.equal(config.kind, 'clicklog');
   assert.equal(config.train.steps, 7);
@@ -157,7 +176,7 @@ test('flag overrides win over the file and are checked with the flag name', (t) 
   throwsUser(() => loadConfig(path, { steps: 'ten' }), '--steps must be an integer >= 1, got "ten"');
   throwsUser(() => loadConfig(path, { steps: '' }), '--steps must be an integer >= 1, got ""');
   throwsUser(() => loadConfig(undefined, { batch: '1' }), '--batch must be an integer in [2, 65536], got 1');
-  throwsUser(() => loadConfig(undefined, { bankSize: 0 }), '--bank-size must be an integer in [1, 1048576], got 0');
+  throwsUser(() => loadConfig(undefined, { 'bank-size': 0 }), '--bank-size must be an integer in [1, 1048576], got 0');
   throwsUser(() => loadConfig(undefined, { kind: 'text' }), '--kind must be one of "auto", "clicklog", "images", got "text"');
   throwsUser(
     () => loadConfig(undefined, { backend: 'gpu' }),
@@ -165,7 +184,48 @@ test('flag overrides win over the file and are checked with the flag name', (t) 
   );
   throwsUser(() => loadConfig(undefined, { data: '' }), '--data must be a non-empty string or null, got ""');
   assert.equal(loadConfig(undefined, { nats: 'nats://127.0.0.1:4222' }).nats.url, 'nats://127.0.0.1:4222');
-  assert.deepEqual(Object.values(CONFIG_FLAGS).map((f) => f.flag), ['--data', '--kind', '--steps', '--batch', '--bank-size', '--backend', '--nats']);
+  // The fields declare their flags; the list is in the order of the fields.
+  assert.deepEqual(
+    Object.values(CONFIG_FLAGS).map((f) => f.flag),
+    ['--kind', '--data', '--backend', '--run-dir', '--steps', '--batch', '--resume', '--bank-size', '--nats'],
+  );
+});
+
+test('a flag is checked exactly as the file field it replaces, with the flag named instead', (t) => {
+  const cases: [ConfigFlagName, string, string][] = [
+    ['bank-size', '0', 'bank: {size: 0}'],
+    ['steps', '2.5', 'train: {steps: 2.5}'],
+    ['batch', '1e6', 'train: {batch: 1000000}'],
+    ['kind', 'text', 'kind: text'],
+    ['backend', 'gpu', 'backend: gpu'],
+    ['data', '', 'data: ""'],
+    ['run-dir', '', 'run_dir: ""'],
+    ['resume', '', 'train: {resume: ""}'],
+    ['nats', '', 'nats: {url: ""}'],
+  ];
+  for (const [name, value, yaml] of cases) {
+    const { flag, path } = CONFIG_FLAGS[name];
+    const file = configFile(t, yaml + '\n');
+    const fileError = captureUserError(() => loadConfig(file));
+    const prefix = `config ${file}: field "${path}" `;
+    assert.ok(fileError.startsWith(prefix), fileError);
+    throwsUser(() => loadConfig(undefined, { [name]: value }), `${flag} ${fileError.slice(prefix.length)}`);
+  }
+});
+
+test('--run-dir and --resume are validated like the file: an empty path is refused, a path is taken', () => {
+  throwsUser(() => loadConfig(undefined, { 'run-dir': '' }), '--run-dir must be a non-empty string or null, got ""');
+  throwsUser(() => loadConfig(undefined, { resume: '' }), '--resume must be a non-empty string or null, got ""');
+  throwsUser(() => loadConfig(undefined, { resume: 3 }), '--resume must be a non-empty string or null, got 3');
+  const config = loadConfig(undefined, { 'run-dir': 'runs/a', resume: 'runs/b/checkpoint.ibck' });
+  assert.equal(config.run_dir, 'runs/a');
+  assert.equal(config.train.resume, 'runs/b/checkpoint.ibck');
+});
+
+test('flagValue checks a value from elsewhere (an environment variable) under that name', () => {
+  assert.equal(flagValue('backend', 'cpu', 'INFOBOUND_BACKEND'), 'cpu');
+  assert.equal(flagValue('bank-size', '1e3'), 1000);
+  throwsUser(() => flagValue('backend', 'gpu', 'INFOBOUND_BACKEND'), /^INFOBOUND_BACKEND must be one of "wasm", .*, got "gpu"$/);
 });
 
 test('validateConfig wants every field and names the origin', () => {

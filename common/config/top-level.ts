@@ -1,0 +1,39 @@
+import { BACKENDS } from '../backend.js';
+import { int, oneOf, strOrNull } from './field.js';
+
+/** What the `kind` field may say; `auto` is resolved from the data path by `resolveKind`. */
+export const KINDS = ['auto', 'clicklog', 'images'] as const;
+/** One of {@link KINDS}. */
+export type KindSetting = (typeof KINDS)[number];
+/** A resolved data kind: what the trainer actually builds. */
+export type DataKind = Exclude<KindSetting, 'auto'>;
+
+/** The fields outside any section: what to train on, with what, and where the run goes. */
+export const TOP_LEVEL = {
+  kind: oneOf(KINDS, {
+    default: 'auto',
+    doc: 'What `data` holds: clicklog (a click-log file), images (a directory of IDX files) or auto (a directory means images, anything else a click log).',
+    flag: { name: 'kind' },
+  }),
+  data: strOrNull({
+    default: null,
+    doc: 'Path of the training data: a click-log file (TSV or JSONL) or a directory of IDX image files, relative to the working directory. null: none configured (pass --data).',
+    flag: { name: 'data', arg: 'FILE' },
+  }),
+  backend: oneOf(BACKENDS, {
+    default: 'wasm',
+    doc: 'TensorFlow.js compute backend. wasm is built in; cpu is the slow reference; tensorflow and tensorflow-gpu need @tensorflow/tfjs-node(-gpu), which are not in the default install.',
+    flag: { name: 'backend' },
+  }),
+  seed: int({
+    ge: 0,
+    le: 4294967295,
+    default: 1,
+    doc: "Seed of every random choice (initialisation, data order, augmentation), so a run can be repeated; 32 bits because that is the generator's state.",
+  }),
+  run_dir: strOrNull({
+    default: null,
+    doc: 'Directory for checkpoints and the run log, relative to the working directory. null: the trainer picks runs/<kind>-<timestamp>.',
+    flag: { name: 'run-dir', arg: 'DIR' },
+  }),
+};
