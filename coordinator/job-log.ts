@@ -48,6 +48,7 @@ export class JobLog {
   private readonly started = performance.now();
   private trainedSeconds = 0;
   private generations = 0;
+  /** The generation that committed the last step. */
   private lastGeneration = 0;
   private committedExamples = 0;
   private lastStep = 0;
@@ -88,6 +89,7 @@ export class JobLog {
     const ranges = e.reports.map((r) => [r.split_start, r.examples]);
     this.writes.push(appendFile(this.commitsPath, JSON.stringify({ step: e.step, generation: e.generation, world: e.world, epoch: e.epoch, cursor: e.cursor, ranges, ...(refused !== '' ? { refused } : {}) }) + '\n'));
     this.lastStep = e.step;
+    this.lastGeneration = e.generation;
     this.trainedSeconds = (performance.now() - this.started) / 1000;
     if (e.checkpoint) metrics?.checkpointNow();
     // A refused step applied nothing: no examples trained, no step lines.
@@ -124,7 +126,6 @@ export class JobLog {
     // When the last member left on purpose, its Leave (with the figures) is reported right after this.
     else if (m.members.length === 0 && !m.removed.some((r) => r.cause === 'left')) this.settle({});
     this.members = m.members.length;
-    this.lastGeneration = m.generation;
     const removed = m.removed.length > 0 ? `; removed ${m.removed.map((r) => `${r.workerId} (${r.cause})`).join(', ')}` : '';
     this.o.info?.(`generation ${m.generation}: ${m.members.length} members${removed}`);
   }

@@ -1,4 +1,4 @@
-import type { BankTransport, PendingKeys } from './bank-transport.js';
+import type { BankTransport, ExchangeRound, PendingKeys } from './bank-transport.js';
 import type { BankMessage } from './key-bank.js';
 import type { RingReducer } from '../collective/ring-reducer.js';
 
@@ -24,10 +24,10 @@ export class RingBankTransport implements BankTransport {
     return 0;
   }
 
-  async exchange(msg: BankMessage): Promise<BankMessage[]> {
+  async exchange(msg: BankMessage, round: ExchangeRound): Promise<BankMessage[]> {
     const blocks = await this.ring.allGatherBlocks({ rows: msg.ids, values: msg.keys }, msg.step);
     // The ring's topology is the step's generation; its world is the number of blocks.
-    const keys = blocks.map((b, producer) => ({ keys: b.values, ids: b.rows, step: msg.step, producer, generation: 0, world: blocks.length }));
+    const keys = blocks.map((b, producer) => ({ keys: b.values, ids: b.rows, step: msg.step, producer, generation: round.generation, world: blocks.length }));
     if (this.staleness === 0) return keys;
     this.waiting.set(msg.step, keys);
     const due = msg.step - this.staleness;
