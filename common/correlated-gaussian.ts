@@ -1,4 +1,4 @@
-import { Rng } from './random.js';
+import type { Rng } from './random.js';
 
 /**
  * The correlated-Gaussian benchmark of Poole et al. 2019 ("On Variational Bounds of Mutual

@@ -185,7 +185,7 @@ function zipfOverRandomRanks(n: number, a: number, rng: Rng): Float64Array {
   const ranks = rng.shuffle(Int32Array.from({ length: n }, (_, i) => i));
   const p = new Float64Array(n);
   let total = 0;
-  for (let i = 0; i < n; i++) total += p[i] = Math.pow(ranks[i]! + 1, -a);
+  for (let i = 0; i < n; i++) total += p[i] = (ranks[i]! + 1) ** -a;
   for (let i = 0; i < n; i++) p[i]! /= total;
   return p;
 }

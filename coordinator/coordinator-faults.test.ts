@@ -90,7 +90,10 @@ test('a worker joining a running job is admitted at the next step boundary', asy
   // Step 2 is in flight when `late` joins: it waits for the commit.
   const assignments = await Promise.all([w0!.nextStep(), w1!.nextStep()]);
   let admitted = false;
-  const joining = late!.join().then((m) => ((admitted = true), m));
+  const joining = late!.join().then((m) => {
+    admitted = true;
+    return m;
+  });
   await sleep(300);
   assert.equal(admitted, false, 'not admitted while step 2 is in flight');
   assert.equal(coordinator.generation, 1);

@@ -13,7 +13,7 @@ test('an evaluation longer than the heartbeat timeout does not cost rank 0 its p
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   // Many sites: every held-out pair is ranked against all of them.
-  await writeSyntheticClickLog(data, { queries: 20_000, sites: 20_000, seed: 3 });
+  await writeSyntheticClickLog(data, { queries: 50_000, sites: 30_000, seed: 3 });
   const config = smallJob(data, join(dir, 'run'), { steps: 4 }, 100);
   Object.assign(config.eval, { enabled: true });
   const job = await startJob(t, writeConfig(dir, 'job', config), 2, ['--heartbeat-timeout', String(HEARTBEAT_TIMEOUT_MS)]);

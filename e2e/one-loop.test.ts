@@ -68,7 +68,9 @@ test('a non-finite gradient on one worker of two: the step is refused on both an
   const dir = tempDir(t);
   const data = await clickLog(dir);
   const faulty = smallJob(data, join(dir, 'faulty'), { steps: 6 }, 100);
-  const job = await runInProcessJob(t, faulty, { workers: 2, gradientHooks: [() => {}, (g, step) => step === 4 && (g[3] = Number.NaN)] });
+  const job = await runInProcessJob(t, faulty, { workers: 2, gradientHooks: [() => {}, (g, step) => {
+        if (step === 4) g[3] = Number.NaN;
+      },] });
   const summary = await job.summary;
   await Promise.all(job.workers);
 

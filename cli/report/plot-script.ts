@@ -4,7 +4,7 @@
  * no network, so the report is one self-contained file. A drawn figure gets `data-drawn` (its point
  * count), which the headless-Chromium test reads.
  */
-export const PLOT_SCRIPT = String.raw`
+export const PLOT_SCRIPT = `
 (function () {
   var NS = 'http://www.w3.org/2000/svg';
   var COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#17becf', '#7f7f7f'];

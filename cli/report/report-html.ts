@@ -36,8 +36,8 @@ function readJsonl(path: string): { rows: Record<string, unknown>[]; bad: number
   return { rows, bad };
 }
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const figure = (p: PlotSpec) => `<figure class="plot" data-plot="${escape(JSON.stringify(p))}"></figure>`;
+const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const figure = (p: PlotSpec) => `<figure class="plot" data-plot="${escapeHtml(JSON.stringify(p))}"></figure>`;
 const flat = (value: number, xs: number[]): [number, number][] => (xs.length === 0 ? [] : [[Math.min(...xs), value], [Math.max(...xs), value]]);
 const num = (v: unknown, digits = 3) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
 
@@ -155,8 +155,8 @@ function benchMiSection(rows: Record<string, unknown>[]): string {
 }
 
 function section(title: string, facts: [string, string][], plots: PlotSpec[]): string {
-  const table = facts.map(([k, v]) => `<tr><th>${escape(k)}</th><td>${escape(v)}</td></tr>`).join('');
-  return `<section><h2>${escape(title)}</h2><table>${table}</table>${plots.map(figure).join('\n')}</section>`;
+  const table = facts.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('');
+  return `<section><h2>${escapeHtml(title)}</h2><table>${table}</table>${plots.map(figure).join('\n')}</section>`;
 }
 
 /**
@@ -188,7 +188,7 @@ export function buildReport(dir: string): { html: string; plots: number; skipped
   const body = parts.join('\n');
   const plots = (body.match(/class="plot"/g) ?? []).length;
   const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Infobound report: ${escape(dir)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>Infobound report: ${escapeHtml(dir)}</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:24px auto;max-width:980px;color:#222}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
@@ -196,7 +196,7 @@ table{border-collapse:collapse;margin:8px 0 16px}th,td{padding:2px 10px;text-ali
 figure{margin:12px 0}svg{font-size:11px;background:#fff}.axes line{stroke:#888}.axes .grid{stroke:#eee}
 .ptitle{font-size:13px;font-weight:600}.legend{font-size:11px}
 </style></head>
-<body><h1>Infobound report</h1><p>${escape(dir)} · written ${new Date().toISOString()}</p>
+<body><h1>Infobound report</h1><p>${escapeHtml(dir)} · written ${new Date().toISOString()}</p>
 ${body}
 <script>${PLOT_SCRIPT}</script>
 </body></html>

@@ -33,7 +33,9 @@ const MODELS: Record<string, new (o: never) => { validate(): void }> = {
 /** Environment variables read by software other than ours, with who reads them. */
 const FOREIGN_ENV: Record<string, string> = { TF_FORCE_GPU_ALLOW_GROWTH: 'libtensorflow (tfjs-node-gpu)' };
 
+// biome-ignore lint/suspicious/noExplicitAny: rendered manifests are arbitrary Kubernetes objects; the schema check below validates them
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> };
+// biome-ignore lint/suspicious/noExplicitAny: rendered manifests are arbitrary Kubernetes objects; the schema check below validates them
 type Container = { name: string; image: string; args?: string[]; env?: { name: string; value?: string }[]; ports?: { name?: string; containerPort: number }[]; resources?: any; readinessProbe?: any; livenessProbe?: any; startupProbe?: any };
 
 function render(dir: string): Obj[] {
@@ -47,6 +49,7 @@ function render(dir: string): Obj[] {
 }
 
 /** The pod templates of the workloads, with their workload. */
+// biome-ignore lint/suspicious/noExplicitAny: rendered manifests are arbitrary Kubernetes objects; the schema check below validates them
 function podTemplates(objs: Obj[]): { owner: Obj; labels: Record<string, string>; spec: { containers: Container[]; securityContext?: any } }[] {
   return objs.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet').map((o) => ({ owner: o, labels: o.spec.template.metadata.labels, spec: o.spec.template.spec }));
 }

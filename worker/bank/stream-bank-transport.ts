@@ -106,9 +106,15 @@ export class StreamBankTransport implements BankTransport {
     for (const k of keys) {
       this.rounds.set(k.step, { generation: k.generation, world: k.world });
       let byGeneration = this.steps.get(k.step);
-      if (byGeneration === undefined) this.steps.set(k.step, (byGeneration = new Map()));
+      if (byGeneration === undefined) {
+        byGeneration = new Map();
+        this.steps.set(k.step, byGeneration);
+      }
       let byProducer = byGeneration.get(k.generation);
-      if (byProducer === undefined) byGeneration.set(k.generation, (byProducer = new Map()));
+      if (byProducer === undefined) {
+        byProducer = new Map();
+        byGeneration.set(k.generation, byProducer);
+      }
       byProducer.set(k.producer, { ...k, runId: this.o.runId });
       this.latestStep = Math.max(this.latestStep ?? 0, k.step);
     }
@@ -193,9 +199,15 @@ export class StreamBankTransport implements BankTransport {
     const r = decodeBankKeys(m.data, { runId: this.o.runId, dim: this.o.dim, sender: m.producer, maxStep });
     if (typeof r === 'string') return r;
     let byGeneration = into.get(r.step);
-    if (byGeneration === undefined) into.set(r.step, (byGeneration = new Map()));
+    if (byGeneration === undefined) {
+      byGeneration = new Map();
+      into.set(r.step, byGeneration);
+    }
     let byProducer = byGeneration.get(r.generation);
-    if (byProducer === undefined) byGeneration.set(r.generation, (byProducer = new Map()));
+    if (byProducer === undefined) {
+      byProducer = new Map();
+      byGeneration.set(r.generation, byProducer);
+    }
     if (byProducer.has(r.producer)) return 'duplicate';
     byProducer.set(r.producer, r);
     return null;

@@ -101,7 +101,7 @@ export function augmentBatch(
       const offset = mean - scale * mean + shift;
       for (let j = o; j < o + pix; j++) {
         const v = out[j]! * scale + offset;
-        out[j] = v < 0 ? 0 : v > 1 ? 1 : v;
+        out[j] = v < 0 ? 0 : Math.min(v , 1);
       }
     }
 

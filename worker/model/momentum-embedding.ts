@@ -29,7 +29,7 @@ export class MomentumEmbedding {
       const r = rows[i]!;
       const lag = step - stamp[r]!;
       if (lag <= 0) continue;
-      const decay = Math.pow(this.momentum, lag);
+      const decay = this.momentum ** lag;
       const o = r * dim;
       for (let k = o; k < o + dim; k++) table[k] = q[k]! + decay * (table[k]! - q[k]!);
       stamp[r] = step;

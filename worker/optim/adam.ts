@@ -32,13 +32,15 @@ export class Adam {
   apply(params: Float32Array, grad: Float32Array, lr = this.options.lr): void {
     this.t++;
     const { beta1: b1, beta2: b2, epsilon } = this;
-    const c1 = 1 / (1 - Math.pow(b1, this.t));
-    const c2 = 1 / (1 - Math.pow(b2, this.t));
+    const c1 = 1 / (1 - b1 ** this.t);
+    const c2 = 1 / (1 - b2 ** this.t);
     const { m: ms, v: vs } = this;
     for (let i = 0; i < params.length; i++) {
       const g = grad[i]!;
-      const m = (ms[i] = b1 * ms[i]! + (1 - b1) * g);
-      const v = (vs[i] = b2 * vs[i]! + (1 - b2) * g * g);
+      const m = b1 * ms[i]! + (1 - b1) * g;
+      const v = b2 * vs[i]! + (1 - b2) * g * g;
+      ms[i] = m;
+      vs[i] = v;
       params[i]! -= (lr * m * c1) / (Math.sqrt(v * c2) + epsilon);
     }
   }

@@ -25,7 +25,8 @@ export class RowwiseAdagrad {
       const o = i * dim;
       let sq = 0;
       for (let k = o; k < o + dim; k++) sq += values[k]! * values[k]!;
-      const acc = (accum[r] = accum[r]! + sq / dim);
+      const acc = accum[r]! + sq / dim;
+      accum[r] = acc;
       const step = this.lr / (Math.sqrt(acc) + this.epsilon);
       const t = r * dim - o;
       for (let k = o; k < o + dim; k++) table[t + k]! -= step * values[k]!;

@@ -178,6 +178,10 @@ async function embedAll(params: ParamSet, pooled: Float32Array, inDim: number, p
     parts.push(embedWith(params, pooled.subarray(start * inDim, Math.min(n, start + chunk) * inDim), inDim, prefix));
   }
   const out = new Float32Array(parts.reduce((m, p) => m + p.length, 0));
-  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
