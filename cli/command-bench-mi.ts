@@ -44,8 +44,18 @@ export async function benchMiCommand(argv: string[]): Promise<number> {
     process.stdout.write(BENCH_MI_USAGE + '\n');
     return 0;
   }
-  const estimators = list('--estimators', values.estimators ?? ESTIMATORS.join(','), (s) => (ESTIMATORS as readonly string[]).includes(s) ? (s as Estimator) : undefined, `one of ${ESTIMATORS.join(', ')}`);
-  const levels = list('--mi', values.mi ?? '2,4,6,8,10', (s) => (s !== '' && Number.isFinite(Number(s)) && Number(s) > 0 ? Number(s) : undefined), 'a positive number of nats');
+  const estimators = list(
+    '--estimators',
+    values.estimators ?? ESTIMATORS.join(','),
+    (s) => ((ESTIMATORS as readonly string[]).includes(s) ? (s as Estimator) : undefined),
+    `one of ${ESTIMATORS.join(', ')}`,
+  );
+  const levels = list(
+    '--mi',
+    values.mi ?? '2,4,6,8,10',
+    (s) => (s !== '' && Number.isFinite(Number(s)) && Number(s) > 0 ? Number(s) : undefined),
+    'a positive number of nats',
+  );
   const critic = (values.critic ?? 'separable') as CriticKind;
   if (!(CRITICS as readonly string[]).includes(critic)) throw new UserError(`--critic must be one of ${CRITICS.join(', ')}, got "${critic}"`);
   const batch = positiveInt('--batch', values.batch ?? '64', 2);
@@ -68,7 +78,9 @@ export async function benchMiCommand(argv: string[]): Promise<number> {
       done++;
       appendFileSync(path, JSON.stringify({ type: 'level', ...r }) + '\n');
       if (json) process.stdout.write(JSON.stringify(r) + '\n');
-      process.stderr.write(`infobound: bench-mi ${done}/${total}: ${r.estimator} at ${r.true_mi} nats: ${r.mean.toFixed(3)} ± ${r.std.toFixed(3)}${r.nonfinite > 0 ? ` (${r.nonfinite} non-finite estimates left out)` : ''}\n`);
+      process.stderr.write(
+        `infobound: bench-mi ${done}/${total}: ${r.estimator} at ${r.true_mi} nats: ${r.mean.toFixed(3)} ± ${r.std.toFixed(3)}${r.nonfinite > 0 ? ` (${r.nonfinite} non-finite estimates left out)` : ''}\n`,
+      );
     },
     (p) => {
       if (p.step % every === 0) appendFileSync(path, JSON.stringify({ type: 'point', ...p }) + '\n');
@@ -93,6 +105,7 @@ function formatTable(results: readonly LevelResult[], batch: number): string {
   const render = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[0]!) : c.padStart(widths[i]! + 2))).join('');
   const lines = [render(header), ...rows.map(render)];
   lines.push(`InfoNCE cannot exceed log(batch) = log ${batch} = ${Math.log(batch).toFixed(3)} nats.`);
-  if (results.some((r) => r.nonfinite > 0)) lines.push("* some estimates of the level were not finite (the critic's exponentials overflowed) and are left out.");
+  if (results.some((r) => r.nonfinite > 0))
+    lines.push("* some estimates of the level were not finite (the critic's exponentials overflowed) and are left out.");
   return lines.join('\n') + '\n';
 }

@@ -74,4 +74,3 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
   }
   return 0;
 }
-

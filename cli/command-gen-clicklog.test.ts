@@ -23,10 +23,7 @@ test('prints the metadata as exactly one JSON line and writes the files', (t) =>
   assert.equal(meta.generator, 'infobound-synthetic-v1');
   assert.equal(meta.format, 'tsv');
   assert.equal(meta.compression, 'gzip');
-  assert.deepEqual(
-    [meta.queries, meta.sites, meta.seed, meta.intents, meta.clicks, meta.noise],
-    [300, 40, 5, 4, 2500, 0.2],
-  );
+  assert.deepEqual([meta.queries, meta.sites, meta.seed, meta.intents, meta.clicks, meta.noise], [300, 40, 5, 4, 2500, 0.2]);
   assert.ok(Number.isFinite(meta.true_mi) && meta.true_mi > 0);
   assert.ok(meta.oracle_recall_at_10 > 0 && meta.oracle_recall_at_10 <= 1);
   assert.ok(Number.isInteger(meta.rows) && meta.rows > 0 && meta.rows <= 2500);

@@ -1,12 +1,6 @@
 import { UserError } from '../common/user-error.js';
 import { parseFlags } from './parse-flags.js';
-import {
-  DEFAULT_CLICKS_PER_QUERY,
-  DEFAULT_NOISE,
-  DEFAULT_ZIPF,
-  writeSyntheticClickLog,
-  type SyntheticClickLogOptions,
-} from '../common/synthetic-clicklog.js';
+import { DEFAULT_CLICKS_PER_QUERY, DEFAULT_NOISE, DEFAULT_ZIPF, writeSyntheticClickLog, type SyntheticClickLogOptions } from '../common/synthetic-clicklog.js';
 
 /** Usage text of `infobound gen-clicklog`. */
 export const GEN_CLICKLOG_USAGE = `Usage: infobound gen-clicklog --out FILE --queries N --sites M --seed S [--intents T] [--clicks C] [--noise E] [--zipf A]

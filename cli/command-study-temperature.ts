@@ -105,7 +105,9 @@ function formatTable(results: readonly TemperatureResult[]): string {
   const f = (x: number | null, w = 9) => (x === null ? 'n/a' : x.toFixed(3)).padStart(w);
   const lines = ['τ                final τ   InfoNCE       NWJ        DV   τ-cap  log(K+1)   true MI'];
   for (const r of results) {
-    lines.push(`${(r.learnable ? `learnable (${r.tau})` : String(r.tau)).padEnd(16)} ${f(r.final_tau)} ${f(r.infonce)} ${f(r.nwj)} ${f(r.dv)} ${f(r.temperature_cap, 7)} ${f(r.ceiling)} ${f(r.true_mi)}`);
+    lines.push(
+      `${(r.learnable ? `learnable (${r.tau})` : String(r.tau)).padEnd(16)} ${f(r.final_tau)} ${f(r.infonce)} ${f(r.nwj)} ${f(r.dv)} ${f(r.temperature_cap, 7)} ${f(r.ceiling)} ${f(r.true_mi)}`,
+    );
   }
   return lines.join('\n') + '\n';
 }

@@ -26,18 +26,36 @@ function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp
   assert.notEqual(r.code, 0);
   // Warnings about skipped lines may come first; the error is the last line.
   const lines = r.stderr.trim().split('\n');
-  assert.ok(lines.every((l) => l.startsWith('infobound: ')), `every stderr line is an infobound message:\n${r.stderr}`);
+  assert.ok(
+    lines.every((l) => l.startsWith('infobound: ')),
+    `every stderr line is an infobound message:\n${r.stderr}`,
+  );
   assert.match(lines.at(-1)!, pattern);
   assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
 }
 
 const SMALL = ['--steps', '60', '--batch', '64', '--bank-size', '1000'];
 
-test('train --workers 2: the summary carries rank 0 evaluation and the true MI, as one worker\'s does', async (t) => {
+test("train --workers 2: the summary carries rank 0 evaluation and the true MI, as one worker's does", async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   const meta = await writeSyntheticClickLog(data, { queries: 2000, sites: 200, seed: 4 });
-  const r = await cli(['train', '--data', data, '--steps', '20', '--batch', '32', '--bank-size', '256', '--workers', '2', '--run-dir', join(dir, 'run'), '--json']);
+  const r = await cli([
+    'train',
+    '--data',
+    data,
+    '--steps',
+    '20',
+    '--batch',
+    '32',
+    '--bank-size',
+    '256',
+    '--workers',
+    '2',
+    '--run-dir',
+    join(dir, 'run'),
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { type: string; workers: number; true_mi: number; eval: Record<string, number> };
   assert.equal(summary.type, 'summary');
@@ -52,9 +70,28 @@ test('train --json on a synthetic log: JSON only, the InfoNCE bound rises and st
   const meta = await writeSyntheticClickLog(data, { queries: 3000, sites: 300, seed: 3 });
   const r = await cli(['train', '--data', data, ...SMALL, '--run-dir', join(dir, 'run'), '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  const steps = lines.filter((l) => l.type === 'step') as unknown as { step: number; worker: number; loss: number; ceiling: number; temperature: number; examples_per_s: number; bounds: Record<string, number> }[];
-  const summary = lines.at(-1) as { type: string; steps: number; true_mi: number; ceiling: number; bounds: Record<string, number>; eval: Record<string, number>; skipped_inputs: object };
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const steps = lines.filter((l) => l.type === 'step') as unknown as {
+    step: number;
+    worker: number;
+    loss: number;
+    ceiling: number;
+    temperature: number;
+    examples_per_s: number;
+    bounds: Record<string, number>;
+  }[];
+  const summary = lines.at(-1) as {
+    type: string;
+    steps: number;
+    true_mi: number;
+    ceiling: number;
+    bounds: Record<string, number>;
+    eval: Record<string, number>;
+    skipped_inputs: object;
+  };
   assert.equal(summary.type, 'summary');
   assert.equal(lines.length, steps.length + 1, 'only step lines and one summary on stdout');
   assert.ok(steps.length >= 6);
@@ -83,7 +120,10 @@ test('resume continues from the checkpoint to the requested step', async (t) => 
   assert.equal(a.code, 0, a.stderr);
   const b = await cli(['train', ...common, '--steps', '30', '--resume', join(dir, 'a', 'checkpoint.ibck'), '--run-dir', join(dir, 'b')]);
   assert.equal(b.code, 0, b.stderr);
-  const lines = b.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; step?: number; steps?: number });
+  const lines = b.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; step?: number; steps?: number });
   assert.equal(lines.at(-1)!.steps, 30);
   assert.equal(lines.find((l) => l.type === 'step')!.step, 21, 'the first step after resuming is 21');
   const bad = await cli(['train', ...common, '--bank-size', '100', '--resume', join(dir, 'a', 'checkpoint.ibck'), '--run-dir', join(dir, 'c')]);
@@ -97,7 +137,15 @@ test('resume is exact: with bank.staleness 2 the checkpoint carries the keys sti
   const config = join(dir, 'stale.yaml');
   writeFileSync(config, 'bank:\n  staleness: 2\ntrain:\n  log_every: 1\neval:\n  enabled: false\n');
   const common = ['--config', config, '--data', data, '--batch', '32', '--bank-size', '200', '--json'];
-  const digests = (stdout: string) => new Map(stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number; bank_digest: string }).filter((l) => l.type === 'step').map((l) => [l.step, l.bank_digest]));
+  const digests = (stdout: string) =>
+    new Map(
+      stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; step: number; bank_digest: string })
+        .filter((l) => l.type === 'step')
+        .map((l) => [l.step, l.bank_digest]),
+    );
   const whole = await cli(['train', ...common, '--steps', '20', '--run-dir', join(dir, 'whole')]);
   assert.equal(whole.code, 0, whole.stderr);
   const first = await cli(['train', ...common, '--steps', '10', '--run-dir', join(dir, 'first')]);
@@ -106,7 +154,10 @@ test('resume is exact: with bank.staleness 2 the checkpoint carries the keys sti
   assert.equal(rest.code, 0, rest.stderr);
   const a = digests(whole.stdout);
   const b = digests(rest.stdout);
-  assert.deepEqual([...b.keys()], Array.from({ length: 10 }, (_, i) => 11 + i));
+  assert.deepEqual(
+    [...b.keys()],
+    Array.from({ length: 10 }, (_, i) => 11 + i),
+  );
   for (const [step, digest] of b) assert.equal(digest, a.get(step), `bank at step ${step}`);
 });
 
@@ -121,7 +172,14 @@ test('malformed click-log lines are skipped, counted and reported with file:line
   const r = await cli(['train', '--data', data, '--steps', '5', '--batch', '16', '--bank-size', '64', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { skipped_inputs: Record<string, number> };
-  assert.deepEqual(summary.skipped_inputs, { wrong_column_count: 1, empty_field: 1, non_numeric_clicks: 1, negative_clicks: 1, non_finite_clicks: 1, line_too_long: 1 });
+  assert.deepEqual(summary.skipped_inputs, {
+    wrong_column_count: 1,
+    empty_field: 1,
+    non_numeric_clicks: 1,
+    negative_clicks: 1,
+    non_finite_clicks: 1,
+    line_too_long: 1,
+  });
   assert.match(r.stderr, new RegExp(`${data.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:201: skipped \\(wrong_column_count\\)`));
 });
 
@@ -153,10 +211,19 @@ test('network flag mistakes of train, coordinator and worker are one line each',
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   await writeSyntheticClickLog(data, { queries: 200, sites: 20, seed: 6 });
-  assertOneLineError(await cli(['worker', '--coordinator', '127.0.0.1:1', '--data', data, '--peer-port', '70000']), /--peer-port must be a port number in \[0, 65535\], got "70000"/);
-  assertOneLineError(await cli(['worker', '--coordinator', '127.0.0.1:1', '--data', data, '--bind', '192.0.2.1']), /cannot serve Peer on 192\.0\.2\.1:0 \(--bind, --peer-port\): listen EADDRNOTAVAIL/);
+  assertOneLineError(
+    await cli(['worker', '--coordinator', '127.0.0.1:1', '--data', data, '--peer-port', '70000']),
+    /--peer-port must be a port number in \[0, 65535\], got "70000"/,
+  );
+  assertOneLineError(
+    await cli(['worker', '--coordinator', '127.0.0.1:1', '--data', data, '--bind', '192.0.2.1']),
+    /cannot serve Peer on 192\.0\.2\.1:0 \(--bind, --peer-port\): listen EADDRNOTAVAIL/,
+  );
   assertOneLineError(await cli(['coordinator', '--data', data, '--port', '99999']), /--port must be a port number in \[0, 65535\]/);
-  assertOneLineError(await cli(['train', '--data', data, '--workers', '2', '--metrics-port', '65535']), /--metrics-port with --workers 2 needs ports P to P\+2/);
+  assertOneLineError(
+    await cli(['train', '--data', data, '--workers', '2', '--metrics-port', '65535']),
+    /--metrics-port with --workers 2 needs ports P to P\+2/,
+  );
   assertOneLineError(await cli(['train', '--data', data, '--metrics-port', 'x']), /--metrics-port must be a port number/);
 });
 
@@ -185,7 +252,13 @@ test('quality on a generated click log: bound ≥ 70% of min(true MI, ceiling), 
   const meta = JSON.parse(gen.stdout) as { true_mi: number; oracle_recall_at_10: number };
   const r = await cli(['train', '--data', data, '--steps', '300', '--run-dir', join(dir, 'run'), '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { bounds: { infonce: number }; max_infonce: number; ceiling: number; true_mi: number; eval: Record<string, number> };
+  const s = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    bounds: { infonce: number };
+    max_infonce: number;
+    ceiling: number;
+    true_mi: number;
+    eval: Record<string, number>;
+  };
   assert.equal(s.true_mi, meta.true_mi);
   assert.ok(s.max_infonce <= s.ceiling);
   const target = 0.7 * Math.min(meta.true_mi, s.ceiling);

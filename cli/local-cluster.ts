@@ -33,7 +33,13 @@ export async function runLocalCluster(config: Config, o: LocalClusterOptions): P
   writeFileSync(configPath, JSON.stringify(job, null, 2) + '\n');
   const token = randomBytes(16).toString('hex');
   const endpoint = await startMetricsEndpoint('coordinator', o.metricsPort?.toString(), '127.0.0.1', o.info);
-  const run = await runCoordinator(job, { workers: o.workers, token, step: o.step, info: o.info, ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}) });
+  const run = await runCoordinator(job, {
+    workers: o.workers,
+    token,
+    step: o.step,
+    info: o.info,
+    ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}),
+  });
   const children: ChildProcess[] = [];
   // Stopped with SIGTERM or Ctrl-C, the run takes its workers with it rather than leaving them orphaned.
   const onSignal = () => {

@@ -30,7 +30,9 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
 
 const USAGE = `usage: infobound <command> [flags]   (infobound <command> --help for its flags)
 
-${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(14)} ${c.help}`).join('\n')}
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(14)} ${c.help}`)
+  .join('\n')}
 `;
 
 /** CLI entry: returns the exit code; a user's mistake is one line on stderr, never a stack trace. */

@@ -8,13 +8,20 @@ test('the backend comes from --backend, else INFOBOUND_BACKEND, else the config'
   assert.deepEqual(backendOverride(undefined, { INFOBOUND_BACKEND: 'tensorflow-gpu' }), { backend: 'tensorflow-gpu' });
   assert.deepEqual(backendOverride(undefined, {}), {});
   assert.deepEqual(backendOverride(undefined, { INFOBOUND_BACKEND: '' }), {});
-  assert.throws(() => backendOverride(undefined, { INFOBOUND_BACKEND: 'gpu' }), (e: Error) => e instanceof UserError && /^INFOBOUND_BACKEND must be one of "wasm", .* got "gpu"$/.test(e.message));
+  assert.throws(
+    () => backendOverride(undefined, { INFOBOUND_BACKEND: 'gpu' }),
+    (e: Error) => e instanceof UserError && /^INFOBOUND_BACKEND must be one of "wasm", .* got "gpu"$/.test(e.message),
+  );
 });
 
 test('port flags are integers in [0, 65535], named in the error', () => {
   assert.equal(portNumber('--port', '0'), 0);
   assert.equal(portNumber('--metrics-port', '9400'), 9400);
-  for (const bad of ['70000', '-1', '1.5', 'http']) assert.throws(() => portNumber('--peer-port', bad), (e: Error) => e instanceof UserError && e.message === `--peer-port must be a port number in [0, 65535], got "${bad}"`);
+  for (const bad of ['70000', '-1', '1.5', 'http'])
+    assert.throws(
+      () => portNumber('--peer-port', bad),
+      (e: Error) => e instanceof UserError && e.message === `--peer-port must be a port number in [0, 65535], got "${bad}"`,
+    );
 });
 
 test('positiveInt names the flag and its minimum', () => {

@@ -180,11 +180,7 @@ export function decodeCheckpoint(bytes: Buffer, where: string): CheckpointConten
     throw fail(`unsupported version ${JSON.stringify(header.version)} (this build reads version ${FORMAT_VERSION})`);
   }
   const digest = header.sha256;
-  if (
-    typeof digest !== 'string' ||
-    !/^[0-9a-f]{64}$/.test(digest) ||
-    buf.toString('latin1', PREAMBLE, DIGEST_AT) !== DIGEST_PREFIX
-  ) {
+  if (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest) || buf.toString('latin1', PREAMBLE, DIGEST_AT) !== DIGEST_PREFIX) {
     throw fail('corrupt header (no sha256 digest at its start)');
   }
   const { meta } = header;
@@ -244,7 +240,9 @@ function plan(contents: CheckpointContents): { prefix: Buffer; pieces: () => Gen
 
 /** A hash over the prefix without the digest's own hex digits, ready for the data section. */
 function digestStart(prefix: Buffer): Hash {
-  return createHash('sha256').update(prefix.subarray(0, DIGEST_AT)).update(prefix.subarray(DIGEST_AT + DIGEST_HEX));
+  return createHash('sha256')
+    .update(prefix.subarray(0, DIGEST_AT))
+    .update(prefix.subarray(DIGEST_AT + DIGEST_HEX));
 }
 
 /** The header entries, from the arrays' dtypes and shapes only (their data is read later, once). */
@@ -302,7 +300,6 @@ async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number)
     done += bytesWritten;
   }
 }
-
 
 /** JSON.stringify replacer: JSON has no NaN or Infinity, and silently writing null would lose them. */
 function refuseNonFinite(key: string, value: unknown): unknown {

@@ -77,10 +77,7 @@ test('each loss gradient matches central differences of the JS bound', async () 
     const c = randomCase(rng, rows, cols, layout);
     for (const name of BOUND_NAMES) {
       const { grad } = valueAndGrad((s) => LOSSES[name](s, layout), c);
-      assert.doesNotThrow(
-        () => expectArraysClose(grad, finiteDifferenceGrad(c, name), { atol: 2e-5, rtol: 1e-3 }),
-        `${name} ${layout}`,
-      );
+      assert.doesNotThrow(() => expectArraysClose(grad, finiteDifferenceGrad(c, name), { atol: 2e-5, rtol: 1e-3 }), `${name} ${layout}`);
     }
   }
 });
@@ -147,7 +144,15 @@ test('MINE state: restored from a checkpoint, reset, validated, and kept from ba
   const mine = new MineLoss();
   mine.restore(2.5);
   assert.equal(mine.ema, 2.5);
-  mine.loss(tf.tensor2d([[NaN, 1], [0, NaN]]), 'first').dispose();
+  mine
+    .loss(
+      tf.tensor2d([
+        [NaN, 1],
+        [0, NaN],
+      ]),
+      'first',
+    )
+    .dispose();
   assert.equal(mine.ema, 2.5, 'a NaN batch leaves the average alone');
   mine.restore(undefined);
   assert.equal(mine.ema, undefined);

@@ -156,7 +156,12 @@ test('temperature cap: reached by antipodal negatives, a floor by antipodal posi
     expectArraysClose([worst.infonce], [Math.log(n) - Math.log(1 + (n - 1) * Math.exp(2 / tau))], { atol: 1e-12, rtol: 1e-12 });
     // In-batch with B = 2 the cap is reachable too: x = (u, −u), y = x.
     const pair = [u, minus];
-    const diag = boundValues(matrix(pair.map((x) => pair.map((y) => dot(x, y) / tau)), 'diagonal'));
+    const diag = boundValues(
+      matrix(
+        pair.map((x) => pair.map((y) => dot(x, y) / tau)),
+        'diagonal',
+      ),
+    );
     expectArraysClose([diag.infonce], [infonceTemperatureCap(2, tau)], { atol: 1e-12, rtol: 1e-12 });
     for (let trial = 0; trial < 20; trial++) {
       const queries = Array.from({ length: b }, unit);
@@ -184,15 +189,30 @@ test('extreme scores take the stable paths: shift invariance and closed forms', 
   const negs = rows.flatMap((row, i) => row.filter((_, j) => j !== i));
   const meanNeg = negs.reduce((x, y) => x + y, 0) / negs.length;
   for (const c of [200, -800]) {
-    const v = boundValues(matrix(rows.map((row) => row.map((x) => x + c)), 'diagonal'));
+    const v = boundValues(
+      matrix(
+        rows.map((row) => row.map((x) => x + c)),
+        'diagonal',
+      ),
+    );
     // InfoNCE and DV only see score differences.
     expectArraysClose([v.infonce, v.dv], [base.infonce, base.dv], { atol: 1e-10, rtol: 1e-10 });
     // NWJ(s + c) = mean(pos) + c − e^c·(mean(pos) − NWJ(s)).
     expectArraysClose([v.nwj], [meanPos + c - Math.exp(c) * (meanPos - base.nwj)], { atol: 1e-9, rtol: 1e-12 });
   }
   // Far from 0, softplus(x) = max(x, 0) to double precision.
-  const hot = boundValues(matrix(rows.map((row) => row.map((x) => x + 200)), 'diagonal'));
-  const cold = boundValues(matrix(rows.map((row) => row.map((x) => x - 800)), 'diagonal'));
+  const hot = boundValues(
+    matrix(
+      rows.map((row) => row.map((x) => x + 200)),
+      'diagonal',
+    ),
+  );
+  const cold = boundValues(
+    matrix(
+      rows.map((row) => row.map((x) => x - 800)),
+      'diagonal',
+    ),
+  );
   expectArraysClose([hot.jsd, cold.jsd], [-(meanNeg + 200), meanPos - 800], { atol: 1e-9, rtol: 1e-12 });
 });
 
@@ -205,11 +225,28 @@ test('masked (−∞) negatives add nothing; NaN propagates', () => {
   const v = boundValues(matrix(rows, 'first'));
   expectBounds(v, reference(rows, 'first'));
   assert.ok(BOUND_NAMES.every((name) => Number.isFinite(v[name])));
-  const nan = boundValues(matrix([[1, NaN], [0, 2]], 'diagonal'));
-  assert.ok(BOUND_NAMES.every((name) => Number.isNaN(nan[name])), JSON.stringify(nan));
-  for (const row of [[NaN, 1, 2], [NaN, -Infinity, -Infinity]]) {
+  const nan = boundValues(
+    matrix(
+      [
+        [1, NaN],
+        [0, 2],
+      ],
+      'diagonal',
+    ),
+  );
+  assert.ok(
+    BOUND_NAMES.every((name) => Number.isNaN(nan[name])),
+    JSON.stringify(nan),
+  );
+  for (const row of [
+    [NaN, 1, 2],
+    [NaN, -Infinity, -Infinity],
+  ]) {
     const nanPos = boundValues(matrix([row], 'first'));
-    assert.ok(BOUND_NAMES.every((name) => Number.isNaN(nanPos[name])), JSON.stringify(nanPos));
+    assert.ok(
+      BOUND_NAMES.every((name) => Number.isNaN(nanPos[name])),
+      JSON.stringify(nanPos),
+    );
   }
 });
 

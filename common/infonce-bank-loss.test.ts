@@ -58,7 +58,9 @@ test('queueCriticScores: positive in column 0, then scaled bank scores plus bias
   const scale = tf.scalar(2);
   const s = queueCriticScores(q, kpos, scale, bank, tf.fill([3, 1], 0.5) as tf.Tensor2D, tf.fill([1, 4], -1) as tf.Tensor2D);
   assert.deepEqual(s.shape, [3, 5]);
-  const qd = q.arraySync(), kd = kpos.arraySync(), bd = bank.keys.arraySync();
+  const qd = q.arraySync(),
+    kd = kpos.arraySync(),
+    bd = bank.keys.arraySync();
   const want: number[] = [];
   for (let i = 0; i < 3; i++) {
     want.push(2 * (qd[i]![0]! * kd[i]![0]! + qd[i]![1]! * kd[i]![1]!) + 0.5);

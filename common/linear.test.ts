@@ -19,6 +19,9 @@ test('linear: value and gradients equal tf.matMul autodiff', async () => {
 
 test('l2Normalize: unit rows, direction kept', async () => {
   await useTestBackend();
-  const x = tf.tensor2d([[3, 4], [0, 2]]);
+  const x = tf.tensor2d([
+    [3, 4],
+    [0, 2],
+  ]);
   expectTensorsClose(l2Normalize(x), [0.6, 0.8, 0, 1]);
 });

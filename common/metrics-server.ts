@@ -26,7 +26,9 @@ export function serveMetrics(metrics: InfoboundMetrics, host: string, port: numb
     );
   });
   return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new UserError(`--metrics-port ${port}: cannot listen on ${host}:${port}: ${err.code ?? err.message}`)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new UserError(`--metrics-port ${port}: cannot listen on ${host}:${port}: ${err.code ?? err.message}`)),
+    );
     server.listen(port, host, () => {
       const a = server.address() as AddressInfo;
       resolve({

@@ -102,7 +102,10 @@ test('the endpoint serves GET /metrics and 404 elsewhere; a port in use is a one
     assert.match(await ok.text(), /^infobound_steps_total\{role="worker"\} 3$/m);
     assert.equal((await fetch(`http://${server.address}/`)).status, 404);
     const port = Number(server.address.split(':').at(-1));
-    await assert.rejects(serveMetrics(m, '127.0.0.1', port), (err: Error) => err instanceof UserError && /--metrics-port \d+: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/.test(err.message));
+    await assert.rejects(
+      serveMetrics(m, '127.0.0.1', port),
+      (err: Error) => err instanceof UserError && /--metrics-port \d+: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/.test(err.message),
+    );
   } finally {
     await server.close();
   }

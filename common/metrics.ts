@@ -79,8 +79,17 @@ export class InfoboundMetrics {
     const registers = [this.registry];
     this.registry.setDefaultLabels({ role });
     const n = METRIC_NAMES;
-    this.bound = new Gauge({ name: n.bound, help: 'Mutual-information lower bound on the last logged step, by estimator (InfoNCE, NWJ, DV; JSD is not an MI value).', labelNames: ['estimator'], registers });
-    this.ceiling = new Gauge({ name: n.ceiling, help: 'Ceiling log(N) of the InfoNCE bound with N candidates per row (log(K+1) for a K-key bank).', registers });
+    this.bound = new Gauge({
+      name: n.bound,
+      help: 'Mutual-information lower bound on the last logged step, by estimator (InfoNCE, NWJ, DV; JSD is not an MI value).',
+      labelNames: ['estimator'],
+      registers,
+    });
+    this.ceiling = new Gauge({
+      name: n.ceiling,
+      help: 'Ceiling log(N) of the InfoNCE bound with N candidates per row (log(K+1) for a K-key bank).',
+      registers,
+    });
     this.trueMi = new Gauge({ name: n.trueMi, help: 'True mutual information of the data, when the data set declares it.', registers });
     this.loss = new Gauge({ name: n.loss, help: 'Training loss of the last step.', registers });
     this.temperature = new Gauge({ name: n.temperature, help: 'Critic temperature tau of the last step.', registers });
@@ -96,17 +105,36 @@ export class InfoboundMetrics {
       registers,
     });
     this.allreduceBytes = new Counter({ name: n.allreduceBytes, help: 'Bytes this worker sent in collectives (ring all-reduce and all-gathers).', registers });
-    this.allreduceSeconds = new Histogram({ name: n.allreduceSeconds, help: 'Wall time of a step\'s collectives (dense all-reduce and sparse all-gather).', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers });
+    this.allreduceSeconds = new Histogram({
+      name: n.allreduceSeconds,
+      help: "Wall time of a step's collectives (dense all-reduce and sparse all-gather).",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
     this.bankFill = new Gauge({ name: n.bankFill, help: 'Fraction of the bank replica holding keys.', registers });
     this.bankLag = new Gauge({ name: n.bankLag, help: 'Bank messages in the stream not read by this replica yet (consumer lag).', registers });
-    this.bankKeys = new Gauge({ name: n.bankKeys, help: 'Keys in the bank replica no older than max_age_steps steps (cumulative, like histogram buckets).', labelNames: ['max_age_steps'], registers });
-    this.bankKeyAge = new Gauge({ name: n.bankKeyAge, help: 'Mean age of the bank replica\'s keys, in steps.', registers });
+    this.bankKeys = new Gauge({
+      name: n.bankKeys,
+      help: 'Keys in the bank replica no older than max_age_steps steps (cumulative, like histogram buckets).',
+      labelNames: ['max_age_steps'],
+      registers,
+    });
+    this.bankKeyAge = new Gauge({ name: n.bankKeyAge, help: "Mean age of the bank replica's keys, in steps.", registers });
     this.generation = new Gauge({ name: n.generation, help: 'Current generation (membership) of the job.', registers });
     this.members = new Gauge({ name: n.members, help: 'Workers in the current generation.', registers });
     this.restarts = new Counter({ name: n.restarts, help: 'Generations formed after the first while training (worker failures, joins).', registers });
     this.committedSteps = new Counter({ name: n.committedSteps, help: 'Steps the coordinator committed.', registers });
-    this.committedExamples = new Counter({ name: n.committedExamples, help: 'Examples in the steps the coordinator committed (the job\'s throughput).', registers });
-    this.skipped = new Counter({ name: n.skipped, help: 'Inputs skipped instead of trained on (bad lines, bad bank messages), by reason.', labelNames: ['reason'], registers });
+    this.committedExamples = new Counter({
+      name: n.committedExamples,
+      help: "Examples in the steps the coordinator committed (the job's throughput).",
+      registers,
+    });
+    this.skipped = new Counter({
+      name: n.skipped,
+      help: 'Inputs skipped instead of trained on (bad lines, bad bank messages), by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
     this.refused = new Counter({ name: n.refused, help: 'Requests the coordinator refused, by reason.', labelNames: ['reason'], registers });
     const self = this;
     new Gauge({

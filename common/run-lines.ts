@@ -102,6 +102,8 @@ export function summarizeSteps(lines: readonly StepLine[]): Pick<SummaryLine, 'b
  * (prefixed `bank_`). Messages of an earlier run of the job are not bad input and are left out.
  */
 export function skippedInputs(data: Readonly<Record<string, number>>, bank: Readonly<Record<string, number>>): Record<string, number> {
-  const bankDrops = Object.entries(bank).filter(([reason]) => reason !== 'other_run').map(([reason, n]) => [`bank_${reason}`, n] as const);
+  const bankDrops = Object.entries(bank)
+    .filter(([reason]) => reason !== 'other_run')
+    .map(([reason, n]) => [`bank_${reason}`, n] as const);
   return Object.fromEntries([...Object.entries(data), ...bankDrops].filter(([, n]) => n > 0));
 }

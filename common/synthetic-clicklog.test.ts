@@ -140,9 +140,7 @@ test('a large sample matches p(s), p(q) and, by plug-in estimate, the true MI', 
   const ps = marginal(model, cond);
   // Multinomial counts: each within 5 standard deviations of its expectation.
   ps.forEach((p, s) => assert.ok(Math.abs(perSite[s]! - clicks * p) <= 5 * Math.sqrt(clicks * p * (1 - p)) + 1, `site ${s}`));
-  model.queryProb.forEach((p, q) =>
-    assert.ok(Math.abs(perQuery[q]! - clicks * p) <= 5 * Math.sqrt(clicks * p * (1 - p)) + 1, `query ${q}`),
-  );
+  model.queryProb.forEach((p, q) => assert.ok(Math.abs(perQuery[q]! - clicks * p) <= 5 * Math.sqrt(clicks * p * (1 - p)) + 1, `query ${q}`));
 
   let plugin = 0;
   for (const [key, n] of joint) {
@@ -156,7 +154,10 @@ test('a large sample matches p(s), p(q) and, by plug-in estimate, the true MI', 
 });
 
 test('queries and sites are distinct, and site names share vocabulary with their intent', () => {
-  for (const options of [{ queries: 500, sites: 80, seed: 2 }, { queries: 3000, sites: 4, intents: 2, seed: 5 }]) {
+  for (const options of [
+    { queries: 500, sites: 80, seed: 2 },
+    { queries: 3000, sites: 4, intents: 2, seed: 5 },
+  ]) {
     const model = buildClickLogModel(options);
     assert.equal(new Set(model.queries).size, options.queries);
     assert.equal(new Set(model.sites).size, options.sites);
@@ -174,13 +175,19 @@ test('queries and sites are distinct, and site names share vocabulary with their
     model.queries.forEach((query, q) => {
       const words = query.split(' ');
       assert.ok(words.length >= 1 && words.every((w) => generic.has(w) || owner.get(w) === model.queryIntent[q]));
-      assert.ok(words.some((w) => owner.get(w) === model.queryIntent[q]), `query "${query}" has a word of its intent`);
+      assert.ok(
+        words.some((w) => owner.get(w) === model.queryIntent[q]),
+        `query "${query}" has a word of its intent`,
+      );
       words.forEach((w) => queryWords[model.queryIntent[q]!]!.add(w));
     });
     model.sites.forEach((site, s) => {
       assert.match(site, /^[a-z]+(-[a-z]+)+\.[a-z]+$/);
       const words = site.slice(0, site.lastIndexOf('.')).split('-');
-      assert.ok(words.some((w) => queryWords[model.siteIntent[s]!]!.has(w)), `site ${site} shares a word with its intent's queries`);
+      assert.ok(
+        words.some((w) => queryWords[model.siteIntent[s]!]!.has(w)),
+        `site ${site} shares a word with its intent's queries`,
+      );
       assert.ok(words.every((w) => owner.get(w) === undefined || owner.get(w) === model.siteIntent[s]));
     });
   }
@@ -278,7 +285,11 @@ test('invalid options are UserErrors naming the field', () => {
     [{ queries: 10, sites: 5, seed: 1.5 }, /seed/],
   ];
   for (const [options, pattern] of cases) {
-    assert.throws(() => buildClickLogModel(options), (err: Error) => err instanceof UserError && pattern.test(err.message), JSON.stringify(options));
+    assert.throws(
+      () => buildClickLogModel(options),
+      (err: Error) => err instanceof UserError && pattern.test(err.message),
+      JSON.stringify(options),
+    );
   }
 });
 

@@ -262,9 +262,7 @@ export function buildClickLogModel(options: SyntheticClickLogOptions): ClickLogM
     intentProb[queryIntent[q]!]! += queryProb[q]!;
   }
   // About n_t^(1/3) words give enough 1–3 word combinations for an intent's n_t distinct queries.
-  const intentWords = Array.from(queriesPerIntent, (count) =>
-    Array.from({ length: Math.max(WORDS_PER_INTENT, Math.ceil(Math.cbrt(2 * count))) }, newWord),
-  );
+  const intentWords = Array.from(queriesPerIntent, (count) => Array.from({ length: Math.max(WORDS_PER_INTENT, Math.ceil(Math.cbrt(2 * count))) }, newWord));
 
   const seen = new Set<string>();
   const queries = Array.from(queryIntent, (t) => freshQuery(intentWords[t]!, seen, rng));
@@ -290,8 +288,20 @@ export function buildClickLogModel(options: SyntheticClickLogOptions): ClickLogM
   const noiseProb = zipfOverRandomRanks(m, zipf, rng);
 
   return {
-    seed, intents, noise, zipf, queries, queryIntent, queryProb, intentProb, sites, siteIntent,
-    intentSites, intentSiteProb, noiseProb, intentWords,
+    seed,
+    intents,
+    noise,
+    zipf,
+    queries,
+    queryIntent,
+    queryProb,
+    intentProb,
+    sites,
+    siteIntent,
+    intentSites,
+    intentSiteProb,
+    noiseProb,
+    intentWords,
   };
 }
 
@@ -517,7 +527,17 @@ export async function writeSyntheticClickLog(outPath: string, options: Synthetic
 
 /** Sidecar fields that must be finite numbers when present. */
 const NUMERIC_META_FIELDS = [
-  'seed', 'queries', 'sites', 'intents', 'noise', 'zipf', 'clicks', 'rows', 'h_site', 'h_intent', 'oracle_recall_at_10',
+  'seed',
+  'queries',
+  'sites',
+  'intents',
+  'noise',
+  'zipf',
+  'clicks',
+  'rows',
+  'h_site',
+  'h_intent',
+  'oracle_recall_at_10',
 ] as const satisfies readonly (keyof SyntheticClickLogMeta)[];
 
 /**

@@ -33,10 +33,18 @@ test('a worker that stops pinging is removed; its step is discarded and re-plann
 
   // Step 3 is in flight: w0 and w1 report it, w2 hangs (no report, no pings).
   const attempt = await Promise.all(workers.map((w) => w.nextStep()));
-  assert.deepEqual(attempt.map((a) => a.splits[0]!.start), [48, 56, 64]);
+  assert.deepEqual(
+    attempt.map((a) => a.splits[0]!.start),
+    [48, 56, 64],
+  );
   const hung = performance.now();
   w2!.stopHeartbeat();
-  const reports = [w0!.report(3), w1!.report(3)].map((p) => p.then(() => assert.fail('a discarded step must not be acknowledged'), (err: grpc.ServiceError) => err));
+  const reports = [w0!.report(3), w1!.report(3)].map((p) =>
+    p.then(
+      () => assert.fail('a discarded step must not be acknowledged'),
+      (err: grpc.ServiceError) => err,
+    ),
+  );
 
   const [m0, m1] = await Promise.all([w0!, w1!].map((w) => w.waitForMembership((m) => m.generation === 2)));
   const removedAfter = performance.now() - hung;
@@ -46,7 +54,11 @@ test('a worker that stops pinging is removed; its step is discarded and re-plann
     assert.equal(m.rank, rank, 'the members that stay keep their order');
     assert.equal(m.committed_step, 2);
   }
-  assert.deepEqual(w0!.pushes.map((m) => m.generation), [2], 'pushed, not only answered');
+  assert.deepEqual(
+    w0!.pushes.map((m) => m.generation),
+    [2],
+    'pushed, not only answered',
+  );
   assert.deepEqual(events.memberships.at(-1)!.removed, [{ workerId: 'w2', cause: 'heartbeat_timeout' }]);
   for (const err of await Promise.all(reports)) {
     assert.equal(err.code, grpc.status.ABORTED);
@@ -62,21 +74,27 @@ test('a worker that stops pinging is removed; its step is discarded and re-plann
   for (const step of [3, 4]) {
     const before = coordinator.cursor;
     const { assignments, acks } = await runStep([w0!, w1!]);
-    assert.deepEqual(assignments.map((a) => [a.generation, a.step, a.splits[0]!.start]), [
-      [2, step, before],
-      [2, step, before + BATCH],
-    ]);
+    assert.deepEqual(
+      assignments.map((a) => [a.generation, a.step, a.splits[0]!.start]),
+      [
+        [2, step, before],
+        [2, step, before + BATCH],
+      ],
+    );
     assert.ok(acks.every((a) => a.committed_step === step));
     committed.push(...assignments.flatMap((a) => a.splits));
   }
   assert.equal(coordinator.cursor, 48 + 2 * 2 * BATCH);
   assert.deepEqual(positions(committed), range(coordinator.cursor), 'no position committed twice, none skipped');
-  assert.deepEqual(events.commits.map((c) => [c.step, c.world, c.cursor]), [
-    [1, 3, 24],
-    [2, 3, 48],
-    [3, 2, 64],
-    [4, 2, 80],
-  ]);
+  assert.deepEqual(
+    events.commits.map((c) => [c.step, c.world, c.cursor]),
+    [
+      [1, 3, 24],
+      [2, 3, 48],
+      [3, 2, 64],
+      [4, 2, 80],
+    ],
+  );
 });
 
 test('a worker joining a running job is admitted at the next step boundary', async (t) => {
@@ -98,46 +116,70 @@ test('a worker joining a running job is admitted at the next step boundary', asy
   assert.equal(admitted, false, 'not admitted while step 2 is in flight');
   assert.equal(coordinator.generation, 1);
   const acks = await Promise.all([w0!.report(2), w1!.report(2)]);
-  assert.ok(acks.every((a) => a.committed && a.committed_step === 2), 'the step in flight counted');
+  assert.ok(
+    acks.every((a) => a.committed && a.committed_step === 2),
+    'the step in flight counted',
+  );
 
   const m = await joining;
   assert.deepEqual([m.generation, m.rank, m.world, m.committed_step, m.state_source_rank], [2, 2, 3, 2, 0]);
-  assert.deepEqual(m.members.map((x) => x.worker_id), ['w0', 'w1', 'late0']);
+  assert.deepEqual(
+    m.members.map((x) => x.worker_id),
+    ['w0', 'w1', 'late0'],
+  );
   late!.startHeartbeat(100);
   await Promise.all([w0!, w1!].map((w) => w.waitForMembership((x) => x.generation === 2)));
   assert.deepEqual([w0!.rank, w1!.rank], [0, 1]);
-  await assert.rejects(w0!.nextStep(1), (err: grpc.ServiceError) => err.code === grpc.status.FAILED_PRECONDITION && /current generation is 2/.test(err.details));
-  assert.deepEqual(assignments.map((a) => a.step), [2, 2]);
+  await assert.rejects(
+    w0!.nextStep(1),
+    (err: grpc.ServiceError) => err.code === grpc.status.FAILED_PRECONDITION && /current generation is 2/.test(err.details),
+  );
+  assert.deepEqual(
+    assignments.map((a) => a.step),
+    [2, 2],
+  );
 
   // Step 3 is planned for three ranks from the committed cursor.
   const step3 = await runStep([w0!, w1!, late!]);
-  assert.deepEqual(step3.assignments.map((a) => [a.step, a.splits[0]!.start]), [
-    [3, 32],
-    [3, 40],
-    [3, 48],
-  ]);
+  assert.deepEqual(
+    step3.assignments.map((a) => [a.step, a.splits[0]!.start]),
+    [
+      [3, 32],
+      [3, 40],
+      [3, 48],
+    ],
+  );
 
   // The step 3 acknowledgements carried step 4's assignments, so step 4 is in flight: a joiner is
   // admitted once it commits.
-  assert.deepEqual(step3.acks.map((a) => [a.next?.step, a.next?.splits[0]?.start]), [
-    [4, 56],
-    [4, 64],
-    [4, 72],
-  ]);
+  assert.deepEqual(
+    step3.acks.map((a) => [a.next?.step, a.next?.splits[0]?.start]),
+    [
+      [4, 56],
+      [4, 64],
+      [4, 72],
+    ],
+  );
   const joining4 = later!.join();
   await runStep([w0!, w1!, late!]);
   const m4 = await joining4;
   assert.deepEqual([m4.generation, m4.rank, m4.world, m4.committed_step], [3, 3, 4, 4]);
-  assert.deepEqual(events.memberships.map((e) => [e.generation, e.joined]), [
-    [1, ['w0', 'w1']],
-    [2, ['late0']],
-    [3, ['late1']],
-  ]);
+  assert.deepEqual(
+    events.memberships.map((e) => [e.generation, e.joined]),
+    [
+      [1, ['w0', 'w1']],
+      [2, ['late0']],
+      [3, ['late1']],
+    ],
+  );
 
   // Leave: a new generation without the leaver, at once.
   await w1!.leave();
   await w0!.waitForMembership((x) => x.generation === 4);
-  assert.deepEqual(w0!.membership!.members.map((x) => x.worker_id), ['w0', 'late0', 'late1']);
+  assert.deepEqual(
+    w0!.membership!.members.map((x) => x.worker_id),
+    ['w0', 'late0', 'late1'],
+  );
   assert.deepEqual(events.memberships.at(-1)!.removed, [{ workerId: 'w1', cause: 'left' }]);
   assert.deepEqual(events.leaves, [{ workerId: 'w1', rank: 1, generation: 3, summaryJson: '' }]);
 });
@@ -148,7 +190,10 @@ test('a worker that restarts and joins again replaces its old self in a new gene
   await joinInOrder([w0!, w1!]);
   const again = await w0!.join();
   assert.deepEqual([again.generation, again.world], [2, 2]);
-  assert.deepEqual(again.members.map((x) => x.worker_id), ['w1', 'w0']);
+  assert.deepEqual(
+    again.members.map((x) => x.worker_id),
+    ['w1', 'w0'],
+  );
   assert.deepEqual(events.memberships.at(-1)!.removed, [{ workerId: 'w0', cause: 'rejoined' }]);
 });
 
@@ -180,15 +225,24 @@ test('a restarted coordinator resumes from the last checkpoint with the next gen
   const second = await startCoordinator(t, { workers: 2, stateDir });
   assert.deepEqual([second.coordinator.committedStep, second.coordinator.cursor, second.coordinator.generation], [2, 32, 1]);
   const [v0, v1] = fakeWorkers(t, second.coordinator.address, 2, {}, 'v');
-  await assert.rejects(v0!.join({ epochSize: 50 }), (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT && /epoch_size 50.*job's is 100/.test(err.details));
+  await assert.rejects(
+    v0!.join({ epochSize: 50 }),
+    (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT && /epoch_size 50.*job's is 100/.test(err.details),
+  );
   const memberships = await joinInOrder([v0!, v1!]);
   assert.ok(memberships.every((m) => m.generation === 2 && m.committed_step === 2));
-  assert.ok(memberships.every((m) => m.run_id === saved?.run_id), 'a restarted coordinator keeps the run id');
+  assert.ok(
+    memberships.every((m) => m.run_id === saved?.run_id),
+    'a restarted coordinator keeps the run id',
+  );
   const { assignments } = await runStep([v0!, v1!]);
-  assert.deepEqual(assignments.map((a) => [a.step, a.splits[0]!.start]), [
-    [3, 32],
-    [3, 40],
-  ]);
+  assert.deepEqual(
+    assignments.map((a) => [a.step, a.splits[0]!.start]),
+    [
+      [3, 32],
+      [3, 40],
+    ],
+  );
   await second.coordinator.close();
   assert.equal((await readCoordinatorState(stateDir))!.committed_step, 3);
 });
@@ -200,9 +254,18 @@ test('a corrupt state file or one of another job stops the start with a one-line
   const corrupt: [string, RegExp][] = [
     ['{"generation": 1, "committed', /corrupt, not JSON/],
     ['[]', /corrupt, not a JSON object/],
-    [JSON.stringify({ generation: 1, committed_step: 2, cursor: 16, epoch_size: 100, checkpoint_step: 0, checkpoint_cursor: 0 }), /"job" must be a non-empty string/],
-    [JSON.stringify({ generation: 1, committed_step: -2, cursor: 16, epoch_size: 100, checkpoint_step: 0, checkpoint_cursor: 0, job: 'x', run_id: 'r' }), /"committed_step" must be a non-negative integer, got -2/],
-    [JSON.stringify({ generation: 1, committed_step: 2, cursor: 16, epoch_size: 100, checkpoint_step: 3, checkpoint_cursor: 24, job: 'x', run_id: 'r' }), /checkpoint .* is after the commit/],
+    [
+      JSON.stringify({ generation: 1, committed_step: 2, cursor: 16, epoch_size: 100, checkpoint_step: 0, checkpoint_cursor: 0 }),
+      /"job" must be a non-empty string/,
+    ],
+    [
+      JSON.stringify({ generation: 1, committed_step: -2, cursor: 16, epoch_size: 100, checkpoint_step: 0, checkpoint_cursor: 0, job: 'x', run_id: 'r' }),
+      /"committed_step" must be a non-negative integer, got -2/,
+    ],
+    [
+      JSON.stringify({ generation: 1, committed_step: 2, cursor: 16, epoch_size: 100, checkpoint_step: 3, checkpoint_cursor: 24, job: 'x', run_id: 'r' }),
+      /checkpoint .* is after the commit/,
+    ],
   ];
   for (const [text, pattern] of corrupt) {
     writeFileSync(stateFilePath(stateDir), text);
@@ -214,7 +277,10 @@ test('a corrupt state file or one of another job stops the start with a one-line
       return true;
     });
   }
-  writeFileSync(stateFilePath(stateDir), JSON.stringify({ generation: 1, committed_step: 2, cursor: 16, epoch_size: 100, checkpoint_step: 0, checkpoint_cursor: 0, job: 'other', run_id: 'r' }));
+  writeFileSync(
+    stateFilePath(stateDir),
+    JSON.stringify({ generation: 1, committed_step: 2, cursor: 16, epoch_size: 100, checkpoint_step: 0, checkpoint_cursor: 0, job: 'other', run_id: 'r' }),
+  );
   await assert.rejects(start(), (err: Error) => err instanceof UserError && /belongs to job "other", not "infobound"/.test(err.message));
   const resumed = await start('other');
   await resumed.close();

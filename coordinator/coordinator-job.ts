@@ -39,7 +39,12 @@ export interface RunCoordinatorOptions {
 export async function runCoordinator(config: Config, o: RunCoordinatorOptions): Promise<CoordinatorRun> {
   const runDir = resolveRunDir(config);
   mkdirSync(runDir, { recursive: true });
-  const log = new JobLog(config, runDir, { workers: o.workers, ...(o.step ? { step: o.step } : {}), ...(o.metrics ? { metrics: o.metrics } : {}), ...(o.info ? { info: o.info } : {}) });
+  const log = new JobLog(config, runDir, {
+    workers: o.workers,
+    ...(o.step ? { step: o.step } : {}),
+    ...(o.metrics ? { metrics: o.metrics } : {}),
+    ...(o.info ? { info: o.info } : {}),
+  });
   const server = await CoordinatorServer.start({
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 0,

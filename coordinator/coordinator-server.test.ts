@@ -36,7 +36,10 @@ test('three workers form generation 1 in join order; steps cover the stream once
     assert.equal(m.generation, 1);
     assert.equal(m.rank, i, 'ranks in join order');
     assert.equal(m.world, 3);
-    assert.deepEqual(m.members.map((x) => [x.worker_id, x.rank]), ids.map((id, r) => [id, r]));
+    assert.deepEqual(
+      m.members.map((x) => [x.worker_id, x.rank]),
+      ids.map((id, r) => [id, r]),
+    );
     assert.equal(m.committed_step, 0);
     assert.equal(m.state_source_rank, 0);
     assert.equal(m.job, 'infobound');
@@ -44,7 +47,10 @@ test('three workers form generation 1 in join order; steps cover the stream once
     assert.deepEqual([config.train.batch, config.train.steps], [BATCH, 5], 'the config the workers get has the planned batch and steps');
   });
   assert.equal(coordinator.generation, 1);
-  assert.deepEqual(events.memberships.map((e) => [e.generation, e.joined]), [[1, ids]]);
+  assert.deepEqual(
+    events.memberships.map((e) => [e.generation, e.joined]),
+    [[1, ids]],
+  );
   workers.forEach((w) => w.startHeartbeat(50));
 
   const committed: Split__Output[] = [];
@@ -59,18 +65,29 @@ test('three workers form generation 1 in join order; steps cover the stream once
       assert.deepEqual(a.splits, [{ start: before + rank * BATCH, count: BATCH }], 'contiguous, in rank order');
     });
     const stepPositions = positions(assignments.flatMap((a) => a.splits));
-    assert.deepEqual(stepPositions, Array.from({ length: 3 * BATCH }, (_, i) => before + i), 'disjoint and contiguous');
+    assert.deepEqual(
+      stepPositions,
+      Array.from({ length: 3 * BATCH }, (_, i) => before + i),
+      'disjoint and contiguous',
+    );
     // Each acknowledgement carries the member's next assignment: the positions after this step's, or
     // `done` after the job's last step.
     acks.forEach((ack, rank) => {
-      const next = step < 5 ? { generation: 1, step: step + 1, splits: [{ start: before + (3 + rank) * BATCH, count: BATCH }], lr_scale: 1, done: false } : { generation: 1, step: 5, splits: [], lr_scale: 1, done: true };
+      const next =
+        step < 5
+          ? { generation: 1, step: step + 1, splits: [{ start: before + (3 + rank) * BATCH, count: BATCH }], lr_scale: 1, done: false }
+          : { generation: 1, step: 5, splits: [], lr_scale: 1, done: true };
       assert.deepEqual(ack, { committed: true, committed_step: step, next });
     });
     committed.push(...assignments.flatMap((a) => a.splits));
   }
   assert.equal(coordinator.committedStep, 5);
   assert.equal(coordinator.cursor, 5 * 3 * BATCH);
-  assert.deepEqual(positions(committed), Array.from({ length: coordinator.cursor }, (_, i) => i), 'every position of [0, cursor) once');
+  assert.deepEqual(
+    positions(committed),
+    Array.from({ length: coordinator.cursor }, (_, i) => i),
+    'every position of [0, cursor) once',
+  );
 
   // Epochs: the 120 positions are all 100 examples of epoch 0, then examples 0..19 of epoch 1.
   const seen = new Map<number, number[]>();
@@ -82,8 +99,15 @@ test('three workers form generation 1 in join order; steps cover the stream once
     }
   }
   assert.deepEqual([...seen.keys()], [0, 1]);
-  assert.deepEqual(seen.get(0)!.sort((a, b) => a - b), Array.from({ length: EPOCH }, (_, i) => i), 'epoch 0 exactly once');
-  assert.deepEqual(seen.get(1)!.sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(
+    seen.get(0)!.sort((a, b) => a - b),
+    Array.from({ length: EPOCH }, (_, i) => i),
+    'epoch 0 exactly once',
+  );
+  assert.deepEqual(
+    seen.get(1)!.sort((a, b) => a - b),
+    Array.from({ length: 20 }, (_, i) => i),
+  );
   assert.deepEqual(
     events.commits.map((c) => [c.step, c.generation, c.world, c.cursor, c.epoch]),
     [
@@ -94,14 +118,21 @@ test('three workers form generation 1 in join order; steps cover the stream once
       [5, 1, 3, 120, 1],
     ],
   );
-  assert.deepEqual(events.commits[0]!.reports.map((r) => r.worker_id), ids, 'reports in rank order');
+  assert.deepEqual(
+    events.commits[0]!.reports.map((r) => r.worker_id),
+    ids,
+    'reports in rank order',
+  );
 
   // The job is over: NextStep says done, once, and the worker stops.
   const final = await workers[0]!.nextStep();
   assert.equal(final.done, true);
   assert.deepEqual(final.splits, []);
   assert.equal(events.done, 1);
-  assert.ok(workers.every((w) => w.acks > 0 && w.pushes.length === 0), 'pings acknowledged as unchanged, nothing pushed');
+  assert.ok(
+    workers.every((w) => w.acks > 0 && w.pushes.length === 0),
+    'pings acknowledged as unchanged, nothing pushed',
+  );
   assert.deepEqual(events.errors, []);
 });
 
@@ -137,10 +168,13 @@ test('bad requests are refused with the right status and counted; the coordinato
   await sleep(50);
   await assertStatus(w0!.report(1), grpc.status.ALREADY_EXISTS, /already reported step 1/);
   const [ack0, ack1] = await Promise.all([first, w1!.report(a1!.step)]);
-  assert.deepEqual([ack0, ack1].map((a) => [a.committed, a.committed_step, a.next?.step]), [
-    [true, 1, 2],
-    [true, 1, 2],
-  ]);
+  assert.deepEqual(
+    [ack0, ack1].map((a) => [a.committed, a.committed_step, a.next?.step]),
+    [
+      [true, 1, 2],
+      [true, 1, 2],
+    ],
+  );
   await assertStatus(w1!.report(1), grpc.status.ALREADY_EXISTS, /already committed/);
 
   // A heartbeat from a non-member ends its stream with NOT_FOUND.
@@ -162,7 +196,10 @@ test('bad requests are refused with the right status and counted; the coordinato
 
   // Nothing of that disturbed the job.
   const { acks } = await runStep([w0!, w1!]);
-  assert.deepEqual(acks.map((a) => a.committed_step), [2, 2]);
+  assert.deepEqual(
+    acks.map((a) => a.committed_step),
+    [2, 2],
+  );
   assert.equal(coordinator.cursor, 2 * 2 * BATCH);
   assert.equal(coordinator.generation, 1);
 });
@@ -174,7 +211,13 @@ test('a Join waits for the world to fill and gives up at its deadline', async (t
   // The worker that gave up does not count towards the next attempt's world.
   const later = fakeWorkers(t, coordinator.address, 2, {}, 'v');
   const memberships = await joinInOrder(later);
-  assert.deepEqual(memberships.map((m) => m.members.map((x) => x.worker_id)), [['v0', 'v1'], ['v0', 'v1']]);
+  assert.deepEqual(
+    memberships.map((m) => m.members.map((x) => x.worker_id)),
+    [
+      ['v0', 'v1'],
+      ['v0', 'v1'],
+    ],
+  );
 });
 
 test('health reports SERVING for the server and the Coordinator, NOT_SERVING once close starts', async (t) => {

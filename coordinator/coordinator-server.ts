@@ -456,7 +456,10 @@ export class CoordinatorServer {
         timeoutMs: waitTimeoutMs,
         signal,
         onTimeout: () =>
-          new RpcFailure(grpc.status.DEADLINE_EXCEEDED, `step ${this.ledger.committedStep + 1} did not commit within ${waitTimeoutMs} ms: ${this.missingReports()}`),
+          new RpcFailure(
+            grpc.status.DEADLINE_EXCEEDED,
+            `step ${this.ledger.committedStep + 1} did not commit within ${waitTimeoutMs} ms: ${this.missingReports()}`,
+          ),
       },
     );
   }
@@ -528,7 +531,12 @@ export class CoordinatorServer {
     if (member === undefined) {
       throw refusal('unknown_worker', `worker "${req.worker_id}" is not a member of generation ${this.roster.generation}`);
     }
-    const event: LeaveEvent = { workerId: member.workerId, rank: this.roster.rankOf(member), generation: this.roster.generation, summaryJson: req.summary_json };
+    const event: LeaveEvent = {
+      workerId: member.workerId,
+      rank: this.roster.rankOf(member),
+      generation: this.roster.generation,
+      summaryJson: req.summary_json,
+    };
     this.roster.remove(member.workerId, 'left');
     this.reconcile();
     this.settings.observer.left?.(event);
@@ -579,7 +587,10 @@ export class CoordinatorServer {
       if (call === undefined) continue;
       this.streams.delete(entry);
       this.openStreams.delete(call);
-      call.emit('error', { code: grpc.status.NOT_FOUND, details: `worker "${entry.workerId}" was removed (${cause}) in generation ${change.generation}: Join again` });
+      call.emit('error', {
+        code: grpc.status.NOT_FOUND,
+        details: `worker "${entry.workerId}" was removed (${cause}) in generation ${change.generation}: Join again`,
+      });
     }
     for (const member of change.members) this.streams.get(member)?.write({ unchanged: false, membership: this.membershipOf(member) });
     // Recorded so that a restarted coordinator never reuses a generation number.

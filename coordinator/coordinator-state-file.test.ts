@@ -6,7 +6,16 @@ import { tempDir } from '../testing/test-helpers.js';
 import { UserError } from '../common/user-error.js';
 import { readCoordinatorState, STATE_FILE_NAME, writeCoordinatorState, type CoordinatorState } from './coordinator-state-file.js';
 
-const STATE: CoordinatorState = { generation: 3, committed_step: 9, cursor: 216, epoch_size: 100, checkpoint_step: 8, checkpoint_cursor: 192, job: 'j', run_id: 'r1' };
+const STATE: CoordinatorState = {
+  generation: 3,
+  committed_step: 9,
+  cursor: 216,
+  epoch_size: 100,
+  checkpoint_step: 8,
+  checkpoint_cursor: 192,
+  job: 'j',
+  run_id: 'r1',
+};
 
 test('the state file round-trips, is replaced whole, and leaves no temporary file', async (t) => {
   const dir = join(tempDir(t), 'state'); // created by the first write
@@ -22,5 +31,8 @@ test('a state file that cannot be written is a UserError naming it', async (t) =
   await writeCoordinatorState(dir, STATE);
   // The state directory path runs through a file: nothing can be created under it.
   const blocked = join(dir, STATE_FILE_NAME, 'nested');
-  await assert.rejects(writeCoordinatorState(blocked, STATE), (err: Error) => err instanceof UserError && err.message.includes(`coordinator state ${blocked}`) && /cannot write/.test(err.message));
+  await assert.rejects(
+    writeCoordinatorState(blocked, STATE),
+    (err: Error) => err instanceof UserError && err.message.includes(`coordinator state ${blocked}`) && /cannot write/.test(err.message),
+  );
 });

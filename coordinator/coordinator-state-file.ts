@@ -109,7 +109,6 @@ export async function writeCoordinatorState(stateDir: string, state: Coordinator
   }
 }
 
-
 function firstLine(text: string): string {
   return text.split('\n')[0]!;
 }

@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 import { epochOf, epochRanges, splitOf, stepExamples } from './data-plan.js';
 
 test('ranks read consecutive ranges of one step, in rank order', () => {
-  assert.deepEqual([0, 1, 2].map((r) => splitOf(48, r, 8)), [
-    { start: 48, count: 8 },
-    { start: 56, count: 8 },
-    { start: 64, count: 8 },
-  ]);
+  assert.deepEqual(
+    [0, 1, 2].map((r) => splitOf(48, r, 8)),
+    [
+      { start: 48, count: 8 },
+      { start: 56, count: 8 },
+      { start: 64, count: 8 },
+    ],
+  );
   assert.equal(stepExamples(3, 8), 24);
 });
 

@@ -87,7 +87,20 @@ export class JobLog {
     const { metrics } = this.o;
     const refused = e.reports.find((r) => r.refused !== '')?.refused ?? '';
     const ranges = e.reports.map((r) => [r.split_start, r.examples]);
-    this.writes.push(appendFile(this.commitsPath, JSON.stringify({ step: e.step, generation: e.generation, world: e.world, epoch: e.epoch, cursor: e.cursor, ranges, ...(refused !== '' ? { refused } : {}) }) + '\n'));
+    this.writes.push(
+      appendFile(
+        this.commitsPath,
+        JSON.stringify({
+          step: e.step,
+          generation: e.generation,
+          world: e.world,
+          epoch: e.epoch,
+          cursor: e.cursor,
+          ranges,
+          ...(refused !== '' ? { refused } : {}),
+        }) + '\n',
+      ),
+    );
     this.lastStep = e.step;
     this.lastGeneration = e.generation;
     this.trainedSeconds = (performance.now() - this.started) / 1000;

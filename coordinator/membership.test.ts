@@ -21,7 +21,10 @@ test('members that stay keep their order, joiners are appended, generations coun
   assert.equal(roster.removing, true);
   const second = roster.form(true)!;
   assert.deepEqual([second.generation, ids(second.members), ids(second.joined)], [6, ['b', 'c', 'd'], ['d']]);
-  assert.deepEqual(second.removed.map((r) => [r.entry.workerId, r.cause]), [['a', 'heartbeat_timeout']]);
+  assert.deepEqual(
+    second.removed.map((r) => [r.entry.workerId, r.cause]),
+    [['a', 'heartbeat_timeout']],
+  );
   assert.equal(roster.rankOf(roster.member('d')!), 2);
   assert.equal(roster.form(true), null, 'nothing changed');
 });

@@ -10,9 +10,6 @@ import { exited, freePort, smallJob, startCli, writeConfig } from '../testing/cl
 // Far more steps than the kill points (step 12): the job must still be running when it is killed.
 const STEPS = 120;
 
-
-
-
 type Line = { type: string; step?: number; steps?: number; examples?: number };
 
 test('a coordinator killed and started again resumes from the last checkpoint; the workers reconnect and finish', { timeout: 120_000 }, async (t) => {
@@ -50,11 +47,17 @@ test('a coordinator killed and started again resumes from the last checkpoint; t
 
   // Commits after the restart pick up at the checkpoint's cursor: together with the commits up to the
   // checkpoint they tile the stream with no gap and no overlap.
-  const commits = readFileSync(join(dir, 'run', 'commits.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; cursor: number; ranges: [number, number][] });
+  const commits = readFileSync(join(dir, 'run', 'commits.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; cursor: number; ranges: [number, number][] });
   const resumedAt = commits.findIndex((c, i) => i > 0 && c.step <= commits[i - 1]!.step);
   assert.ok(resumedAt > 0, 'steps after the checkpoint were committed again after the restart');
   const kept = [...commits.slice(0, resumedAt).filter((c) => c.step < commits[resumedAt]!.step), ...commits.slice(resumedAt)];
-  assert.deepEqual(kept.map((c) => c.step), Array.from({ length: STEPS }, (_, i) => i + 1));
+  assert.deepEqual(
+    kept.map((c) => c.step),
+    Array.from({ length: STEPS }, (_, i) => i + 1),
+  );
   let next = 0;
   for (const c of kept) {
     for (const [start, count] of c.ranges) {
@@ -99,6 +102,9 @@ test('a job stopped whole resumes from its checkpoint on a different worker coun
   assert.equal(await exited(one), 0, stderr);
   assert.match(stderr, /loaded the checkpoint of step (5|10)\b/);
   assert.equal(lines.at(-1)!.steps, STEPS);
-  const commits = readFileSync(join(dir, 'run', 'commits.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; world: number });
+  const commits = readFileSync(join(dir, 'run', 'commits.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; world: number });
   assert.ok(commits.some((c) => c.world === 3) && commits.at(-1)!.world === 1);
 });

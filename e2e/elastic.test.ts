@@ -42,8 +42,15 @@ test('a worker killed mid-step: the others roll back, re-form the ring and finis
 
   // The audit trail: the committed ranges tile [0, cursor) with no gap and no overlap, so each
   // example of an epoch was consumed exactly once, whatever the world size of each step.
-  const commits = readFileSync(join(dir, 'run', 'commits.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; world: number; cursor: number; ranges: [number, number][] });
-  assert.deepEqual(commits.map((c) => c.step), Array.from({ length: STEPS }, (_, i) => i + 1), 'every step committed once, in order');
+  const commits = readFileSync(join(dir, 'run', 'commits.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; world: number; cursor: number; ranges: [number, number][] });
+  assert.deepEqual(
+    commits.map((c) => c.step),
+    Array.from({ length: STEPS }, (_, i) => i + 1),
+    'every step committed once, in order',
+  );
   assert.ok(commits.some((c) => c.world === 3) && commits.some((c) => c.world === 2));
   let next = 0;
   for (const c of commits) {
@@ -58,12 +65,15 @@ test('a worker killed mid-step: the others roll back, re-form the ring and finis
   assert.ok(next >= 2 * epochSize, `the run covers two epochs (${next} positions, epochs of ${epochSize})`);
   for (let e = 0; (e + 1) * epochSize <= next; e++) {
     let inEpoch = 0;
-    for (const c of commits) for (const [start, count] of c.ranges) inEpoch += Math.max(0, Math.min(start + count, (e + 1) * epochSize) - Math.max(start, e * epochSize));
+    for (const c of commits)
+      for (const [start, count] of c.ranges) inEpoch += Math.max(0, Math.min(start + count, (e + 1) * epochSize) - Math.max(start, e * epochSize));
     assert.equal(inEpoch, epochSize, `epoch ${e}: committed examples equal the data set's size`);
   }
 });
 
-test('a worker sent SIGTERM finishes its step and leaves: the others go on at once, and the coordinator stops cleanly on SIGTERM', { timeout: 120_000 }, async (t) => {
+test('a worker sent SIGTERM finishes its step and leaves: the others go on at once, and the coordinator stops cleanly on SIGTERM', {
+  timeout: 120_000,
+}, async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   await writeSyntheticClickLog(data, { queries: 300, sites: 30, seed: 26, clicks: 600 });

@@ -20,7 +20,13 @@ test('an evaluation longer than the heartbeat timeout does not cost rank 0 its p
   let stdout = '';
   job.coordinator.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   assert.equal(await exited(job.coordinator), 0, job.log());
-  const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as { type: string; eval: Record<string, number>; eval_seconds: number; true_mi: number | null; restarts: number };
+  const summary = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    type: string;
+    eval: Record<string, number>;
+    eval_seconds: number;
+    true_mi: number | null;
+    restarts: number;
+  };
   assert.equal(summary.type, 'summary');
   assert.ok(summary.eval_seconds * 1000 > 2 * HEARTBEAT_TIMEOUT_MS, `the evaluation took ${summary.eval_seconds} s: long enough to matter`);
   assert.ok(summary.eval.recall_at_10! > 0, `evaluation in the summary: ${JSON.stringify(summary.eval)}`);

@@ -26,11 +26,20 @@ async function train(config: Config, dir: string, extra: string[]): Promise<{ li
   const path = join(dir, `config-${extra.join('')}.json`);
   writeFileSync(path, JSON.stringify(config));
   const r = await run(process.execPath, [BIN, 'train', '--config', path, '--json', ...extra], { maxBuffer: 64 << 20 });
-  return { lines: r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    lines: r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 // With a staleness bound the ring's delayed keys must be the in-process stream's: same update again.
-for (const [workers, staleness] of [[2, 0], [3, 0], [2, 2]] as const) {
+for (const [workers, staleness] of [
+  [2, 0],
+  [3, 0],
+  [2, 2],
+] as const) {
   test(`${workers} workers make the update of one worker on the concatenated batches${staleness > 0 ? ` (bank.staleness ${staleness})` : ''}`, async (t) => {
     const dir = tempDir(t);
     const data = join(dir, 'clicks.tsv');

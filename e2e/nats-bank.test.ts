@@ -14,7 +14,12 @@ import { exited, freePort, smallJob, startCli, writeConfig } from '../testing/cl
 type Line = { type: string; step?: number; worker?: number; bank_digest?: string; steps?: number; skipped_inputs?: Record<string, number> };
 
 /** `train --workers N` with JSON lines; `onLine` sees each line as it comes. */
-async function trainCluster(cfg: string, workers: number, extra: string[], onLine: (l: Line) => void = () => {}): Promise<{ code: number | null; lines: Line[]; stderr: string }> {
+async function trainCluster(
+  cfg: string,
+  workers: number,
+  extra: string[],
+  onLine: (l: Line) => void = () => {},
+): Promise<{ code: number | null; lines: Line[]; stderr: string }> {
   const p = startCli(['train', '--config', cfg, '--workers', String(workers), '--json', ...extra]);
   let stderr = '';
   p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -35,10 +40,12 @@ function agreedDigests(lines: Line[]): Map<number, string> {
     set.add(l.bank_digest!);
     byStep.set(l.step!, set);
   }
-  return new Map([...byStep].map(([step, set]) => {
-    assert.equal(set.size, 1, `replicas agree at step ${step}`);
-    return [step, [...set][0]!];
-  }));
+  return new Map(
+    [...byStep].map(([step, set]) => {
+      assert.equal(set.size, 1, `replicas agree at step ${step}`);
+      return [step, [...set][0]!];
+    }),
+  );
 }
 
 function job(dir: string, data: string, name: string, train: Partial<Config['train']>, natsTimeoutMs?: number): string {

@@ -16,7 +16,10 @@ import { train } from '../worker/train/trainer.js';
 
 /** The lines of a run directory's run.jsonl (step lines, then the summary). */
 function runLines(runDir: string): (StepLine | SummaryLine)[] {
-  return readFileSync(join(runDir, 'run.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepLine | SummaryLine);
+  return readFileSync(join(runDir, 'run.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as StepLine | SummaryLine);
 }
 
 function stepLines(runDir: string): StepLine[] {
@@ -24,7 +27,10 @@ function stepLines(runDir: string): StepLine[] {
 }
 
 function commits(runDir: string): { step: number; ranges: number[][]; refused?: string }[] {
-  return readFileSync(join(runDir, 'commits.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; ranges: number[][]; refused?: string });
+  return readFileSync(join(runDir, 'commits.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { step: number; ranges: number[][]; refused?: string });
 }
 
 async function clickLog(dir: string): Promise<string> {
@@ -49,7 +55,10 @@ test('a single-process run and a 1-worker cluster run produce the same step line
   const a = stepLines(single.run_dir!);
   const b = stepLines(cluster.run_dir!);
   assert.ok(a.length >= 5, `the logged steps (${a.length})`);
-  assert.deepEqual(a.map((l) => l.step), b.map((l) => l.step));
+  assert.deepEqual(
+    a.map((l) => l.step),
+    b.map((l) => l.step),
+  );
   for (const [i, line] of a.entries()) {
     const other = b[i]!;
     assert.deepEqual(Object.keys(line).sort(), Object.keys(other).sort(), `the fields of step ${line.step}'s line`);
@@ -58,19 +67,42 @@ test('a single-process run and a 1-worker cluster run produce the same step line
     }
   }
   assert.deepEqual(Object.keys(singleSummary).sort(), Object.keys(clusterSummary).sort(), 'the summaries have the same fields');
-  for (const field of ['steps', 'examples', 'bounds', 'initial_bounds', 'max_infonce', 'ceiling', 'true_mi', 'temperature', 'skipped_inputs', 'generation', 'restarts', 'workers'] as const) {
+  for (const field of [
+    'steps',
+    'examples',
+    'bounds',
+    'initial_bounds',
+    'max_infonce',
+    'ceiling',
+    'true_mi',
+    'temperature',
+    'skipped_inputs',
+    'generation',
+    'restarts',
+    'workers',
+  ] as const) {
     assert.deepEqual(singleSummary[field], clusterSummary[field], `summary ${field}`);
   }
-  assert.deepEqual(commits(single.run_dir!).map((c) => c.ranges), commits(cluster.run_dir!).map((c) => c.ranges), 'the same examples, step by step');
+  assert.deepEqual(
+    commits(single.run_dir!).map((c) => c.ranges),
+    commits(cluster.run_dir!).map((c) => c.ranges),
+    'the same examples, step by step',
+  );
 });
 
 test('a non-finite gradient on one worker of two: the step is refused on both and counted, nothing of it is applied', async (t) => {
   const dir = tempDir(t);
   const data = await clickLog(dir);
   const faulty = smallJob(data, join(dir, 'faulty'), { steps: 6 }, 100);
-  const job = await runInProcessJob(t, faulty, { workers: 2, gradientHooks: [() => {}, (g, step) => {
+  const job = await runInProcessJob(t, faulty, {
+    workers: 2,
+    gradientHooks: [
+      () => {},
+      (g, step) => {
         if (step === 4) g[3] = Number.NaN;
-      },] });
+      },
+    ],
+  });
   const summary = await job.summary;
   await Promise.all(job.workers);
 
@@ -78,7 +110,10 @@ test('a non-finite gradient on one worker of two: the step is refused on both an
   assert.equal(summary.steps, 6);
   assert.equal(summary.examples, 5 * 2 * 16, 'the refused step trained no examples');
   const log = commits(faulty.run_dir!);
-  assert.deepEqual(log.map((c) => [c.step, c.refused ?? null]), [1, 2, 3, 4, 5, 6].map((s) => [s, s === 4 ? 'non_finite_step' : null]));
+  assert.deepEqual(
+    log.map((c) => [c.step, c.refused ?? null]),
+    [1, 2, 3, 4, 5, 6].map((s) => [s, s === 4 ? 'non_finite_step' : null]),
+  );
   assert.equal(log[3]!.ranges.length, 2, "the refused step's examples are still accounted for, rank by rank");
   const lines = stepLines(faulty.run_dir!);
   assert.ok(!lines.some((l) => l.step === 4), 'a refused step has no step line');

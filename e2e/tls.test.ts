@@ -21,7 +21,9 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<{ 
   }
 }
 
-test('mutual TLS on every channel: a job trains; a worker with another CA, no TLS or a wrong token is refused with one clear line', { timeout: 120_000 }, async (t) => {
+test('mutual TLS on every channel: a job trains; a worker with another CA, no TLS or a wrong token is refused with one clear line', {
+  timeout: 120_000,
+}, async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   await writeSyntheticClickLog(data, { queries: 600, sites: 60, seed: 24 });
@@ -56,7 +58,8 @@ test('mutual TLS on every channel: a job trains; a worker with another CA, no TL
       if (m) resolve(m[1]!);
     });
   });
-  const worker = (cfg: string, token: string) => cli(['worker', '--coordinator', address, '--config', cfg, '--worker-id', 'intruder', '--connect-timeout', '2'], { INFOBOUND_TOKEN: token });
+  const worker = (cfg: string, token: string) =>
+    cli(['worker', '--coordinator', address, '--config', cfg, '--worker-id', 'intruder', '--connect-timeout', '2'], { INFOBOUND_TOKEN: token });
   for (const [what, cfg, token, pattern] of [
     ['a certificate of another CA', config(rogue, 'rogue'), 'secret', /coordinator Join: .*(UNAVAILABLE|No connection|handshake|certificate)/i],
     ['no TLS', config({}, 'plain'), 'secret', /coordinator .* unreachable for 2 s: coordinator Join: /],

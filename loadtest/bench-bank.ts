@@ -59,7 +59,15 @@ async function publishAndApply(stream: BankStream, transport: ThroughputResult['
   const seconds = (performance.now() - t0) / 1000;
   await t.close();
   const total = n * messages;
-  return { part: 'publish_apply', transport, keys_per_message: n, messages, keys_per_s: total / seconds, mb_per_s: (total * DIM * 4) / 1e6 / seconds, ms_per_message: (seconds * 1000) / messages };
+  return {
+    part: 'publish_apply',
+    transport,
+    keys_per_message: n,
+    messages,
+    keys_per_s: total / seconds,
+    mb_per_s: (total * DIM * 4) / 1e6 / seconds,
+    ms_per_message: (seconds * 1000) / messages,
+  };
 }
 
 async function main(): Promise<void> {
@@ -122,17 +130,26 @@ async function measure(server: NatsTestServer, dir: string, messages: number, st
     for (const r of [ring, nats]) console.log(JSON.stringify({ part: 'step_time', ...r, overhead_vs_ring: r === nats ? overhead : 0 }));
     return;
   }
-  console.log(`bench:bank: d = ${DIM}, K = ${BANK}, ${messages} messages per row; ${availableParallelism()} CPUs, load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start`);
+  console.log(
+    `bench:bank: d = ${DIM}, K = ${BANK}, ${messages} messages per row; ${availableParallelism()} CPUs, load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start`,
+  );
   console.log('');
   console.log('publish-and-apply  keys/msg     keys/s     MB/s  ms/msg');
   for (const r of throughput) {
-    console.log(`${r.transport.padEnd(17)} ${String(r.keys_per_message).padStart(9)} ${r.keys_per_s.toFixed(0).padStart(10)} ${r.mb_per_s.toFixed(1).padStart(8)} ${r.ms_per_message.toFixed(2).padStart(7)}`);
+    console.log(
+      `${r.transport.padEnd(17)} ${String(r.keys_per_message).padStart(9)} ${r.keys_per_s.toFixed(0).padStart(10)} ${r.mb_per_s.toFixed(1).padStart(8)} ${r.ms_per_message.toFixed(2).padStart(7)}`,
+    );
   }
   console.log('');
   console.log(`step time at W = 2 (default click-log config, batch ${batch} per worker, steps ${ring.window_from_step}…${steps}):`);
   console.log('bank       wall ms/step  examples/s  bank-wait ms');
-  for (const [name, r] of [['ring', ring], ['NATS', nats]] as const) {
-    console.log(`${name.padEnd(10)} ${r.wall_ms_per_step.toFixed(1).padStart(12)} ${r.examples_per_s.toFixed(0).padStart(11)} ${r.bank_wait_ms.toFixed(1).padStart(13)}`);
+  for (const [name, r] of [
+    ['ring', ring],
+    ['NATS', nats],
+  ] as const) {
+    console.log(
+      `${name.padEnd(10)} ${r.wall_ms_per_step.toFixed(1).padStart(12)} ${r.examples_per_s.toFixed(0).padStart(11)} ${r.bank_wait_ms.toFixed(1).padStart(13)}`,
+    );
   }
   console.log(`NATS overhead: ${(overhead * 100).toFixed(1)}% of the ring's step time (goal ≤ 10%)`);
 }

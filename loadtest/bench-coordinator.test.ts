@@ -9,8 +9,14 @@ const SCRIPT = new URL('./bench-coordinator.js', import.meta.url).pathname;
 // CI runs the coordinator load test at a small N (issue 5); BENCHMARKS.md has the 16/64/256 figures.
 test('the coordinator load test at N = 4 and 8: steps commit, every figure is measured, nothing fails', { timeout: 120_000 }, async () => {
   const { stdout } = await run(process.execPath, [SCRIPT, '--workers', '4,8', '--seconds', '2', '--json'], { timeout: 110_000 });
-  const rows = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-  assert.deepEqual(rows.map((r) => r.workers), [4, 8]);
+  const rows = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number>);
+  assert.deepEqual(
+    rows.map((r) => r.workers),
+    [4, 8],
+  );
   for (const r of rows) {
     assert.ok(r.committed_steps! > 0 && r.committed_steps_per_s! > 0, `steps committed at N = ${r.workers}`);
     assert.equal(r.errors, 0);

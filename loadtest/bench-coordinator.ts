@@ -210,7 +210,9 @@ async function main(): Promise<void> {
       return;
     }
     const f = (x: number, w: number, d = 1) => x.toFixed(d).padStart(w);
-    console.log(`bench:coordinator: ${seconds} s per row, heartbeat every ${heartbeatMs} ms, ${availableParallelism()} CPUs, load average ${loadavg()[0]!.toFixed(2)}`);
+    console.log(
+      `bench:coordinator: ${seconds} s per row, heartbeat every ${heartbeatMs} ms, ${availableParallelism()} CPUs, load average ${loadavg()[0]!.toFixed(2)}`,
+    );
     console.log('ReportStep answers at the commit, so it includes waiting for the slowest of the N workers; NextStep is called only at the start');
     console.log('workers  steps/s  ReportStep p50/p99 ms  NextStep p50/p99 ms  Check under load p50/p99 ms  Check idle p50/p99 ms  errors');
     for (const r of results) {

@@ -175,7 +175,15 @@ async function setUpClickLog(config: Config, tmp: string, say: (line: string) =>
   say('clicklog: synthetic click log, 20000 queries, 2000 sites, seed 1');
   const task = await ClickLogTask.load(config);
   const flops = clickLogStepFlops(config.train.batch, config.bank.size, config.clicklog);
-  return { name: 'clicklog', config, task, ctx: createStepContext(config, task, await openBankTransport(config, task.model.dim, BENCH_BANK)), step: 0, flops, sides: [] };
+  return {
+    name: 'clicklog',
+    config,
+    task,
+    ctx: createStepContext(config, task, await openBankTransport(config, task.model.dim, BENCH_BANK)),
+    step: 0,
+    flops,
+    sides: [],
+  };
 }
 
 async function setUpImages(config: Config, tmp: string, say: (line: string) => void): Promise<Run<ImageBatch>> {
@@ -198,7 +206,15 @@ async function setUpImages(config: Config, tmp: string, say: (line: string) => v
     { label: 'im2col of the key view (JS)', within: 'momentumKeys', run: (b) => patches(b.key, b.indices.length) },
     { label: 'im2col of the query view (JS)', within: 'gradients', run: (b) => patches(b.query, b.indices.length) },
   ];
-  return { name: 'images', config, task, ctx: createStepContext(config, task, await openBankTransport(config, task.model.dim, BENCH_BANK)), step: 0, flops, sides };
+  return {
+    name: 'images',
+    config,
+    task,
+    ctx: createStepContext(config, task, await openBankTransport(config, task.model.dim, BENCH_BANK)),
+    step: 0,
+    flops,
+    sides,
+  };
 }
 
 /** One training step as the trainer runs it (bounds on every log_every-th step); returns its wall ms. */
@@ -277,7 +293,12 @@ async function timePieces<B>(run: Run<B>, steps: number): Promise<{ total: numbe
       label: 'logitBias build (B×(B+K) in JS)',
       within: 'gradients',
       run: (batch) =>
-        logitBias(ctx.bank, { positiveIds: model.positiveIds(batch), logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: ctx.maskAccidentalHits }),
+        logitBias(ctx.bank, {
+          positiveIds: model.positiveIds(batch),
+          logQ: ctx.logQ,
+          inBatchNegatives: ctx.inBatchNegatives,
+          maskAccidentalHits: ctx.maskAccidentalHits,
+        }),
     },
     ...run.sides,
   ];
@@ -388,7 +409,8 @@ async function main(): Promise<number> {
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got "${values.steps}"`);
   const backend = values.backend as BackendName;
   if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')}, got "${values.backend}"`);
-  if (values.only !== undefined && values.only !== 'clicklog' && values.only !== 'images') throw new Error(`--only must be clicklog or images, got "${values.only}"`);
+  if (values.only !== undefined && values.only !== 'clicklog' && values.only !== 'images')
+    throw new Error(`--only must be clicklog or images, got "${values.only}"`);
   const names: ConfigName[] = values.only === undefined ? ['clicklog', 'images'] : [values.only];
   const json = values.json;
   // With --json, stdout carries the result objects only; everything else goes to stderr.
@@ -437,7 +459,10 @@ async function main(): Promise<number> {
             p.rows.map((r) => [(r.part ? '  ' : '') + r.label, fmt(r.ms), `${fmt((100 * r.ms) / p.total)}%`]),
           ),
         ];
-        if (withBounds.length > 0 && plain.length > 0) lines.push(`logged steps (bounds, every ${run.config.train.log_every}th) cost ${fmt(mean(withBounds) - mean(plain))} ms more than plain ones in the timed run`);
+        if (withBounds.length > 0 && plain.length > 0)
+          lines.push(
+            `logged steps (bounds, every ${run.config.train.log_every}th) cost ${fmt(mean(withBounds) - mean(plain))} ms more than plain ones in the timed run`,
+          );
         lines.push(`outside the step: task.nextBatch ${fmt(p.dataMs)} ms per batch`);
         lines.push(
           `tfjs kernels (tf.profile, ${KERNEL_STEPS} steps): ${fmt(k.kernelMs)} ms/step inside kernels, of which matMuls ${fmt(k.matMulMs)} ms ` +
@@ -462,7 +487,11 @@ async function main(): Promise<number> {
         results.map((r) => [r.config, fmt(r.ms_per_step), fmt(r.examples_per_s, 0), fmt(r.step_gflops, 2), fmt(r.matmul_gflops), `${fmt(r.ratio * 100)}%`]),
       ),
     );
-    say(`batch ${results[0]?.batch}, bank ${results[0]?.bank_size}; load average at the end ${loadavg().map((l) => fmt(l, 2)).join(' ')}`);
+    say(
+      `batch ${results[0]?.batch}, bank ${results[0]?.bank_size}; load average at the end ${loadavg()
+        .map((l) => fmt(l, 2))
+        .join(' ')}`,
+    );
     for (const b of breakdowns) say('\n' + b);
   }
   return 0;

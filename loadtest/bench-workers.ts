@@ -70,7 +70,8 @@ async function main(): Promise<void> {
   const steps = Number(values.steps);
   const { batch, log_every: logEvery } = defaultConfig().train;
   // The window needs a logged step at or after S/2 and before S: with one every log_every steps, S ≥ 2·log_every.
-  if (!Number.isInteger(steps) || steps < 2 * logEvery) throw new Error(`--steps: expected an integer of at least ${2 * logEvery} (two log intervals), got "${values.steps}"`);
+  if (!Number.isInteger(steps) || steps < 2 * logEvery)
+    throw new Error(`--steps: expected an integer of at least ${2 * logEvery} (two log intervals), got "${values.steps}"`);
 
   const dir = await mkdtemp(join(tmpdir(), 'infobound-bench-workers-'));
   // Runs on every way out (the end, an error, the deadline, a signal): no worker outlives the benchmark.
@@ -101,8 +102,14 @@ async function main(): Promise<void> {
     for (const r of results) console.log(JSON.stringify(r));
     return;
   }
-  console.log(`bench:workers: click-log config, batch ${batch} per worker, ${steps} steps, ${availableParallelism()} CPUs, load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end`);
-  console.log(`steady examples/s: steps ${results[0]!.window_from_step}…${steps}, timed on the step lines' arrival; summary ex/s: the run's own figure (cluster: start-up and eval included)`);
+  console.log(
+    `bench:workers: click-log config, batch ${batch} per worker, ${steps} steps, ${availableParallelism()} CPUs, load average ${load0.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at the end`,
+  );
+  console.log(
+    `steady examples/s: steps ${results[0]!.window_from_step}…${steps}, timed on the step lines' arrival; summary ex/s: the run's own figure (cluster: start-up and eval included)`,
+  );
   console.log("ms columns: per step; compute, all-reduce and bank wait are means over the workers' logged steps in the window");
   console.log('');
   console.log('mode           workers global batch  examples/s speed-up  wall ms compute ms allreduce ms bank-wait ms summary ex/s');

@@ -111,14 +111,32 @@ function mean(xs: number[]): number {
 }
 
 /** One run of `mode` at `workers` workers and its figures (speed-up filled in by the caller). */
-export async function benchOne(mode: Mode, workers: number, data: string, runDir: string, steps: number, batch: number, extraArgs: string[] = []): Promise<Result> {
+export async function benchOne(
+  mode: Mode,
+  workers: number,
+  data: string,
+  runDir: string,
+  steps: number,
+  batch: number,
+  extraArgs: string[] = [],
+): Promise<Result> {
   const load = loadavg()[0]!;
-  const args = ['--data', data, '--steps', String(steps), '--run-dir', runDir, ...(mode === 'single-process' ? [] : ['--workers', String(workers)]), ...extraArgs];
+  const args = [
+    '--data',
+    data,
+    '--steps',
+    String(steps),
+    '--run-dir',
+    runDir,
+    ...(mode === 'single-process' ? [] : ['--workers', String(workers)]),
+    ...extraArgs,
+  ];
   const out = await runTrain(args);
   // A step's lines (one per worker) arrive together, from one commit: the first of them marks the step.
   const first = out.steps.find((s) => s.line.step >= steps / 2);
   const last = out.steps.at(-1);
-  if (first === undefined || last === undefined || last.line.step <= first.line.step) throw new Error(`${mode} ×${workers}: no logged step between step ${steps / 2} and the last`);
+  if (first === undefined || last === undefined || last.line.step <= first.line.step)
+    throw new Error(`${mode} ×${workers}: no logged step between step ${steps / 2} and the last`);
   const windowSteps = last.line.step - first.line.step;
   const globalBatch = workers * batch;
   const ms = last.at - first.at;

@@ -63,7 +63,12 @@ export function freePort(): Promise<number> {
  * A coordinator process (`coordinatorArgs` added to its flags) and `n` worker processes w0…w(n−1) for
  * the job of `cfg`, all killed at the test's end; `log()` is the coordinator's stderr so far.
  */
-export async function startJob(t: TestContext, cfg: string, n: number, coordinatorArgs: string[]): Promise<{ coordinator: ChildProcess; workers: ChildProcess[]; log: () => string }> {
+export async function startJob(
+  t: TestContext,
+  cfg: string,
+  n: number,
+  coordinatorArgs: string[],
+): Promise<{ coordinator: ChildProcess; workers: ChildProcess[]; log: () => string }> {
   const coordinator = startCli(['coordinator', '--config', cfg, '--workers', String(n), '--json', ...coordinatorArgs]);
   t.after(() => coordinator.kill('SIGKILL'));
   let stderr = '';

@@ -88,9 +88,7 @@ export async function joinInOrder(workers: readonly FakeWorker[]): Promise<Membe
 }
 
 /** One step of every worker: all ask NextStep, then all report; resolves with the assignments (in worker order) and acks. */
-export async function runStep(
-  workers: readonly FakeWorker[],
-): Promise<{ assignments: Assignment__Output[]; acks: StepAck__Output[] }> {
+export async function runStep(workers: readonly FakeWorker[]): Promise<{ assignments: Assignment__Output[]; acks: StepAck__Output[] }> {
   const assignments = await Promise.all(workers.map((w) => w.nextStep()));
   const acks = await Promise.all(workers.map((w, i) => w.report(assignments[i]!.step)));
   return { assignments, acks };

@@ -78,7 +78,13 @@ export class FakeWorker {
   /** Joins; resolves with the membership once the coordinator admits it. */
   async join(overrides: { epochSize?: number; token?: string } = {}): Promise<Membership__Output> {
     const { workerId, epochSize, token, version } = this.options;
-    const request = { worker_id: workerId, peer_address: `fake-peer-${workerId}:0`, token: overrides.token ?? token, version, epoch_size: overrides.epochSize ?? epochSize };
+    const request = {
+      worker_id: workerId,
+      peer_address: `fake-peer-${workerId}:0`,
+      token: overrides.token ?? token,
+      version,
+      epoch_size: overrides.epochSize ?? epochSize,
+    };
     const membership = await this.unary<Membership__Output>((opts, cb) => this.client.Join(request, opts, cb));
     this.membership = membership;
     return membership;

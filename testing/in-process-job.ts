@@ -19,8 +19,16 @@ export interface InProcessJobOptions {
  * `config.run_dir`: the cluster code path without child processes, so that a test can reach into a
  * worker (a gradient hook). Resolves with the job's summary and each worker's end.
  */
-export async function runInProcessJob(t: TestContext, config: Config, o: InProcessJobOptions): Promise<{ summary: Promise<SummaryLine>; workers: Promise<void>[] }> {
-  const run = await runCoordinator(config, { workers: o.workers, token: null, ...(o.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}) });
+export async function runInProcessJob(
+  t: TestContext,
+  config: Config,
+  o: InProcessJobOptions,
+): Promise<{ summary: Promise<SummaryLine>; workers: Promise<void>[] }> {
+  const run = await runCoordinator(config, {
+    workers: o.workers,
+    token: null,
+    ...(o.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
+  });
   t.after(() => run.close());
   const workers = Array.from({ length: o.workers }, (_, i) => {
     const hook = o.gradientHooks?.[i];

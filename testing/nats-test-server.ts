@@ -66,7 +66,9 @@ export class NatsTestServer {
 
   /** Spawns nats-server and resolves with its client port once it accepts connections (bounded wait). */
   private launch(port: number): Promise<number> {
-    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', this.storeDir, ...this.args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', this.storeDir, ...this.args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     this.child = child;
     return new Promise((resolve, reject) => {
       let log = '';

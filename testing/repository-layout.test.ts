@@ -26,7 +26,10 @@ function importGraph(): Map<string, string[]> {
   for (const file of SOURCES.flatMap((d) => tsFiles(join(ROOT, d)))) {
     const text = readFileSync(file, 'utf8');
     const targets = [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)\.js'/g)].map((m) => relative(ROOT, resolve(dirname(file), m[1]! + '.ts')));
-    graph.set(relative(ROOT, file), targets.filter((t) => !t.startsWith('proto/generated')));
+    graph.set(
+      relative(ROOT, file),
+      targets.filter((t) => !t.startsWith('proto/generated')),
+    );
   }
   return graph;
 }
@@ -63,8 +66,25 @@ test('no import cycle among the sources', () => {
 });
 
 test('the cycle check finds a cycle', () => {
-  assert.deepEqual(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]])), ['a', 'b', 'c', 'a']);
-  assert.equal(findCycle(new Map([['a', ['b']], ['b', []]])), null);
+  assert.deepEqual(
+    findCycle(
+      new Map([
+        ['a', ['b']],
+        ['b', ['c']],
+        ['c', ['a']],
+      ]),
+    ),
+    ['a', 'b', 'c', 'a'],
+  );
+  assert.equal(
+    findCycle(
+      new Map([
+        ['a', ['b']],
+        ['b', []],
+      ]),
+    ),
+    null,
+  );
 });
 
 test('no file under the product folders is test support', () => {

@@ -51,7 +51,11 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { 'timeout-ms': { type: 'string' }, 'chunk-bytes': { type: 'string' }, 'window-bytes': { type: 'string' } } });
   const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
   const server = await PeerServer.start({ closeGraceMs: 100 });
-  const reducer = new RingReducer(server, { timeoutMs: num(values['timeout-ms']), chunkBytes: num(values['chunk-bytes']), windowBytes: num(values['window-bytes']) });
+  const reducer = new RingReducer(server, {
+    timeoutMs: num(values['timeout-ms']),
+    chunkBytes: num(values['chunk-bytes']),
+    windowBytes: num(values['window-bytes']),
+  });
   const reply = (r: FixtureReply): void => void process.stdout.write(`${JSON.stringify(r)}\n`);
   reply({ ok: true, address: server.address });
   let rank = 0;
@@ -72,7 +76,9 @@ async function main(): Promise<void> {
           out = await reducer.allReduceMean(grad, command.step + i);
           ms.push(performance.now() - t0);
         }
-        const sha256 = createHash('sha256').update(new Uint8Array(out.buffer, out.byteOffset, out.byteLength)).digest('hex');
+        const sha256 = createHash('sha256')
+          .update(new Uint8Array(out.buffer, out.byteOffset, out.byteLength))
+          .digest('hex');
         let sum = 0;
         for (let i = 0; i < out.length; i++) sum += out[i]!;
         reply({ ok: true, sha256, head: Array.from(out.subarray(0, 4)), sum, ms });

@@ -38,7 +38,13 @@ function readJsonl(path: string): { rows: Record<string, unknown>[]; bad: number
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const figure = (p: PlotSpec) => `<figure class="plot" data-plot="${escapeHtml(JSON.stringify(p))}"></figure>`;
-const flat = (value: number, xs: number[]): [number, number][] => (xs.length === 0 ? [] : [[Math.min(...xs), value], [Math.max(...xs), value]]);
+const flat = (value: number, xs: number[]): [number, number][] =>
+  xs.length === 0
+    ? []
+    : [
+        [Math.min(...xs), value],
+        [Math.max(...xs), value],
+      ];
 const num = (v: unknown, digits = 3) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
 
 /** The training section from a run directory's run.jsonl (one line per logged step per worker, then the summary). */
@@ -68,7 +74,12 @@ function trainingSection(rows: Record<string, unknown>[]): string {
       title: 'Step time breakdown',
       xLabel: 'step',
       yLabel: 'ms',
-      series: [line('data', (s) => s.step_ms.data), line('compute', (s) => s.step_ms.compute), line('all-reduce', (s) => s.step_ms.allreduce), line('bank wait', (s) => s.step_ms.bank_wait)],
+      series: [
+        line('data', (s) => s.step_ms.data),
+        line('compute', (s) => s.step_ms.compute),
+        line('all-reduce', (s) => s.step_ms.allreduce),
+        line('bank wait', (s) => s.step_ms.bank_wait),
+      ],
     },
   ];
   const facts: [string, string][] = summary
@@ -108,10 +119,18 @@ function temperatureSection(dir: string, rows: Record<string, unknown>[]): strin
     .filter(({ path }) => existsSync(path))
     .map(({ r, path }) => ({
       name: r.learnable ? 'learnable' : `τ = ${r.tau}`,
-      points: readJsonl(path).rows.filter((l) => l.type === 'step').map((l) => [l.step as number, (l.bounds as { infonce: number }).infonce] as [number, number]),
+      points: readJsonl(path)
+        .rows.filter((l) => l.type === 'step')
+        .map((l) => [l.step as number, (l.bounds as { infonce: number }).infonce] as [number, number]),
     }));
   if (curves.length > 0) plots.push({ title: 'InfoNCE over training, by temperature', xLabel: 'step', yLabel: 'nats', series: curves });
-  const facts = results.map((r) => [r.learnable ? `learnable (from ${r.tau})` : `τ = ${r.tau}`, `InfoNCE ${num(r.infonce)} · cap ${num(r.temperature_cap)} · log(K+1) ${num(r.ceiling)} · true MI ${num(r.true_mi)}`] as [string, string]);
+  const facts = results.map(
+    (r) =>
+      [
+        r.learnable ? `learnable (from ${r.tau})` : `τ = ${r.tau}`,
+        `InfoNCE ${num(r.infonce)} · cap ${num(r.temperature_cap)} · log(K+1) ${num(r.ceiling)} · true MI ${num(r.true_mi)}`,
+      ] as [string, string],
+  );
   return section('Temperature study', facts, plots);
 }
 
@@ -147,7 +166,11 @@ function benchMiSection(rows: Record<string, unknown>[]): string {
     ...yRange,
     series: [
       { name: 'true MI', points: truths.map((t) => [t, t] as [number, number]), dashed: true },
-      ...estimators.map((e) => ({ name: e, points: levels.filter((l) => l.estimator === e).map((l) => [l.true_mi, l.mean] as [number, number]), markers: true })),
+      ...estimators.map((e) => ({
+        name: e,
+        points: levels.filter((l) => l.estimator === e).map((l) => [l.true_mi, l.mean] as [number, number]),
+        markers: true,
+      })),
     ],
   });
   const facts = levels.map((l) => [`${l.estimator} at ${l.true_mi} nats`, `${num(l.mean)} ± ${num(l.std)}`] as [string, string]);

@@ -38,7 +38,10 @@ async function assertPlotsDrawn(report: string, expected: number): Promise<void>
   for (const [, drawn, inner] of figures) {
     assert.ok(Number(drawn) >= 2, `a plot with ${drawn} points`);
     const paths = [...inner!.matchAll(/<path d="([^"]*)"/g)].map((m) => m[1]!);
-    assert.ok(paths.some((d) => (d.match(/L/g) ?? []).length >= 1), 'a line with at least two points');
+    assert.ok(
+      paths.some((d) => (d.match(/L/g) ?? []).length >= 1),
+      'a line with at least two points',
+    );
   }
 }
 
@@ -55,8 +58,14 @@ test('report of a training run, a temperature study and the MI benchmark: self-c
   assert.match(readFileSync(trainReport, 'utf8'), /MI bounds vs ceiling vs true MI/);
 
   const studyDir = join(dir, 'study');
-  const study = (await cli(['study-temperature', '--data', data, '--steps', '20', '--out', studyDir, '--json'])).trim().split('\n').map((l) => JSON.parse(l) as { tau: number; learnable: boolean; infonce: number; temperature_cap: number; ceiling: number; true_mi: number });
-  assert.deepEqual(study.map((r) => (r.learnable ? 'learnable' : r.tau)), [0.05, 0.1, 0.2, 0.5, 1, 'learnable']);
+  const study = (await cli(['study-temperature', '--data', data, '--steps', '20', '--out', studyDir, '--json']))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { tau: number; learnable: boolean; infonce: number; temperature_cap: number; ceiling: number; true_mi: number });
+  assert.deepEqual(
+    study.map((r) => (r.learnable ? 'learnable' : r.tau)),
+    [0.05, 0.1, 0.2, 0.5, 1, 'learnable'],
+  );
   for (const r of study) {
     assert.ok(r.infonce <= r.temperature_cap + 1e-9 && r.temperature_cap <= r.ceiling + 1e-9, `τ ${r.tau}: bound ≤ cap ≤ log(K+1)`);
     assert.ok(r.true_mi > 0);
@@ -64,8 +73,19 @@ test('report of a training run, a temperature study and the MI benchmark: self-c
   await assertPlotsDrawn((await cli(['report', studyDir])).trim(), 2);
 
   const benchDir = join(dir, 'bench');
-  const levels = (await cli(['bench-mi', '--estimators', 'infonce,jsd', '--mi', '2,6', '--steps', '40', '--out', benchDir, '--json'])).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(levels.map((l) => [l.estimator, l.true_mi]), [['infonce', 2], ['infonce', 6], ['jsd', 2], ['jsd', 6]]);
+  const levels = (await cli(['bench-mi', '--estimators', 'infonce,jsd', '--mi', '2,6', '--steps', '40', '--out', benchDir, '--json']))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(
+    levels.map((l) => [l.estimator, l.true_mi]),
+    [
+      ['infonce', 2],
+      ['infonce', 6],
+      ['jsd', 2],
+      ['jsd', 6],
+    ],
+  );
   for (const l of levels) for (const k of ['estimator', 'true_mi', 'mean', 'std']) assert.ok(k in l, k);
   // One staircase per estimator, and the means against the truth.
   await assertPlotsDrawn((await cli(['report', benchDir])).trim(), 3);
@@ -73,11 +93,19 @@ test('report of a training run, a temperature study and the MI benchmark: self-c
 
 test('a directory with nothing to report, or an output path that cannot be made, is one clear line', async (t) => {
   const dir = tempDir(t);
-  await assert.rejects(cli(['report', dir]), (err: { stderr: string; code: number }) => err.code === 1 && /^infobound: report: .* holds no run\.jsonl, temperature\.jsonl or bench-mi\.jsonl/.test(err.stderr));
+  await assert.rejects(
+    cli(['report', dir]),
+    (err: { stderr: string; code: number }) =>
+      err.code === 1 && /^infobound: report: .* holds no run\.jsonl, temperature\.jsonl or bench-mi\.jsonl/.test(err.stderr),
+  );
   await assert.rejects(cli(['report']), (err: { stderr: string }) => /expected one RUN_DIR, got 0/.test(err.stderr));
   // An output path under a file: one line for each command that writes one.
   const file = join(dir, 'a-file');
   writeFileSync(file, 'x');
-  await assert.rejects(cli(['bench-mi', '--steps', '2', '--out', join(file, 'x')]), (err: { stderr: string }) => /^infobound: --out .*a-file\/x: cannot create the directory: ENOTDIR\n$/.test(err.stderr));
-  await assert.rejects(cli(['study-temperature', '--out', join(file, 'x')]), (err: { stderr: string }) => /^infobound: --out .*: cannot create the directory: ENOTDIR\n$/.test(err.stderr));
+  await assert.rejects(cli(['bench-mi', '--steps', '2', '--out', join(file, 'x')]), (err: { stderr: string }) =>
+    /^infobound: --out .*a-file\/x: cannot create the directory: ENOTDIR\n$/.test(err.stderr),
+  );
+  await assert.rejects(cli(['study-temperature', '--out', join(file, 'x')]), (err: { stderr: string }) =>
+    /^infobound: --out .*: cannot create the directory: ENOTDIR\n$/.test(err.stderr),
+  );
 });

@@ -26,12 +26,7 @@ function fits({ rule, nullable }: Field, value: unknown): boolean {
 }
 
 function inBounds(b: Bounds, x: number): boolean {
-  return (
-    (b.ge === undefined || x >= b.ge) &&
-    (b.gt === undefined || x > b.gt) &&
-    (b.le === undefined || x <= b.le) &&
-    (b.lt === undefined || x < b.lt)
-  );
+  return (b.ge === undefined || x >= b.ge) && (b.gt === undefined || x > b.gt) && (b.le === undefined || x <= b.le) && (b.lt === undefined || x < b.lt);
 }
 
 /** What a field accepts, in words: "an integer in [1, 1048576]", "a number > 0 or null". */

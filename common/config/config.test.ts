@@ -40,7 +40,21 @@ test('the derived type and the defaults round-trip: defaultConfig() is a complet
   const config: Config = defaultConfig();
   assert.deepEqual(validateConfig(JSON.parse(JSON.stringify(config))), config);
   // JSON order is the order of the declarations (and of `infobound config`), as run directories store it.
-  assert.deepEqual(Object.keys(config), ['kind', 'data', 'backend', 'seed', 'run_dir', 'train', 'bank', 'temperature', 'clicklog', 'images', 'eval', 'tls', 'nats']);
+  assert.deepEqual(Object.keys(config), [
+    'kind',
+    'data',
+    'backend',
+    'seed',
+    'run_dir',
+    'train',
+    'bank',
+    'temperature',
+    'clicklog',
+    'images',
+    'eval',
+    'tls',
+    'nats',
+  ]);
   assert.deepEqual(Object.keys(config.images), ['hidden_dim', 'output_dim', 'channels', 'augment', 'max_train']);
 });
 
@@ -178,10 +192,7 @@ test('flag overrides win over the file and are checked with the flag name', (t) 
   throwsUser(() => loadConfig(undefined, { batch: '1' }), '--batch must be an integer in [2, 65536], got 1');
   throwsUser(() => loadConfig(undefined, { 'bank-size': 0 }), '--bank-size must be an integer in [1, 1048576], got 0');
   throwsUser(() => loadConfig(undefined, { kind: 'text' }), '--kind must be one of "auto", "clicklog", "images", got "text"');
-  throwsUser(
-    () => loadConfig(undefined, { backend: 'gpu' }),
-    '--backend must be one of "wasm", "cpu", "tensorflow", "tensorflow-gpu", got "gpu"',
-  );
+  throwsUser(() => loadConfig(undefined, { backend: 'gpu' }), '--backend must be one of "wasm", "cpu", "tensorflow", "tensorflow-gpu", got "gpu"');
   throwsUser(() => loadConfig(undefined, { data: '' }), '--data must be a non-empty string or null, got ""');
   assert.equal(loadConfig(undefined, { nats: 'nats://127.0.0.1:4222' }).nats.url, 'nats://127.0.0.1:4222');
   // The fields declare their flags; the list is in the order of the fields.

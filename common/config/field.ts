@@ -82,7 +82,6 @@ interface Described<V, F> {
 // The constructors return Field<V, NoInfer<N>> so that a field without a flag keeps N = never: the
 // contextual type of a section's entries would otherwise infer N = string, as if every field had a flag.
 
-
 /** An integer (a safe one), optionally bounded and a power of two. */
 export function int<const N extends string = never>(o: Described<number, Flag<N>> & Bounds & { readonly powerOfTwo?: true }): Field<number, NoInfer<N>> {
   const { default: value, doc, flag, powerOfTwo, ...bounds } = o;

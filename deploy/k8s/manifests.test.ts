@@ -33,10 +33,22 @@ const MODELS: Record<string, new (o: never) => { validate(): void }> = {
 /** Environment variables read by software other than ours, with who reads them. */
 const FOREIGN_ENV: Record<string, string> = { TF_FORCE_GPU_ALLOW_GROWTH: 'libtensorflow (tfjs-node-gpu)' };
 
-// biome-ignore lint/suspicious/noExplicitAny: rendered manifests are arbitrary Kubernetes objects; the schema check below validates them
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: any; data?: Record<string, string> };
-// biome-ignore lint/suspicious/noExplicitAny: rendered manifests are arbitrary Kubernetes objects; the schema check below validates them
-type Container = { name: string; image: string; args?: string[]; env?: { name: string; value?: string }[]; ports?: { name?: string; containerPort: number }[]; resources?: any; readinessProbe?: any; livenessProbe?: any; startupProbe?: any };
+/** A rendered manifest's fields: arbitrary Kubernetes objects, which the schema check validates. */
+// biome-ignore lint/suspicious/noExplicitAny: see above
+type Loose = any;
+
+type Obj = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: Loose; data?: Record<string, string> };
+type Container = {
+  name: string;
+  image: string;
+  args?: string[];
+  env?: { name: string; value?: string }[];
+  ports?: { name?: string; containerPort: number }[];
+  resources?: Loose;
+  readinessProbe?: Loose;
+  livenessProbe?: Loose;
+  startupProbe?: Loose;
+};
 
 function render(dir: string): Obj[] {
   let text: string;
@@ -49,9 +61,10 @@ function render(dir: string): Obj[] {
 }
 
 /** The pod templates of the workloads, with their workload. */
-// biome-ignore lint/suspicious/noExplicitAny: rendered manifests are arbitrary Kubernetes objects; the schema check below validates them
-function podTemplates(objs: Obj[]): { owner: Obj; labels: Record<string, string>; spec: { containers: Container[]; securityContext?: any } }[] {
-  return objs.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet').map((o) => ({ owner: o, labels: o.spec.template.metadata.labels, spec: o.spec.template.spec }));
+function podTemplates(objs: Obj[]): { owner: Obj; labels: Record<string, string>; spec: { containers: Container[]; securityContext?: Loose } }[] {
+  return objs
+    .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
+    .map((o) => ({ owner: o, labels: o.spec.template.metadata.labels, spec: o.spec.template.spec }));
 }
 
 const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
@@ -63,7 +76,8 @@ function envNamesReadByCode(): Set<string> {
     for (const entry of readdirSync(dir)) {
       const path = join(dir, entry);
       if (statSync(path).isDirectory()) walk(path);
-      else if (path.endsWith('.ts') && !path.endsWith('.test.ts')) for (const m of readFileSync(path, 'utf8').matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)) names.add(m[1]!);
+      else if (path.endsWith('.ts') && !path.endsWith('.test.ts'))
+        for (const m of readFileSync(path, 'utf8').matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)) names.add(m[1]!);
     }
   };
   for (const dir of ['cli', 'common', 'worker', 'coordinator']) walk(join(ROOT, dir));
@@ -77,7 +91,8 @@ for (const dir of ['base', 'gpu']) {
   test(`deploy/k8s/${dir}: every rendered manifest validates against the Kubernetes schemas, and names what the code uses`, (t) => {
     const objs = render(dir);
     const kinds = new Set(objs.map((o) => o.kind));
-    for (const kind of ['Deployment', 'StatefulSet', 'Service', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceMonitor', 'ConfigMap']) assert.ok(kinds.has(kind), `has a ${kind}`);
+    for (const kind of ['Deployment', 'StatefulSet', 'Service', 'PodDisruptionBudget', 'NetworkPolicy', 'ServiceMonitor', 'ConfigMap'])
+      assert.ok(kinds.has(kind), `has a ${kind}`);
     for (const o of objs) {
       const Model = MODELS[`${o.apiVersion}/${o.kind}`];
       assert.ok(Model !== undefined, `no schema for ${o.apiVersion} ${o.kind} ${o.metadata.name}`);
@@ -93,7 +108,8 @@ for (const dir of ['base', 'gpu']) {
         const ports = new Map((c.ports ?? []).map((p) => [p.name, p.containerPort]));
         for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe].filter(Boolean)) {
           // The coordinator's and the Peer server's gRPC ports both serve grpc.health.v1.
-          if (probe.grpc) assert.ok([ports.get('grpc'), ports.get('peer')].includes(probe.grpc.port), `${c.name}: the gRPC probe hits a port with the health service`);
+          if (probe.grpc)
+            assert.ok([ports.get('grpc'), ports.get('peer')].includes(probe.grpc.port), `${c.name}: the gRPC probe hits a port with the health service`);
           if (probe.httpGet && typeof probe.httpGet.port === 'string') assert.ok(ports.has(probe.httpGet.port), `${c.name}: probe port ${probe.httpGet.port}`);
         }
         if (!c.image.includes('infobound')) continue;
@@ -111,7 +127,10 @@ for (const dir of ['base', 'gpu']) {
           const coordinatorPort = Number(args[args.indexOf('--coordinator') + 1]!.split(':')[1]);
           const coordinatorService = objs.find((o) => o.kind === 'Service' && o.metadata.name === args[args.indexOf('--coordinator') + 1]!.split(':')[0]);
           assert.ok(coordinatorService, 'the worker dials the coordinator Service');
-          assert.ok(coordinatorService!.spec.ports.some((p: { port: number }) => p.port === coordinatorPort), 'at its gRPC port');
+          assert.ok(
+            coordinatorService!.spec.ports.some((p: { port: number }) => p.port === coordinatorPort),
+            'at its gRPC port',
+          );
         }
         const envNames = new Set((c.env ?? []).map((e) => e.name));
         for (const ref of args.join(' ').matchAll(/\$\(([A-Z_]+)\)/g)) assert.ok(envNames.has(ref[1]!), `${c.name}: $(${ref[1]}) is defined`);
@@ -123,7 +142,8 @@ for (const dir of ['base', 'gpu']) {
     }
 
     // Services, the ServiceMonitor and the network policies name ports the selected pods have.
-    const portNamesOf = (selector: Record<string, string>) => new Set(pods.filter((p) => selects(selector, p.labels)).flatMap((p) => p.spec.containers.flatMap((c) => (c.ports ?? []).map((x) => x.name))));
+    const portNamesOf = (selector: Record<string, string>) =>
+      new Set(pods.filter((p) => selects(selector, p.labels)).flatMap((p) => p.spec.containers.flatMap((c) => (c.ports ?? []).map((x) => x.name))));
     const services = objs.filter((o) => o.kind === 'Service');
     for (const s of services) {
       const names = portNamesOf(s.spec.selector);
@@ -135,9 +155,18 @@ for (const dir of ['base', 'gpu']) {
       for (const rule of np.spec.ingress) for (const p of rule.ports) assert.ok(names.has(p.port), `NetworkPolicy ${np.metadata.name}: port ${p.port}`);
     }
     const monitor = objs.find((o) => o.kind === 'ServiceMonitor')!;
-    const monitored = services.filter((s) => selects(monitor.spec.selector.matchLabels, s.metadata.labels ?? {}) && monitor.spec.selector.matchExpressions.every((e: { key: string; values: string[] }) => e.values.includes(s.metadata.labels?.[e.key] ?? '')));
+    const monitored = services.filter(
+      (s) =>
+        selects(monitor.spec.selector.matchLabels, s.metadata.labels ?? {}) &&
+        monitor.spec.selector.matchExpressions.every((e: { key: string; values: string[] }) => e.values.includes(s.metadata.labels?.[e.key] ?? '')),
+    );
     assert.deepEqual(monitored.map((s) => s.metadata.name).sort(), ['infobound-coordinator', 'infobound-workers']);
-    for (const s of monitored) for (const e of monitor.spec.endpoints) assert.ok(s.spec.ports.some((p: { name: string }) => p.name === e.port), `${s.metadata.name} has port ${e.port}`);
+    for (const s of monitored)
+      for (const e of monitor.spec.endpoints)
+        assert.ok(
+          s.spec.ports.some((p: { name: string }) => p.name === e.port),
+          `${s.metadata.name} has port ${e.port}`,
+        );
 
     // The dashboard ConfigMap is the dashboard file, for Grafana's sidecar.
     const dashboard = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'infobound-dashboard')!;
@@ -175,7 +204,10 @@ test('every metric the dashboard queries is one the code exports', () => {
 test('container images: non-root, the documented ports, and the GPU one on CUDA 11.2 / cuDNN 8 with the tensorflow-gpu backend', () => {
   const cpu = readFileSync(deployPath('docker', 'Dockerfile'), 'utf8');
   const gpu = readFileSync(deployPath('docker', 'Dockerfile.gpu'), 'utf8');
-  for (const [name, text] of [['Dockerfile', cpu], ['Dockerfile.gpu', gpu]] as const) {
+  for (const [name, text] of [
+    ['Dockerfile', cpu],
+    ['Dockerfile.gpu', gpu],
+  ] as const) {
     const users = [...text.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]!);
     assert.ok(users.length > 0 && !/^(root|0)(:|$)/.test(users.at(-1)!), `${name}: the last USER is not root`);
     assert.match(text, /^EXPOSE 7070 7071 9400$/m, `${name}: coordinator, peer and metrics ports`);

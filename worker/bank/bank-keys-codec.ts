@@ -55,7 +55,14 @@ export function decodeBankKeys(data: Uint8Array, expect: BankExpectations): Bank
   } catch {
     return 'malformed';
   }
-  const { run_id: runId, step, producer, generation, world, dim } = raw as { run_id: string; step: number; producer: number; generation: number; world: number; dim: number };
+  const {
+    run_id: runId,
+    step,
+    producer,
+    generation,
+    world,
+    dim,
+  } = raw as { run_id: string; step: number; producer: number; generation: number; world: number; dim: number };
   const keyBytes = raw.keys as Buffer;
   const idBytes = raw.ids as Buffer;
   if (runId !== expect.runId) return 'other_run';

@@ -123,7 +123,10 @@ for (const kind of ALL_KINDS) {
     const got = await runSteps(workers, banks, [1, 2, 3, 4, 5]);
     for (const [i, sets] of got.entries()) {
       for (const set of sets) {
-        assert.deepEqual(set.map((m) => [m.step, m.producer]), [0, 1, 2].map((p) => [i + 1, p]));
+        assert.deepEqual(
+          set.map((m) => [m.step, m.producer]),
+          [0, 1, 2].map((p) => [i + 1, p]),
+        );
         assert.deepEqual(Array.from(set[1]!.keys), Array.from(keysOf(i + 1, 1).keys));
         assert.deepEqual(Array.from(set[2]!.ids), Array.from(keysOf(i + 1, 2).ids));
       }
@@ -141,7 +144,10 @@ for (const kind of ALL_KINDS) {
     const workers = (await kind.open(t, 2, { staleness: 2, capacity: 20 })).transports;
     const banks = workers.map(() => new KeyBank(20, DIM));
     const got = await runSteps(workers, banks, [1, 2, 3, 4]);
-    assert.deepEqual(got.map((sets) => sets[0]!.map((m) => m.step)), [[], [], [1, 1], [2, 2]]);
+    assert.deepEqual(
+      got.map((sets) => sets[0]!.map((m) => m.step)),
+      [[], [], [1, 1], [2, 2]],
+    );
     assert.equal(banks[0]!.digest(), banks[1]!.digest());
     assert.equal(banks[0]!.filled, 2 * 2 * BATCH);
   });
@@ -161,7 +167,10 @@ for (const kind of ALL_KINDS) {
     // Generation 2 of the two survivors redoes step 3, then step 4.
     const survivors = group.regroup(2, [0, 1]);
     const got = await runSteps(survivors, banks, [3, 4], 2);
-    assert.deepEqual(got[0]![0]!.map((m) => m.producer), [0, 1]);
+    assert.deepEqual(
+      got[0]![0]!.map((m) => m.producer),
+      [0, 1],
+    );
     assert.deepEqual(Array.from(got[0]![0]![1]!.ids), Array.from(keysOf(3, 1).ids));
     assert.equal(banks[0]!.digest(), banks[1]!.digest());
   });
@@ -216,7 +225,10 @@ for (const kind of KINDS) {
 
   test(`${kind.name}: a producer that never publishes ends the wait with a clear error after the timeout`, async (t) => {
     const [worker] = await openAll(t, await kind.streams(t), 1, { timeoutMs: 300 });
-    await assert.rejects(worker!.exchange(keysOf(1, 0), { generation: 1, world: 2 }), (err: Error) => err instanceof BankUnavailableError && /step 1 .*missing producers 1/.test(err.message));
+    await assert.rejects(
+      worker!.exchange(keysOf(1, 0), { generation: 1, world: 2 }),
+      (err: Error) => err instanceof BankUnavailableError && /step 1 .*missing producers 1/.test(err.message),
+    );
   });
 }
 
@@ -226,10 +238,13 @@ for (const kind of ALL_KINDS) {
     const bankA = new KeyBank(40, DIM);
     await runSteps([a!], [bankA], [1, 2, 3, 4]);
     const pending = a!.pending(4);
-    assert.deepEqual(pending.map((p) => [p.step, p.producer, p.generation, p.world]), [
-      [3, 0, 1, 1],
-      [4, 0, 1, 1],
-    ]);
+    assert.deepEqual(
+      pending.map((p) => [p.step, p.producer, p.generation, p.world]),
+      [
+        [3, 0, 1, 1],
+        [4, 0, 1, 1],
+      ],
+    );
     // A fresh transport on an empty stream, as after a restart: the bank and the window come from the checkpoint.
     const [b] = (await kind.open(t, 1, { staleness: 2, capacity: 40 })).transports;
     b!.restorePending(pending);
@@ -237,8 +252,14 @@ for (const kind of ALL_KINDS) {
     bankB.restore(bankA.keys.slice(), bankA.ids.slice(), bankA.steps.slice(), bankA.head, bankA.filled);
     const gotA = await runSteps([a!], [bankA], [5, 6]);
     const gotB = await runSteps([b!], [bankB], [5, 6]);
-    assert.deepEqual(gotB.map((s) => s[0]!.map((m) => m.step)), [[3], [4]]);
-    assert.deepEqual(gotB.map((s) => s[0]!.map((m) => Array.from(m.ids))), gotA.map((s) => s[0]!.map((m) => Array.from(m.ids))));
+    assert.deepEqual(
+      gotB.map((s) => s[0]!.map((m) => m.step)),
+      [[3], [4]],
+    );
+    assert.deepEqual(
+      gotB.map((s) => s[0]!.map((m) => Array.from(m.ids))),
+      gotA.map((s) => s[0]!.map((m) => Array.from(m.ids))),
+    );
     assert.equal(bankB.digest(), bankA.digest());
   });
 }

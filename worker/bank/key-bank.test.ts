@@ -102,7 +102,11 @@ test('a message whose key array does not match its ids is refused with a RangeEr
   const before = bank.digest();
   assert.throws(() => bank.enqueue({ keys: new Float32Array(4 * 4 - 1), ids: new Int32Array(4), step: 2, producer: 0 }), RangeError);
   assert.throws(() => bank.enqueue({ keys: new Float32Array(3 * 4), ids: new Int32Array(4), step: 2, producer: 0 }), RangeError);
-  assert.throws(() => bank.enqueue({ keys: new Float32Array(4 * 3), ids: new Int32Array(4), step: 2, producer: 0 }), RangeError, 'keys of dim 3 in a dim-4 bank');
+  assert.throws(
+    () => bank.enqueue({ keys: new Float32Array(4 * 3), ids: new Int32Array(4), step: 2, producer: 0 }),
+    RangeError,
+    'keys of dim 3 in a dim-4 bank',
+  );
   assert.equal(bank.digest(), before);
   assert.equal(bank.filled, 4);
   assert.equal(bank.head, 4);
@@ -123,7 +127,10 @@ test('digest: equal for banks fed the same messages, different after one differi
   };
   const a = feed(() => {});
   assert.match(a, /^[0-9a-f]+$/);
-  assert.equal(feed(() => {}), a);
+  assert.equal(
+    feed(() => {}),
+    a,
+  );
   assert.notEqual(
     feed((m, i) => {
       if (i === 5) m.keys[7] = Math.fround(m.keys[7]! + 1e-3);
@@ -246,7 +253,8 @@ test('K = 65,536 keys of 128 dims fed in batches of 300 keys', () => {
     const id = bank.ids[s]!;
     for (let k = 0; k < d; k++) {
       const v = (id % 4096) + k / 128;
-      if (bank.keys[s * d + k] !== v || bank.keysT[k * K + s] !== v) assert.fail(`slot ${s} dim ${k}: ${bank.keys[s * d + k]} / ${bank.keysT[k * K + s]} vs ${v}`);
+      if (bank.keys[s * d + k] !== v || bank.keysT[k * K + s] !== v)
+        assert.fail(`slot ${s} dim ${k}: ${bank.keys[s * d + k]} / ${bank.keysT[k * K + s]} vs ${v}`);
     }
   }
   assert.equal(bank.steps[oldest], Math.floor((total - K) / B));
@@ -311,6 +319,9 @@ test('key ages: counts per bucket of steps since each key was produced', () => {
   const counts = bank.keyAgeCounts(10);
   assert.equal(counts.length, KEY_AGE_BUCKETS.length + 1);
   assert.deepEqual(counts.slice(0, 5), [4, 0, 0, 4, 4]);
-  assert.equal(counts.reduce((a, b) => a + b, 0), 12);
+  assert.equal(
+    counts.reduce((a, b) => a + b, 0),
+    12,
+  );
   assert.equal(bank.keyAgeCounts(2000).at(-1), 12, 'older than the last bound');
 });

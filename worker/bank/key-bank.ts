@@ -83,8 +83,15 @@ export class KeyBank {
   digest(): string {
     const h = createHash('sha256');
     const oldest = this.filled < this.capacity ? 0 : this.head;
-    const segments = [[oldest, Math.min(this.filled , this.capacity)], [0, oldest]] as const;
-    for (const [array, width] of [[this.keys, this.dim], [this.ids, 1], [this.steps, 1]] as const) {
+    const segments = [
+      [oldest, Math.min(this.filled, this.capacity)],
+      [0, oldest],
+    ] as const;
+    for (const [array, width] of [
+      [this.keys, this.dim],
+      [this.ids, 1],
+      [this.steps, 1],
+    ] as const) {
       for (const [from, to] of segments) h.update(new Uint8Array(array.buffer, array.byteOffset + from * width * 4, (to - from) * width * 4));
     }
     h.update(`${this.filled}`);

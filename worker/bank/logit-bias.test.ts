@@ -68,7 +68,12 @@ test('logitBias matches a brute-force B×(B+K) matrix in every mode', () => {
     for (const inBatchNegatives of [false, true]) {
       for (const maskAccidentalHits of [false, true]) {
         for (const q of [logQ, null]) {
-          check(bankIds, K, { positiveIds, logQ: q, inBatchNegatives, maskAccidentalHits }, `trial ${trial} inBatch=${inBatchNegatives} mask=${maskAccidentalHits} logQ=${q !== null}`);
+          check(
+            bankIds,
+            K,
+            { positiveIds, logQ: q, inBatchNegatives, maskAccidentalHits },
+            `trial ${trial} inBatch=${inBatchNegatives} mask=${maskAccidentalHits} logQ=${q !== null}`,
+          );
         }
       }
     }

@@ -25,7 +25,10 @@ async function roundTrip(config: NatsConfig): Promise<void> {
 }
 
 async function refused(config: NatsConfig, pattern: RegExp): Promise<void> {
-  await assert.rejects(NatsBankStream.open(config, 'auth', 100, 'test'), (err: Error) => err instanceof UserError && pattern.test(err.message) && !err.message.includes('\n'));
+  await assert.rejects(
+    NatsBankStream.open(config, 'auth', 100, 'test'),
+    (err: Error) => err instanceof UserError && pattern.test(err.message) && !err.message.includes('\n'),
+  );
 }
 
 test('stream and subject names follow docs/architecture.md §4, with the job name made safe for NATS', () => {
@@ -40,15 +43,27 @@ test('credentials and TLS files come from the config, else from NATS_USER / NATS
   assert.deepEqual([fromEnv.user, fromEnv.pass, fromEnv.token], ['env-user', 'env-pass', 'env-token']);
   const fromConfig = natsConnectionOptions(nats({ url: 'nats://a:1', user: 'u', password: 'p', token: 't' }), 'w', env);
   assert.deepEqual([fromConfig.user, fromConfig.pass, fromConfig.token], ['u', 'p', 't']);
-  assert.deepEqual(Object.keys(natsConnectionOptions(nats({ url: 'nats://a:1' }), 'w', {})).filter((k) => ['user', 'pass', 'token', 'tls'].includes(k)), []);
-  assert.throws(() => natsConnectionOptions(nats({ url: 'nats://a:1', tls_ca: '/nonexistent/ca.pem' }), 'w'), /nats\.tls_ca \/nonexistent\/ca\.pem: cannot read: ENOENT/);
-  assert.throws(() => natsConnectionOptions(nats({ url: 'nats://a:1' }), 'w', { NATS_TLS_CA: '/nonexistent/env-ca.pem' }), /nats\.tls_ca \/nonexistent\/env-ca\.pem: cannot read/);
+  assert.deepEqual(
+    Object.keys(natsConnectionOptions(nats({ url: 'nats://a:1' }), 'w', {})).filter((k) => ['user', 'pass', 'token', 'tls'].includes(k)),
+    [],
+  );
+  assert.throws(
+    () => natsConnectionOptions(nats({ url: 'nats://a:1', tls_ca: '/nonexistent/ca.pem' }), 'w'),
+    /nats\.tls_ca \/nonexistent\/ca\.pem: cannot read: ENOENT/,
+  );
+  assert.throws(
+    () => natsConnectionOptions(nats({ url: 'nats://a:1' }), 'w', { NATS_TLS_CA: '/nonexistent/env-ca.pem' }),
+    /nats\.tls_ca \/nonexistent\/env-ca\.pem: cannot read/,
+  );
 });
 
 test('a server with user and password: the right ones connect, a wrong password is one clear line', async (t) => {
   const server = await NatsTestServer.start(t, { args: ['--user', 'bank', '--pass', 's3cret'] });
   await roundTrip(nats({ url: server.url, user: 'bank', password: 's3cret' }));
-  await refused(nats({ url: server.url, user: 'bank', password: 'wrong' }), /^NATS nats:\/\/127\.0\.0\.1:\d+: cannot connect: .*(authorization|refused credentials)/i);
+  await refused(
+    nats({ url: server.url, user: 'bank', password: 'wrong' }),
+    /^NATS nats:\/\/127\.0\.0\.1:\d+: cannot connect: .*(authorization|refused credentials)/i,
+  );
 });
 
 test('a server with a token: the right token connects, none is refused', async (t) => {
@@ -64,7 +79,10 @@ test('TLS with client certificates: a client of the same CA connects, one withou
   await roundTrip(nats({ url: server.url, tls_ca: pki.ca, tls_cert: pki.cert, tls_key: pki.key }));
   // The same files from the environment.
   const fromEnv = natsConnectionOptions(nats({ url: server.url }), 'w', { NATS_TLS_CA: pki.ca, NATS_TLS_CERT: pki.cert, NATS_TLS_KEY: pki.key });
-  assert.deepEqual([fromEnv.tls?.ca, fromEnv.tls?.cert, fromEnv.tls?.key].map((x) => x?.startsWith('-----BEGIN')), [true, true, true]);
+  assert.deepEqual(
+    [fromEnv.tls?.ca, fromEnv.tls?.cert, fromEnv.tls?.key].map((x) => x?.startsWith('-----BEGIN')),
+    [true, true, true],
+  );
   await refused(nats({ url: server.url, tls_ca: pki.ca }), /cannot connect/);
 });
 

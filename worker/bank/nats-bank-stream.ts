@@ -37,7 +37,15 @@ export function natsConnectionOptions(c: NatsConfig, name: string, env: NodeJS.P
     ...(user !== undefined ? { user } : {}),
     ...(pass !== undefined ? { pass } : {}),
     ...(token !== undefined ? { token } : {}),
-    ...(ca !== undefined ? { tls: { ca: read('tls_ca', ca), ...(cert !== undefined ? { cert: read('tls_cert', cert) } : {}), ...(key !== undefined ? { key: read('tls_key', key) } : {}) } } : {}),
+    ...(ca !== undefined
+      ? {
+          tls: {
+            ca: read('tls_ca', ca),
+            ...(cert !== undefined ? { cert: read('tls_cert', cert) } : {}),
+            ...(key !== undefined ? { key: read('tls_key', key) } : {}),
+          },
+        }
+      : {}),
     // Keep reconnecting through an outage; the transport's own timeout decides when to give up.
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
@@ -70,7 +78,13 @@ export class NatsBankStream implements BankStream {
     try {
       // Bounded here: with reconnects unlimited, a server that takes the TCP connection but never
       // answers would hold the first connect open.
-      const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no connection within ${config.timeout_ms / 1000} s (refused credentials, or no server)`)), config.timeout_ms)));
+      const deadline = new Promise<never>(
+        (_, reject) =>
+          (timer = setTimeout(
+            () => reject(new Error(`no connection within ${config.timeout_ms / 1000} s (refused credentials, or no server)`)),
+            config.timeout_ms,
+          )),
+      );
       nc = await Promise.race([connecting, deadline]);
     } catch (err) {
       connecting.then((late) => late.close()).catch(() => undefined);

@@ -17,5 +17,11 @@ export interface BankIdentity {
 export async function openBankTransport(config: Config, dim: number, id: BankIdentity): Promise<StreamBankTransport> {
   const limit = streamMessageLimit(config.bank.size, config.train.batch, config.bank.staleness);
   const stream = config.nats.url === null ? new InProcessBankLog(limit).handle() : await NatsBankStream.open(config.nats, id.job, limit, id.clientName);
-  return StreamBankTransport.open(stream, { runId: id.runId, dim, capacity: config.bank.size, staleness: config.bank.staleness, timeoutMs: config.nats.timeout_ms });
+  return StreamBankTransport.open(stream, {
+    runId: id.runId,
+    dim,
+    capacity: config.bank.size,
+    staleness: config.bank.staleness,
+    timeoutMs: config.nats.timeout_ms,
+  });
 }

@@ -36,7 +36,10 @@ export class RingBankTransport implements BankTransport {
   }
 
   pending(committedStep: number): PendingKeys[] {
-    return [...this.waiting].filter(([step]) => step > committedStep - this.staleness && step <= committedStep).sort(([a], [b]) => a - b).flatMap(([, keys]) => keys);
+    return [...this.waiting]
+      .filter(([step]) => step > committedStep - this.staleness && step <= committedStep)
+      .sort(([a], [b]) => a - b)
+      .flatMap(([, keys]) => keys);
   }
 
   restorePending(keys: readonly PendingKeys[]): void {

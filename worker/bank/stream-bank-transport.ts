@@ -79,7 +79,9 @@ export class StreamBankTransport implements BankTransport {
     this.latestStep = Math.max(this.latestStep ?? 0, msg.step);
     this.rounds.set(msg.step, round);
     const data = encodeBankKeys({ ...msg, runId: this.o.runId, generation: round.generation, world: round.world });
-    await this.retrying(`publish the keys of step ${msg.step}`, () => this.stream.publish(msg.producer, data, `${this.o.runId}.${round.generation}.${msg.step}.${msg.producer}`));
+    await this.retrying(`publish the keys of step ${msg.step}`, () =>
+      this.stream.publish(msg.producer, data, `${this.o.runId}.${round.generation}.${msg.step}.${msg.producer}`),
+    );
     const due = msg.step - this.o.staleness;
     if (due < 1) return [];
     const committed = this.rounds.get(due);
@@ -97,7 +99,8 @@ export class StreamBankTransport implements BankTransport {
       const round = this.rounds.get(step);
       const messages = round === undefined ? undefined : this.steps.get(step)?.get(round.generation);
       if (round === undefined || messages === undefined) continue;
-      for (const m of [...messages.values()].sort((a, b) => a.producer - b.producer)) out.push({ keys: m.keys, ids: m.ids, step, producer: m.producer, generation: round.generation, world: round.world });
+      for (const m of [...messages.values()].sort((a, b) => a.producer - b.producer))
+        out.push({ keys: m.keys, ids: m.ids, step, producer: m.producer, generation: round.generation, world: round.world });
     }
     return out;
   }
@@ -216,11 +219,15 @@ export class StreamBankTransport implements BankTransport {
   /** Every producer's keys of `step` in `round`, in producer order, once all have arrived. */
   private async complete(step: number, round: ExchangeRound): Promise<BankEnvelope[]> {
     const got = () => this.steps.get(step)?.get(round.generation);
-    await this.until(() => (got()?.size ?? 0) >= round.world, `receive every producer's keys of step ${step}`, () => {
-      const have = got();
-      const missing = Array.from({ length: round.world }, (_, p) => p).filter((p) => !have?.has(p));
-      return `missing producers ${missing.join(', ')} of generation ${round.generation}`;
-    });
+    await this.until(
+      () => (got()?.size ?? 0) >= round.world,
+      `receive every producer's keys of step ${step}`,
+      () => {
+        const have = got();
+        const missing = Array.from({ length: round.world }, (_, p) => p).filter((p) => !have?.has(p));
+        return `missing producers ${missing.join(', ')} of generation ${round.generation}`;
+      },
+    );
     return [...got()!.values()].filter((m) => m.producer < round.world).sort((a, b) => a.producer - b.producer);
   }
 
@@ -255,7 +262,8 @@ export class StreamBankTransport implements BankTransport {
         else if (done()) finish();
       };
       const timer = setTimeout(
-        () => finish(new BankUnavailableError(`bank: could not ${what} within ${this.o.timeoutMs / 1000} s${detail ? ` (${detail()})` : ''}: is NATS reachable?`)),
+        () =>
+          finish(new BankUnavailableError(`bank: could not ${what} within ${this.o.timeoutMs / 1000} s${detail ? ` (${detail()})` : ''}: is NATS reachable?`)),
         this.o.timeoutMs,
       );
       this.waiters.add(check);

@@ -15,7 +15,20 @@ function source(): ChunkSource & { acks: number[]; refusal?: Refusal } {
 
 /** Rank 1 of 2 receives segment 0 (length 2 here) from rank 0 in reduce-scatter phase 0. */
 function chunk(over: Partial<Chunk__Output> = {}): Chunk__Output {
-  return { generation: 1, step: 5, op: 'ALLREDUCE_SUM', tensor: 0, phase: 0, segment: 0, offset: 0, segment_length: 2, from_rank: 0, dtype: 'FLOAT32', data: Buffer.alloc(4), ...over };
+  return {
+    generation: 1,
+    step: 5,
+    op: 'ALLREDUCE_SUM',
+    tensor: 0,
+    phase: 0,
+    segment: 0,
+    offset: 0,
+    segment_length: 2,
+    from_rank: 0,
+    dtype: 'FLOAT32',
+    data: Buffer.alloc(4),
+    ...over,
+  };
 }
 
 const KEY: SlotKey = { step: 5, op: 'ALLREDUCE_SUM', tensor: 0, phase: 0, dtype: 'FLOAT32' };

@@ -74,6 +74,9 @@ test('FetchState: a peer that is down rejects within the deadline, naming it', a
   const address = s.address;
   await s.close();
   const t0 = performance.now();
-  await assert.rejects(fetchState(address, { workerId: 'w', generation: 0, timeoutMs: 1000 }), new RegExp(`FetchState from ${address}: (UNAVAILABLE|DEADLINE_EXCEEDED)`));
+  await assert.rejects(
+    fetchState(address, { workerId: 'w', generation: 0, timeoutMs: 1000 }),
+    new RegExp(`FetchState from ${address}: (UNAVAILABLE|DEADLINE_EXCEEDED)`),
+  );
   assert.ok(performance.now() - t0 < 1500);
 });

@@ -24,7 +24,10 @@ export interface FetchStateOptions {
  * agree on step and total size, and add up to it; otherwise, or on any gRPC error, the promise rejects
  * with an Error naming the peer.
  */
-export async function fetchState(address: string, { workerId, generation, timeoutMs = 30_000, credentials = grpc.credentials.createInsecure(), channelOptions }: FetchStateOptions): Promise<PeerState> {
+export async function fetchState(
+  address: string,
+  { workerId, generation, timeoutMs = 30_000, credentials = grpc.credentials.createInsecure(), channelOptions }: FetchStateOptions,
+): Promise<PeerState> {
   // A wide receive window: the state flows toward this client, 1 MiB pieces through Node's default 64 KiB window would crawl.
   const client = new PeerService(address, credentials, { 'grpc-node.flow_control_window': 8 * 2 ** 20, ...channelOptions }) as unknown as PeerClient;
   try {
@@ -44,13 +47,16 @@ export async function fetchState(address: string, { workerId, generation, timeou
           data = Buffer.alloc(piece.total_bytes);
           step = piece.step;
         }
-        if (piece.step !== step || piece.total_bytes !== data.length) return fail(`piece at offset ${piece.offset} says step ${piece.step} of ${piece.total_bytes} bytes, the first said step ${step} of ${data.length}`);
+        if (piece.step !== step || piece.total_bytes !== data.length)
+          return fail(`piece at offset ${piece.offset} says step ${piece.step} of ${piece.total_bytes} bytes, the first said step ${step} of ${data.length}`);
         if (piece.offset !== received) return fail(`piece at offset ${piece.offset}, expected ${received}`);
         if (received + piece.data.length > data.length) return fail(`pieces run past the announced ${data.length} bytes`);
         piece.data.copy(data, received);
         received += piece.data.length;
       });
-      call.on('error', (err: grpc.ServiceError) => reject(new Error(`FetchState from ${address}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`)));
+      call.on('error', (err: grpc.ServiceError) =>
+        reject(new Error(`FetchState from ${address}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`)),
+      );
       call.on('end', () => {
         if (!data) reject(new Error(`FetchState from ${address}: the stream ended without a piece`));
         else if (received !== data.length) reject(new Error(`FetchState from ${address}: got ${received} of ${data.length} bytes`));

@@ -95,13 +95,19 @@ test('bad chunks are refused with the right status and counted; the server keeps
 
   // Early chunks (a later step) wait in the inbox within its byte bound (64 here); the chunk beyond it is refused.
   const early = { ...VALID, step: 9, segment_length: 100 };
-  const overflow = await sendChunks(hand, [{ ...early, data: Buffer.alloc(64) }, { ...early, offset: 16, data: Buffer.alloc(4) }]);
+  const overflow = await sendChunks(hand, [
+    { ...early, data: Buffer.alloc(64) },
+    { ...early, offset: 16, data: Buffer.alloc(4) },
+  ]);
   assert.equal(overflow.code, grpc.status.RESOURCE_EXHAUSTED, overflow.details);
   assert.match(overflow.details!, /64 bytes already buffered \(limit 64\)/);
   assert.equal(server.refused.overflow, 1);
   const total = Object.values(server.refused).reduce((a, b) => a + b, 0);
   assert.equal(total, cases.length + 2);
-  assert.equal(Object.values(ring.servers[0]!.refused).reduce((a, b) => a + b, 0), 0);
+  assert.equal(
+    Object.values(ring.servers[0]!.refused).reduce((a, b) => a + b, 0),
+    0,
+  );
 });
 
 /** A bare Collective service standing in for a ring member: records what it receives and acknowledges it. */
@@ -155,7 +161,14 @@ test('the wire protocol, against a hand-made rank 0: chunks, segments, acknowled
       [1, 1, 0],
     ],
   );
-  const sent = rank0.received.map((c) => ({ phase: c.phase, segment: c.segment, offset: c.offset, len: c.segment_length, from: c.from_rank, data: Array.from(new Float32Array(new Uint8Array(c.data).buffer)) }));
+  const sent = rank0.received.map((c) => ({
+    phase: c.phase,
+    segment: c.segment,
+    offset: c.offset,
+    len: c.segment_length,
+    from: c.from_rank,
+    data: Array.from(new Float32Array(new Uint8Array(c.data).buffer)),
+  }));
   assert.deepEqual(sent, [
     { phase: 0, segment: 1, offset: 0, len: 2, from: 1, data: [3, 4] },
     { phase: 1, segment: 0, offset: 0, len: 2, from: 1, data: [5.5] },
@@ -175,7 +188,14 @@ test('a chunk of a generation the receiver has not entered waits for it, then is
   const hand = client(t, server.address);
 
   // Generation 3 arrives before the reducer enters it: held, then accepted and reduced.
-  const early = sendChunks(hand, [{ ...VALID, generation: 3, segment_length: 1 }, { ...VALID, generation: 3, phase: 1, segment: 1 }], 600);
+  const early = sendChunks(
+    hand,
+    [
+      { ...VALID, generation: 3, segment_length: 1 },
+      { ...VALID, generation: 3, phase: 1, segment: 1 },
+    ],
+    600,
+  );
   await new Promise((resolve) => setTimeout(resolve, 100));
   reducer.setTopology(topology(3));
   assert.deepEqual(Array.from(await reducer.allReduceMean(Float32Array.from([3, 5]), 1)), [2, 1]);
@@ -190,7 +210,7 @@ test('a chunk of a generation the receiver has not entered waits for it, then is
   assert.equal(server.refused.generation, 1);
 });
 
-test('health reports SERVING for the server and Peer until close (the workers\' Kubernetes gRPC probes)', async () => {
+test("health reports SERVING for the server and Peer until close (the workers' Kubernetes gRPC probes)", async () => {
   const server = await PeerServer.start();
   const client = healthClient(server.address);
   try {

@@ -15,11 +15,20 @@ test('ring all-reduce schedule: each rank sends on what it received, every segme
       // Reduce-scatter brings every segment but the rank's own; all-gather every segment but the one it completed.
       const rs = Array.from({ length: world - 1 }, (_, k) => allReduceSegment(rank, world, k));
       const ag = Array.from({ length: world - 1 }, (_, j) => allReduceSegment(rank, world, world - 1 + j));
-      assert.deepEqual([...rs, rank].sort(), Array.from({ length: world }, (_, s) => s));
+      assert.deepEqual(
+        [...rs, rank].sort(),
+        Array.from({ length: world }, (_, s) => s),
+      );
       assert.equal(rs[world - 2], successorOf(rank, world), 'completes segment rank + 1');
-      assert.deepEqual([...ag, successorOf(rank, world)].sort(), Array.from({ length: world }, (_, s) => s));
+      assert.deepEqual(
+        [...ag, successorOf(rank, world)].sort(),
+        Array.from({ length: world }, (_, s) => s),
+      );
       const origins = Array.from({ length: world - 1 }, (_, k) => allGatherOrigin(rank, world, k));
-      assert.deepEqual([...origins, rank].sort(), Array.from({ length: world }, (_, s) => s));
+      assert.deepEqual(
+        [...origins, rank].sort(),
+        Array.from({ length: world }, (_, s) => s),
+      );
     }
   }
 });

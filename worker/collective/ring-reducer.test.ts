@@ -102,11 +102,19 @@ test('all-gather rows: overlapping, disjoint and empty row sets merge to the sor
     const outs = await Promise.all(ring.reducers.map((red, r) => red.allGatherRowsMean(perRank[r]!, 4)));
     for (let table = 0; table < 4; table++) {
       const d = table === 3 ? 2 : dim;
-      const expected = expectedRowsMean(perRank.map((g) => g[table]!), world, d);
+      const expected = expectedRowsMean(
+        perRank.map((g) => g[table]!),
+        world,
+        d,
+      );
       const rows = [...expected.keys()].sort((a, b) => a - b);
       for (const out of outs) {
         assert.deepEqual(Array.from(out[table]!.rows), rows, `world ${world} table ${table} rows`);
-        expectArraysClose(out[table]!.values, rows.flatMap((row) => expected.get(row)!), { atol: 1e-6, rtol: 1e-5 });
+        expectArraysClose(
+          out[table]!.values,
+          rows.flatMap((row) => expected.get(row)!),
+          { atol: 1e-6, rtol: 1e-5 },
+        );
         assert.ok(bytes(out[table]!.values).equals(bytes(outs[0]![table]!.values)), `world ${world} table ${table}: values differ across workers`);
       }
     }
@@ -116,7 +124,10 @@ test('all-gather rows: overlapping, disjoint and empty row sets merge to the sor
 
 test('all-gather rows: values that do not split into rows are refused before anything is sent', async (t) => {
   const ring = await startTestRing(t, 2, { timeoutMs: 2000 });
-  await assert.rejects(ring.reducers[0]!.allGatherRowsMean([{ rows: Int32Array.from([1, 2]), values: new Float32Array(3) }], 1), /3 values do not split into 2 rows/);
+  await assert.rejects(
+    ring.reducers[0]!.allGatherRowsMean([{ rows: Int32Array.from([1, 2]), values: new Float32Array(3) }], 1),
+    /3 values do not split into 2 rows/,
+  );
 });
 
 test('a peer that never takes part: the all-reduce rejects after the timeout, naming the peer and the phase', async (t) => {
@@ -180,8 +191,17 @@ test('several collectives of one op in one step do not mix: all-reduce twice, al
   for (let r = 0; r < 3; r++) {
     assert.deepEqual(Array.from(a[r]!), [1, 1]);
     assert.deepEqual(Array.from(b[r]!), [10, 2, 3]);
-    assert.deepEqual([Array.from(c[r]![0]!.rows), Array.from(c[r]![0]!.values)], [[0, 1, 2], [1, 1, 1]]);
+    assert.deepEqual(
+      [Array.from(c[r]![0]!.rows), Array.from(c[r]![0]!.values)],
+      [
+        [0, 1, 2],
+        [1, 1, 1],
+      ],
+    );
     assert.deepEqual([Array.from(d[r]![0]!.rows), Array.from(d[r]![0]!.values)], [[7], [1]]);
   }
-  assert.equal(Object.values(ring.servers[0]!.refused).reduce((x, y) => x + y, 0), 0);
+  assert.equal(
+    Object.values(ring.servers[0]!.refused).reduce((x, y) => x + y, 0),
+    0,
+  );
 });

@@ -57,9 +57,7 @@ function bytesOf(a: Float32Array | Int32Array, start: number, n: number): Buffer
 }
 
 function describeAllReducePhase(phase: number, world: number): string {
-  return phase < world - 1
-    ? `phase ${phase} (reduce-scatter ${phase + 1}/${world - 1})`
-    : `phase ${phase} (all-gather ${phase - world + 2}/${world - 1})`;
+  return phase < world - 1 ? `phase ${phase} (reduce-scatter ${phase + 1}/${world - 1})` : `phase ${phase} (all-gather ${phase - world + 2}/${world - 1})`;
 }
 
 /**
@@ -116,7 +114,13 @@ export class RingReducer implements GradientReducer {
 
   constructor(
     server: PeerServer,
-    { chunkBytes = 2 ** 20, timeoutMs = 30_000, windowBytes = 8 * 2 ** 20, channelCredentials = grpc.credentials.createInsecure(), channelOptions = {} }: RingReducerOptions = {},
+    {
+      chunkBytes = 2 ** 20,
+      timeoutMs = 30_000,
+      windowBytes = 8 * 2 ** 20,
+      channelCredentials = grpc.credentials.createInsecure(),
+      channelOptions = {},
+    }: RingReducerOptions = {},
   ) {
     if (!Number.isInteger(chunkBytes) || chunkBytes % 4 !== 0 || chunkBytes < 4 || chunkBytes > MAX_CHUNK_BYTES) {
       throw new UserError(`chunkBytes must be a multiple of 4 in [4, ${MAX_CHUNK_BYTES}], got ${chunkBytes}`);
@@ -305,7 +309,14 @@ export class RingReducer implements GradientReducer {
   }
 
   /** Sends elements [start, end) of `a` as one segment: chunks of at most chunkBytes, at least one (empty) chunk. */
-  private sendArray(op: RingOp, head: Omit<Chunk, 'offset' | 'segment_length' | 'data'>, a: Float32Array | Int32Array, start: number, end: number, sending: string): void {
+  private sendArray(
+    op: RingOp,
+    head: Omit<Chunk, 'offset' | 'segment_length' | 'data'>,
+    a: Float32Array | Int32Array,
+    start: number,
+    end: number,
+    sending: string,
+  ): void {
     const length = end - start;
     const per = this.chunkBytes / 4;
     const chunks = Math.max(1, Math.ceil(length / per));
@@ -365,7 +376,11 @@ export class RingReducer implements GradientReducer {
         const chunk = await this.take(op, key);
         op.progress();
         if (chunk.segment_length !== length) {
-          this.refuseTaken(op, key, `${describeAllReducePhase(phase, world)}: ${pred} sent segment ${segment} as ${chunk.segment_length} elements, this worker's is ${length} (gradients of different lengths?)`);
+          this.refuseTaken(
+            op,
+            key,
+            `${describeAllReducePhase(phase, world)}: ${pred} sent segment ${segment} as ${chunk.segment_length} elements, this worker's is ${length} (gradients of different lengths?)`,
+          );
         }
         const at = start + chunk.offset;
         const n = chunk.data.length / 4;
@@ -378,7 +393,12 @@ export class RingReducer implements GradientReducer {
           new Uint8Array(grad.buffer, grad.byteOffset + at * 4, n * 4).set(chunk.data);
         }
         received += n;
-        if (next) this.send(op, { ...head, phase: phase + 1, segment, offset: chunk.offset, segment_length: length, data: reducing ? bytesOf(grad, at, n) : chunk.data }, next);
+        if (next)
+          this.send(
+            op,
+            { ...head, phase: phase + 1, segment, offset: chunk.offset, segment_length: length, data: reducing ? bytesOf(grad, at, n) : chunk.data },
+            next,
+          );
       } while (received < length);
     }
     return grad;
@@ -407,7 +427,15 @@ export class RingReducer implements GradientReducer {
   }
 
   /** One part (ids or values) of an origin's block, assembled into aligned bytes. */
-  private async receivePart(op: RingOp, topo: RingTopology, step: number, tensor: number, phase: number, origin: number, dtype: 'INT32' | 'FLOAT32'): Promise<Uint8Array> {
+  private async receivePart(
+    op: RingOp,
+    topo: RingTopology,
+    step: number,
+    tensor: number,
+    phase: number,
+    origin: number,
+    dtype: 'INT32' | 'FLOAT32',
+  ): Promise<Uint8Array> {
     const { generation, rank, world } = topo;
     const key: SlotKey = { step, op: 'ALLGATHER', tensor, phase, dtype };
     const forward = phase + 1 < allGatherPhases(world);
@@ -424,7 +452,23 @@ export class RingReducer implements GradientReducer {
       received += chunk.data.length / 4;
       if (forward) {
         const sending = `table ${tensor} phase ${phase + 1}`;
-        this.send(op, { generation, step, op: 'ALLGATHER', tensor, phase: phase + 1, segment: origin, offset: chunk.offset, segment_length: length, from_rank: rank, dtype, data: chunk.data }, sending);
+        this.send(
+          op,
+          {
+            generation,
+            step,
+            op: 'ALLGATHER',
+            tensor,
+            phase: phase + 1,
+            segment: origin,
+            offset: chunk.offset,
+            segment_length: length,
+            from_rank: rank,
+            dtype,
+            data: chunk.data,
+          },
+          sending,
+        );
       }
     } while (received < length);
     const out = new Uint8Array(received * 4);

@@ -79,10 +79,26 @@ test('every bad TSV line is skipped, counted and warned about with its line numb
     non_finite_clicks: 4,
     zero_clicks: 2,
   });
-  const reasons = ['wrong_column_count', 'wrong_column_count', 'empty_field', 'empty_field', 'non_numeric_clicks', 'non_numeric_clicks',
-    'non_numeric_clicks', 'negative_clicks', 'non_finite_clicks', 'non_finite_clicks', 'non_finite_clicks', 'non_finite_clicks',
-    'zero_clicks', 'zero_clicks'];
-  assert.deepEqual(warnings, reasons.map((r, i) => `infobound: ${path}:${i + 2}: skipped (${r})`));
+  const reasons = [
+    'wrong_column_count',
+    'wrong_column_count',
+    'empty_field',
+    'empty_field',
+    'non_numeric_clicks',
+    'non_numeric_clicks',
+    'non_numeric_clicks',
+    'negative_clicks',
+    'non_finite_clicks',
+    'non_finite_clicks',
+    'non_finite_clicks',
+    'non_finite_clicks',
+    'zero_clicks',
+    'zero_clicks',
+  ];
+  assert.deepEqual(
+    warnings,
+    reasons.map((r, i) => `infobound: ${path}:${i + 2}: skipped (${r})`),
+  );
 });
 
 test('invalid UTF-8 and a 3 MB line are skipped with their line numbers', async (t) => {

@@ -108,8 +108,7 @@ function parseJsonl(text: string): Parsed {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'invalid_json';
   const { query, site, clicks } = value as Record<string, unknown>;
   if (typeof query !== 'string' || typeof site !== 'string' || clicks === undefined) return 'invalid_json';
-  const count =
-    typeof clicks === 'number' ? checkClicks(clicks) : typeof clicks === 'string' ? parseClicks(clicks) : 'non_numeric_clicks';
+  const count = typeof clicks === 'number' ? checkClicks(clicks) : typeof clicks === 'string' ? parseClicks(clicks) : 'non_numeric_clicks';
   return row(query, site, count);
 }
 

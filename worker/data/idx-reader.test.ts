@@ -89,10 +89,7 @@ test('truncated headers and data, and trailing garbage, are errors naming the fi
   await rejectsWith(readIdx(bodyGz), `${bodyGz}: truncated IDX data (dims 10×28×28: expected 7840 bytes of data, found 7000)`);
   const trailing = join(dir, 'trailing');
   writeFileSync(trailing, idx([4], ramp(100_000)));
-  await rejectsWith(
-    readIdx(trailing),
-    `${trailing}: 99996 bytes of trailing garbage after the IDX data (dims 4: expected 4 bytes of data, found 100000)`,
-  );
+  await rejectsWith(readIdx(trailing), `${trailing}: 99996 bytes of trailing garbage after the IDX data (dims 4: expected 4 bytes of data, found 100000)`);
   const huge = join(dir, 'huge');
   writeFileSync(huge, idx([100_000, 100_000], ramp(10)));
   await rejectsWith(readIdx(huge), `${huge}: IDX header declares 100000×100000 = 10000000000 bytes, more than this reader supports`);

@@ -58,9 +58,7 @@ function hex(bytes: Uint8Array): string {
 /** Validates the header and returns the dims, or undefined while more header bytes are needed. */
 function parseHeader(path: string, head: Buffer, complete: boolean): number[] | undefined {
   if (head.length >= 2 && (head[0] !== 0 || head[1] !== 0)) {
-    throw new UserError(
-      `${path}: not an IDX file (magic number ${hex(head.subarray(0, 4))}, expected 0x0000 then type and dimension count)`,
-    );
+    throw new UserError(`${path}: not an IDX file (magic number ${hex(head.subarray(0, 4))}, expected 0x0000 then type and dimension count)`);
   }
   if (head.length >= 3 && head[2] !== UBYTE) {
     const type = head[2]!;

@@ -43,7 +43,8 @@ export async function catchUp(run: TrainingRun, m: Membership__Output, o: CatchU
       return restored;
     }
     // The source commits a step before it applies it: give it a moment (bounded).
-    if (attempt >= 100) throw new UserError(`worker ${o.workerId}: rank ${m.state_source_rank} is at step ${state.step}, not the committed step ${m.committed_step}`);
+    if (attempt >= 100)
+      throw new UserError(`worker ${o.workerId}: rank ${m.state_source_rank} is at step ${state.step}, not the committed step ${m.committed_step}`);
     await sleep(50);
   }
 }

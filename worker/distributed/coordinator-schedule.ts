@@ -136,7 +136,11 @@ export class CoordinatorSchedule implements StepSchedule {
     if (o.nats !== undefined && this.replayBank) {
       // A joining or restarted worker takes its replica from the stream (docs/architecture.md §4).
       const replayed = await o.nats.rebuild(ctx.bank, run.step);
-      o.info?.(replayed ? `rebuilt the bank from the stream at step ${run.step}: ${ctx.bank.filled} keys` : `the stream no longer holds the bank of step ${run.step}: kept the restored one`);
+      o.info?.(
+        replayed
+          ? `rebuilt the bank from the stream at step ${run.step}: ${ctx.bank.filled} keys`
+          : `the stream no longer holds the bank of step ${run.step}: kept the restored one`,
+      );
       this.replayBank = false;
     }
     o.info?.(`generation ${m.generation}: rank ${m.rank} of ${m.world}, at step ${run.step}`);

@@ -140,7 +140,8 @@ async function joinWhenReachable(client: CoordinatorClient, o: MembershipSession
       if (!(err instanceof CoordinatorLostError)) throw err;
       // A certificate the coordinator or this worker rejects will not get better by waiting.
       if (/certificate|handshake|ssl|tls/i.test(err.message)) throw err;
-      if (Date.now() > deadline) throw new UserError(`worker ${o.join.worker_id ?? ''}: coordinator ${client.address} unreachable for ${recoveryMs / 1000} s: ${err.message}`);
+      if (Date.now() > deadline)
+        throw new UserError(`worker ${o.join.worker_id ?? ''}: coordinator ${client.address} unreachable for ${recoveryMs / 1000} s: ${err.message}`);
       await backoff.wait();
     }
   }

@@ -73,7 +73,9 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   const task = await loadTask(config, o.warn);
   const credentials = channelCredentials(config.tls);
   const peer = await PeerServer.start({ host: o.peerHost, port: o.peerPort ?? 0, credentials: serverCredentials(config.tls) }).catch((err: Error) => {
-    throw new UserError(`worker ${o.workerId}: cannot serve Peer on ${o.peerHost}:${o.peerPort ?? 0} (--bind, --peer-port): ${err.message.replace(/^.*\[(.*)\]$/, '$1')}`);
+    throw new UserError(
+      `worker ${o.workerId}: cannot serve Peer on ${o.peerHost}:${o.peerPort ?? 0} (--bind, --peer-port): ${err.message.replace(/^.*\[(.*)\]$/, '$1')}`,
+    );
   });
   const port = peer.address.slice(peer.address.lastIndexOf(':') + 1);
   const client = new CoordinatorClient(o.coordinator, { credentials });
@@ -114,7 +116,11 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       ...(o.info ? { info: o.info } : {}),
       ...(o.warn ? { warn: o.warn } : {}),
     });
-    await runTrainingLoop(run, schedule, { ...(o.info ? { info: o.info } : {}), ...(o.warn ? { warn: o.warn } : {}), ...(o.metrics ? { metrics: o.metrics } : {}) });
+    await runTrainingLoop(run, schedule, {
+      ...(o.info ? { info: o.info } : {}),
+      ...(o.warn ? { warn: o.warn } : {}),
+      ...(o.metrics ? { metrics: o.metrics } : {}),
+    });
   } finally {
     session?.close();
     await nats?.close();
@@ -130,7 +136,9 @@ function checkSameConfig(mine: Config, coordinatorJson: string): void {
   // Every member must carry the bank the same way: a replica fed over NATS cannot meet one fed around the ring.
   const theirNats = (theirs.nats as { url?: string | null } | undefined)?.url ?? null;
   if ((mine.nats.url === null) !== (theirNats === null)) {
-    throw new UserError(`this worker's bank transport differs from the coordinator's: nats.url is ${mine.nats.url ?? 'null'} here, ${theirNats ?? 'null'} there`);
+    throw new UserError(
+      `this worker's bank transport differs from the coordinator's: nats.url is ${mine.nats.url ?? 'null'} here, ${theirNats ?? 'null'} there`,
+    );
   }
   for (const section of SHARED_SECTIONS) {
     const a = JSON.stringify(mine[section]);

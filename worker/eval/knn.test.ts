@@ -46,7 +46,11 @@ test('agrees with a brute-force weighted kNN, chunked or not, without leaking te
   const train = clustered(300, dim, classes, 1.2, rng);
   const testSet = clustered(120, dim, classes, 1.2, rng, train.centres);
   const before = tf.memory().numTensors;
-  for (const [k, temperature] of [[20, 0.07], [200, 0.07], [7, 0.5]] as const) {
+  for (const [k, temperature] of [
+    [20, 0.07],
+    [200, 0.07],
+    [7, 0.5],
+  ] as const) {
     const expected = bruteForce(train.emb, train.labels, testSet.emb, dim, k, temperature, classes);
     const base = { trainEmb: train.emb, trainLabels: train.labels, testEmb: testSet.emb, dim, k, temperature, classes };
     assert.deepEqual(await knnPredict(base), expected, `k=${k} t=${temperature}`);
@@ -117,7 +121,9 @@ test('raw pixels give the baseline embedding: pixel / 255 of the first count ima
   const make = (n: number) => {
     const labels = Uint8Array.from({ length: n }, () => rng.int(2));
     const px = new Uint8Array(n * 16);
-    labels.forEach((y, i) => { for (let j = 0; j < 16; j++) px[i * 16 + j] = ((j < 8) === (y === 0) ? 200 : 20) + rng.int(40); });
+    labels.forEach((y, i) => {
+      for (let j = 0; j < 16; j++) px[i * 16 + j] = (j < 8 === (y === 0) ? 200 : 20) + rng.int(40);
+    });
     return { labels, emb: rawPixelEmbeddings(px, n, 16) };
   };
   const train = make(100);
@@ -128,7 +134,14 @@ test('raw pixels give the baseline embedding: pixel / 255 of the first count ima
 test('bad input is rejected before any tensor is made', async () => {
   await useTestBackend();
   const before = tf.memory().numTensors;
-  const base = { trainEmb: new Float32Array(8), trainLabels: Int32Array.from([0, 1]), testEmb: new Float32Array(4), testLabels: Int32Array.from([0]), dim: 4, classes: 2 };
+  const base = {
+    trainEmb: new Float32Array(8),
+    trainLabels: Int32Array.from([0, 1]),
+    testEmb: new Float32Array(4),
+    testLabels: Int32Array.from([0]),
+    dim: 4,
+    classes: 2,
+  };
   await assert.rejects(knnTop1({ ...base, trainLabels: Int32Array.from([0, 2]) }), /trainLabels\[1\] = 2 is outside \[0, 2\)/);
   await assert.rejects(knnTop1({ ...base, testEmb: Float32Array.from([0, Number.NaN, 0, 0]) }), /testEmb row 0 holds NaN/);
   await assert.rejects(knnTop1({ ...base, dim: 3 }), /testLabels for 4 test values of dim 3/);

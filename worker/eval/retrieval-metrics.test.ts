@@ -7,7 +7,10 @@ import { popularityMetrics, retrievalMetrics, type RetrievalMetrics, type Retrie
 
 /** Metrics straight from the definition: rank = #sites with score ≥ the clicked site's score. */
 function bruteForce(score: (q: number, s: number) => number, sites: number, pairs: RetrievalPairs): RetrievalMetrics {
-  let total = 0, at1 = 0, at10 = 0, rr = 0;
+  let total = 0,
+    at1 = 0,
+    at10 = 0,
+    rr = 0;
   for (let i = 0; i < pairs.query.length; i++) {
     const q = pairs.query[i]!;
     const positive = score(q, pairs.site[i]!);
@@ -75,7 +78,10 @@ test('ties count against the model: exact integer scores match the pessimistic b
   const siteBias = Float32Array.from({ length: s }, () => rng.int(2));
   const pairs = randomPairs(100, q, s, rng);
   for (const bias of [undefined, siteBias]) {
-    assertMetricsClose(await retrievalMetrics({ queryEmb, siteEmb, dim, pairs, siteBias: bias, chunkBytes: 9 * 4 * s }), bruteForce(dotScore(queryEmb, siteEmb, dim, bias), s, pairs));
+    assertMetricsClose(
+      await retrievalMetrics({ queryEmb, siteEmb, dim, pairs, siteBias: bias, chunkBytes: 9 * 4 * s }),
+      bruteForce(dotScore(queryEmb, siteEmb, dim, bias), s, pairs),
+    );
   }
   // A collapsed encoder scores every site alike: every pair ranks last, not first.
   const collapsed = await retrievalMetrics({ queryEmb: new Float32Array(q * dim), siteEmb: new Float32Array(s * dim), dim, pairs });
@@ -110,19 +116,29 @@ test('popularity baseline ranks every query by site popularity, ties pessimistic
   const s = 40;
   const popularity = Float64Array.from({ length: s }, () => rng.int(8)); // many ties
   const pairs = randomPairs(200, 10, s, rng);
-  assertMetricsClose(popularityMetrics(popularity, pairs), bruteForce((_q, j) => popularity[j]!, s, pairs));
+  assertMetricsClose(
+    popularityMetrics(popularity, pairs),
+    bruteForce((_q, j) => popularity[j]!, s, pairs),
+  );
   // Sites 0..3 with clicks 5, 9, 9, 1: site 1 and 2 share rank 2, site 0 ranks 3, site 3 ranks 4.
   const small = Float64Array.from([5, 9, 9, 1]);
   const m = popularityMetrics(small, { query: Int32Array.from([0, 0, 0]), site: Int32Array.from([1, 0, 3]), weight: Float64Array.from([1, 1, 2]) });
   assertMetricsClose(m, { recall_at_1: 0, recall_at_10: 1, mrr: (1 / 2 + 1 / 3 + 2 / 4) / 4 });
-  assertMetricsClose(popularityMetrics(Float64Array.from([1, 7, 3]), { query: Int32Array.from([4]), site: Int32Array.from([1]), weight: Float64Array.from([2]) }), { recall_at_1: 1, recall_at_10: 1, mrr: 1 });
+  assertMetricsClose(
+    popularityMetrics(Float64Array.from([1, 7, 3]), { query: Int32Array.from([4]), site: Int32Array.from([1]), weight: Float64Array.from([2]) }),
+    { recall_at_1: 1, recall_at_10: 1, mrr: 1 },
+  );
 });
 
 test('bad input gets a clear error and no tensor is left behind', async () => {
   await useTestBackend();
   const before = tf.memory().numTensors;
   const ok = { queryEmb: new Float32Array(4), siteEmb: Float32Array.from([1, 0, 0, 1, 1, 1]), dim: 2 };
-  const pairs = (query: number[], site: number[], weight: number[]) => ({ query: Int32Array.from(query), site: Int32Array.from(site), weight: Float64Array.from(weight) });
+  const pairs = (query: number[], site: number[], weight: number[]) => ({
+    query: Int32Array.from(query),
+    site: Int32Array.from(site),
+    weight: Float64Array.from(weight),
+  });
   await assert.rejects(retrievalMetrics({ ...ok, pairs: pairs([2], [0], [1]) }), /query 2 is outside \[0, 2\)/);
   await assert.rejects(retrievalMetrics({ ...ok, pairs: pairs([0], [3], [1]) }), /site 3 is outside \[0, 3\)/);
   await assert.rejects(retrievalMetrics({ ...ok, pairs: pairs([0], [0], [0]) }), /no weight/);

@@ -163,13 +163,20 @@ test('erase zeroes exactly one rectangle of 1/16 to 1/4 of the area', () => {
   const out = augmentBatch(images, indices, ROWS, COLS, { ...OFF, erase: 1 }, new Rng(16));
   const areas: number[] = [];
   indices.forEach((i, b) => {
-    let top = ROWS, bottom = -1, left = COLS, right = -1, zeros = 0;
+    let top = ROWS,
+      bottom = -1,
+      left = COLS,
+      right = -1,
+      zeros = 0;
     for (let y = 0; y < ROWS; y++) {
       for (let x = 0; x < COLS; x++) {
         const v = out[b * PIX + y * COLS + x]!;
         if (v === 0) {
           zeros++;
-          top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x);
+          top = Math.min(top, y);
+          bottom = Math.max(bottom, y);
+          left = Math.min(left, x);
+          right = Math.max(right, x);
         } else {
           assert.equal(v, Math.fround(pixel(images, i, y, x)));
         }

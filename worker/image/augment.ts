@@ -101,7 +101,7 @@ export function augmentBatch(
       const offset = mean - scale * mean + shift;
       for (let j = o; j < o + pix; j++) {
         const v = out[j]! * scale + offset;
-        out[j] = v < 0 ? 0 : Math.min(v , 1);
+        out[j] = v < 0 ? 0 : Math.min(v, 1);
       }
     }
 
@@ -115,14 +115,7 @@ export function augmentBatch(
  * Two independently augmented batches of the same images: MoCo's query and key views (query drawn
  * first, so a seed fixes both).
  */
-export function twoViews(
-  images: Uint8Array,
-  indices: Int32Array | readonly number[],
-  rows: number,
-  cols: number,
-  opts: AugmentOptions,
-  rng: Rng,
-): TwoViews {
+export function twoViews(images: Uint8Array, indices: Int32Array | readonly number[], rows: number, cols: number, opts: AugmentOptions, rng: Rng): TwoViews {
   const query = augmentBatch(images, indices, rows, cols, opts, rng);
   const key = augmentBatch(images, indices, rows, cols, opts, rng);
   return { query, key };
@@ -176,13 +169,7 @@ function eraseRectangle(out: Float32Array, o: number, rows: number, cols: number
 }
 
 /** Rejects inputs that would read out of bounds or silently do something other than asked. */
-function validate(
-  images: Uint8Array,
-  indices: Int32Array | readonly number[],
-  rows: number,
-  cols: number,
-  opts: AugmentOptions,
-): void {
+function validate(images: Uint8Array, indices: Int32Array | readonly number[], rows: number, cols: number, opts: AugmentOptions): void {
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1) {
     throw new RangeError(`augmentBatch: bad image size ${rows}×${cols}`);
   }

@@ -11,8 +11,15 @@ function randomArray(length: number, rng: Rng): Float32Array {
 
 /** Direct zero-padded convolution (cross-correlation, as tf.conv2d), output [n, outRows, outCols, filters]. */
 function directConv(
-  x: Float32Array, n: number, rows: number, cols: number,
-  w: Float32Array, kernel: number, filters: number, stride: number, pad: number,
+  x: Float32Array,
+  n: number,
+  rows: number,
+  cols: number,
+  w: Float32Array,
+  kernel: number,
+  filters: number,
+  stride: number,
+  pad: number,
 ): { y: Float64Array; outRows: number; outCols: number } {
   const outRows = Math.floor((rows + 2 * pad - kernel) / stride) + 1;
   const outCols = Math.floor((cols + 2 * pad - kernel) / stride) + 1;
@@ -86,7 +93,11 @@ test('matches tf.conv2d forward on the wasm backend', async () => {
   await useTestBackend();
   const rng = new Rng(2);
   const [n, rows, cols, filters] = [4, 28, 28, 8];
-  for (const { kernel, stride, pad } of [{ kernel: 5, stride: 1, pad: 2 }, { kernel: 3, stride: 2, pad: 1 }, { kernel: 4, stride: 2, pad: 0 }]) {
+  for (const { kernel, stride, pad } of [
+    { kernel: 5, stride: 1, pad: 2 },
+    { kernel: 3, stride: 2, pad: 1 },
+    { kernel: 4, stride: 2, pad: 0 },
+  ]) {
     const x = randomArray(n * rows * cols, rng);
     const w = randomArray(kernel * kernel * filters, rng);
     const before = tf.memory().numTensors;

@@ -18,17 +18,15 @@ export interface Im2col {
  * backend has no Conv2DBackpropFilter, and input images need no gradient.
  * Writes into `out` when given (length n·outRows·outCols·kernel²), so a training loop can reuse one buffer.
  */
-export function im2col(
-  batch: Float32Array,
-  n: number,
-  rows: number,
-  cols: number,
-  kernel: number,
-  stride: number,
-  pad: number,
-  out?: Float32Array,
-): Im2col {
-  for (const [name, v, min] of [['n', n, 0], ['rows', rows, 1], ['cols', cols, 1], ['kernel', kernel, 1], ['stride', stride, 1], ['pad', pad, 0]] as const) {
+export function im2col(batch: Float32Array, n: number, rows: number, cols: number, kernel: number, stride: number, pad: number, out?: Float32Array): Im2col {
+  for (const [name, v, min] of [
+    ['n', n, 0],
+    ['rows', rows, 1],
+    ['cols', cols, 1],
+    ['kernel', kernel, 1],
+    ['stride', stride, 1],
+    ['pad', pad, 0],
+  ] as const) {
     if (!Number.isInteger(v) || v < min) throw new RangeError(`im2col: ${name} must be an integer >= ${min}, got ${v}`);
   }
   if (batch.length !== n * rows * cols) {

@@ -6,7 +6,21 @@ import { estimateOf, runStaircase } from './mi-staircase.js';
 
 test('InfoNCE saturates below log(batch) at high MI; the lower bounds stay below the true MI', { timeout: 120_000 }, async () => {
   await useTestBackend();
-  const results = await runStaircase({ estimators: ['infonce', 'nwj', 'dv'], levels: [2, 10], batch: 64, steps: 200, critic: 'separable', cubic: false, dim: 20, lr: 5e-4, maxGradNorm: null, seed: 3 }, () => {});
+  const results = await runStaircase(
+    {
+      estimators: ['infonce', 'nwj', 'dv'],
+      levels: [2, 10],
+      batch: 64,
+      steps: 200,
+      critic: 'separable',
+      cubic: false,
+      dim: 20,
+      lr: 5e-4,
+      maxGradNorm: null,
+      seed: 3,
+    },
+    () => {},
+  );
   const at = (e: string, mi: number) => results.find((r) => r.estimator === e && r.true_mi === mi)!;
   assert.equal(results.length, 6);
   // At 10 nats the data allow far more than log 64 = 4.16: InfoNCE sits just under its ceiling.

@@ -119,7 +119,18 @@ export async function runStaircase(
       const finite = tail.filter(Number.isFinite);
       const mean = finite.reduce((a, b) => a + b, 0) / finite.length;
       const std = Math.sqrt(finite.reduce((a, b) => a + (b - mean) ** 2, 0) / finite.length);
-      const r: LevelResult = { estimator, true_mi: mi, mean, std, nonfinite: tail.length - finite.length, infonce_ceiling: Math.log(o.batch), critic: o.critic, cubic: o.cubic, batch: o.batch, steps: o.steps };
+      const r: LevelResult = {
+        estimator,
+        true_mi: mi,
+        mean,
+        std,
+        nonfinite: tail.length - finite.length,
+        infonce_ceiling: Math.log(o.batch),
+        critic: o.critic,
+        cubic: o.cubic,
+        batch: o.batch,
+        steps: o.steps,
+      };
       results.push(r);
       onLevel(r);
     }

@@ -48,7 +48,10 @@ function runAgainstEager(momentum: number, seed: number): void {
 
   lazy.settleAll(steps);
   expectArraysClose(lazy.table, eager, { atol: 1e-5, rtol: 1e-5 });
-  assert.ok(lazy.stamp.every((s) => s === steps), 'every row stamped with the settled step');
+  assert.ok(
+    lazy.stamp.every((s) => s === steps),
+    'every row stamped with the settled step',
+  );
   // Settling again changes nothing.
   lazy.settleAll(steps);
   expectArraysClose(lazy.table, eager, { atol: 1e-5, rtol: 1e-5 });

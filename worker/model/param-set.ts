@@ -16,7 +16,10 @@ export class ParamSet {
   readonly offsets: number[];
   readonly values: Float32Array;
 
-  constructor(readonly specs: readonly ParamSpec[], values?: Float32Array) {
+  constructor(
+    readonly specs: readonly ParamSpec[],
+    values?: Float32Array,
+  ) {
     this.offsets = [];
     let n = 0;
     for (const s of specs) {

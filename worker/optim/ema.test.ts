@@ -38,7 +38,11 @@ test('clipByGlobalNorm returns the norm before clipping and scales down only abo
   const a = g.slice();
   assert.ok(Math.abs(clipByGlobalNorm(a, n / 4) - n) < 1e-9 * n);
   assert.ok(Math.abs(norm64(a) - n / 4) < 1e-5 * n);
-  expectArraysClose(a, Array.from(g, (x) => x / 4), { atol: 1e-7, rtol: 1e-6 });
+  expectArraysClose(
+    a,
+    Array.from(g, (x) => x / 4),
+    { atol: 1e-7, rtol: 1e-6 },
+  );
   // Below and equal: untouched.
   for (const max of [2 * n, n]) {
     const b = g.slice();
@@ -48,7 +52,10 @@ test('clipByGlobalNorm returns the norm before clipping and scales down only abo
   // null: no clipping at all, norm still reported.
   const c = Float32Array.from(g, (x) => x * 1e6);
   assert.ok(Math.abs(clipByGlobalNorm(c, null) - n * 1e6) < 1e-6 * n * 1e6);
-  assert.deepEqual(Array.from(c), Array.from(g, (x) => Math.fround(x * 1e6)));
+  assert.deepEqual(
+    Array.from(c),
+    Array.from(g, (x) => Math.fround(x * 1e6)),
+  );
   // Closed form: (3, 4) has norm 5; clipped to 1 gives (0.6, 0.8).
   const d = Float32Array.from([3, 4]);
   assert.equal(clipByGlobalNorm(d, 1), 5);

@@ -14,13 +14,7 @@ test('row-wise Adagrad moves only the rows in the gradient; accumulator = runnin
   const ref = Float64Array.from(table);
   const acc = new Float64Array(rows);
   const opt = new RowwiseAdagrad(rows, dim, lr, eps);
-  const batches = [
-    [3, 0, 7],
-    [7, 11],
-    [],
-    [3, 7, 5, 2],
-    [7],
-  ];
+  const batches = [[3, 0, 7], [7, 11], [], [3, 7, 5, 2], [7]];
   for (const batch of batches) {
     const before = table.slice();
     const values = Float32Array.from({ length: batch.length * dim }, () => rng.normal() * 2);
@@ -33,7 +27,11 @@ test('row-wise Adagrad moves only the rows in the gradient; accumulator = runnin
     });
     for (let r = 0; r < rows; r++) {
       if (batch.includes(r)) continue;
-      assert.deepEqual(Array.from(table.subarray(r * dim, (r + 1) * dim)), Array.from(before.subarray(r * dim, (r + 1) * dim)), `row ${r} not in the gradient moved`);
+      assert.deepEqual(
+        Array.from(table.subarray(r * dim, (r + 1) * dim)),
+        Array.from(before.subarray(r * dim, (r + 1) * dim)),
+        `row ${r} not in the gradient moved`,
+      );
     }
     expectArraysClose(opt.accum, acc, { atol: 1e-6, rtol: 1e-5 });
     expectArraysClose(table, ref, { atol: 1e-6, rtol: 1e-5 });

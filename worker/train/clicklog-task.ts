@@ -119,7 +119,9 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     const put = (name: string, target: Float32Array | Int32Array) => {
       const s = state.get(name);
       if (s === undefined || s.data.length !== target.length) {
-        throw new UserError(`checkpoint does not match this model: ${name} ${s === undefined ? 'missing' : `has ${s.data.length} values, expected ${target.length}`}`);
+        throw new UserError(
+          `checkpoint does not match this model: ${name} ${s === undefined ? 'missing' : `has ${s.data.length} values, expected ${target.length}`}`,
+        );
       }
       target.set(s.data);
     };

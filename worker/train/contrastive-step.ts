@@ -104,13 +104,7 @@ export async function contrastiveStep<B>(model: ContrastiveModel<B>, batch: B, s
 }
 
 /** The first half of a step: forward, backward and every exchange with peers; changes no parameter. */
-export async function computeStep<B>(
-  model: ContrastiveModel<B>,
-  batch: B,
-  step: number,
-  ctx: StepContext,
-  wantBounds: boolean,
-): Promise<PendingStep> {
+export async function computeStep<B>(model: ContrastiveModel<B>, batch: B, step: number, ctx: StepContext, wantBounds: boolean): Promise<PendingStep> {
   const t0 = performance.now();
   const mineBefore = ctx.mine.ema;
   const nwjBefore = ctx.nwjShift;
@@ -136,7 +130,10 @@ export async function computeStep<B>(
       scaleValue = scale.dataSync()[0]!;
       let loss: tf.Scalar;
       if (ctx.objective === 'infonce') {
-        const bias = tf.tensor2d(logitBias(ctx.bank, { positiveIds, logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: ctx.maskAccidentalHits }), [b, b + ctx.bank.capacity]);
+        const bias = tf.tensor2d(
+          logitBias(ctx.bank, { positiveIds, logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: ctx.maskAccidentalHits }),
+          [b, b + ctx.bank.capacity],
+        );
         loss = infonceBankLoss(enc.q, enc.kpos, scale, bankT, bias, model.trainsPositives);
       } else if (filled > 0) {
         loss = estimatorLoss(ctx.objective, criticScores(enc, scale, ctx, positiveIds), 'first', ctx.mine);
@@ -207,7 +204,17 @@ export async function computeStep<B>(
     grad: meanFlat,
     sparse: meanSparse,
     keys: exchanged,
-    result: { loss, scale: scaleValue, ceiling: infonceCeiling(candidates), gradNorm, bounds, accuracy, computeMs: t1 - t0, allReduceMs: t2 - t1, bankWaitMs: t3 - t2 },
+    result: {
+      loss,
+      scale: scaleValue,
+      ceiling: infonceCeiling(candidates),
+      gradNorm,
+      bounds,
+      accuracy,
+      computeMs: t1 - t0,
+      allReduceMs: t2 - t1,
+      bankWaitMs: t3 - t2,
+    },
     refused,
     discard: () => {
       ctx.mine.restore(mineBefore);

@@ -15,7 +15,12 @@ test('each epoch holds every example exactly once, however the positions are spl
       seen.set(epoch, list);
     });
   }
-  for (const [epoch, ids] of seen) assert.deepEqual([...ids].sort((a, b) => a - b), Array.from({ length: 37 }, (_, i) => i), `epoch ${epoch}`);
+  for (const [epoch, ids] of seen)
+    assert.deepEqual(
+      [...ids].sort((a, b) => a - b),
+      Array.from({ length: 37 }, (_, i) => i),
+      `epoch ${epoch}`,
+    );
   assert.notDeepEqual(Array.from(order.slice(0, 37)), Array.from(order.slice(37, 37)), 'epochs are reshuffled');
 });
 

@@ -18,7 +18,13 @@ export class LocalSchedule implements StepSchedule {
     private readonly config: Config,
     private readonly log: JobLog,
   ) {
-    log.membership({ generation: 1, members: [{ worker_id: WORKER_ID, peer_address: '', rank: 0 }], committedStep: run.step, joined: [WORKER_ID], removed: [] });
+    log.membership({
+      generation: 1,
+      members: [{ worker_id: WORKER_ID, peer_address: '', rank: 0 }],
+      committedStep: run.step,
+      joined: [WORKER_ID],
+      removed: [],
+    });
   }
 
   async next(): Promise<StepAssignment | 'done'> {

@@ -45,5 +45,8 @@ export async function stepFigures(r: StepResult, run: TrainingRun, step: number,
 }
 
 function digest(values: Float32Array): string {
-  return createHash('sha256').update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength)).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength))
+    .digest('hex')
+    .slice(0, 16);
 }

@@ -7,7 +7,14 @@ import type { PendingKeys } from '../bank/bank-transport.js';
 import type { TrainingTask } from './training-task.js';
 
 /** Writes everything needed to continue exactly: parameters, optimisers, momentum encoder, bank, stream position. */
-export async function saveTrainingState(path: string, step: number, position: number, task: TrainingTask<unknown>, ctx: StepContext, config: Config): Promise<void> {
+export async function saveTrainingState(
+  path: string,
+  step: number,
+  position: number,
+  task: TrainingTask<unknown>,
+  ctx: StepContext,
+  config: Config,
+): Promise<void> {
   await writeCheckpoint(path, trainingStateContents(step, position, task, ctx, config));
 }
 
@@ -51,8 +58,18 @@ export function trainingStateContents(step: number, position: number, task: Trai
       'bank.keys': f32(bank.keys),
       'bank.ids': i32(bank.ids),
       'bank.steps': i32(bank.steps),
-      'bank.pending.keys': f32(concat((n) => new Float32Array(n), pending.map((p) => p.keys))),
-      'bank.pending.ids': i32(concat((n) => new Int32Array(n), pending.map((p) => p.ids))),
+      'bank.pending.keys': f32(
+        concat(
+          (n) => new Float32Array(n),
+          pending.map((p) => p.keys),
+        ),
+      ),
+      'bank.pending.ids': i32(
+        concat(
+          (n) => new Int32Array(n),
+          pending.map((p) => p.ids),
+        ),
+      ),
       ...task.saveState(),
     },
   };
@@ -75,11 +92,18 @@ export function applyTrainingState(ck: CheckpointContents, where: string, task: 
     position: number;
     adam_t: number;
     mine_ema: number | null;
-    bank: { head: number; filled: number; capacity: number; dim: number; pending?: { step: number; producer: number; generation: number; world: number; count: number }[] };
+    bank: {
+      head: number;
+      filled: number;
+      capacity: number;
+      dim: number;
+      pending?: { step: number; producer: number; generation: number; world: number; count: number }[];
+    };
     params: string;
   };
   if (meta.params !== modelSignature(task)) throw new UserError(`${where}: the checkpoint was written by a model of another shape (${meta.params})`);
-  if (meta.bank.capacity !== ctx.bank.capacity) throw new UserError(`${where}: the checkpoint's bank holds ${meta.bank.capacity} keys, this run's bank.size is ${ctx.bank.capacity}`);
+  if (meta.bank.capacity !== ctx.bank.capacity)
+    throw new UserError(`${where}: the checkpoint's bank holds ${meta.bank.capacity} keys, this run's bank.size is ${ctx.bank.capacity}`);
   const arrays = new Map(Object.entries(ck.tensors));
   const get = (name: string) => {
     const a = arrays.get(name);
@@ -103,7 +127,12 @@ export function applyTrainingState(ck: CheckpointContents, where: string, task: 
 }
 
 /** The staleness window's keys as a checkpoint holds them: per-message headers in meta, keys and ids concatenated. */
-function pendingKeys(headers: { step: number; producer: number; generation: number; world: number; count: number }[], arrays: ReadonlyMap<string, CheckpointArray>, dim: number, where: string): PendingKeys[] {
+function pendingKeys(
+  headers: { step: number; producer: number; generation: number; world: number; count: number }[],
+  arrays: ReadonlyMap<string, CheckpointArray>,
+  dim: number,
+  where: string,
+): PendingKeys[] {
   if (headers.length === 0) return [];
   const keys = arrays.get('bank.pending.keys')?.data as Float32Array | undefined;
   const ids = arrays.get('bank.pending.ids')?.data as Int32Array | undefined;
