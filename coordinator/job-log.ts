@@ -139,6 +139,8 @@ export class JobLog {
     // When the last member left on purpose, its Leave (with the figures) is reported right after this.
     else if (m.members.length === 0 && !m.removed.some((r) => r.cause === 'left')) this.settle({});
     this.members = m.members.length;
+    // A resumed job starts where its checkpoint stood.
+    this.lastStep = Math.max(this.lastStep, m.committedStep);
     const removed = m.removed.length > 0 ? `; removed ${m.removed.map((r) => `${r.workerId} (${r.cause})`).join(', ')}` : '';
     this.o.info?.(`generation ${m.generation}: ${m.members.length} members${removed}`);
   }

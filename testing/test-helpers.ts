@@ -46,54 +46,12 @@ export function tempDir(t: { after: (fn: () => void) => void }, prefix = 'infobo
 export function makeTestPki(dir: string, name: string): { ca: string; cert: string; key: string } {
   const p = (f: string) => join(dir, `${name}-${f}`);
   const ossl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-  ossl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    p('ca.key'),
-    '-out',
-    p('ca.pem'),
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}-ca`,
-  );
-  ossl(
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    p('node.key'),
-    '-out',
-    p('node.csr'),
-    '-subj',
-    `/CN=${name}-node`,
-  );
+  // A new P-256 key without a passphrase, written to `keyFile`.
+  const newKey = (keyFile: string) => ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile];
+  ossl('req', '-x509', ...newKey(p('ca.key')), '-out', p('ca.pem'), '-days', '1', '-subj', `/CN=${name}-ca`);
+  ossl('req', ...newKey(p('node.key')), '-out', p('node.csr'), '-subj', `/CN=${name}-node`);
   writeFileSync(p('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-  ossl(
-    'x509',
-    '-req',
-    '-in',
-    p('node.csr'),
-    '-CA',
-    p('ca.pem'),
-    '-CAkey',
-    p('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    p('node.pem'),
-    '-days',
-    '1',
-    '-extfile',
-    p('ext.cnf'),
-  );
+  const signedBy = ['-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial'];
+  ossl('x509', '-req', '-in', p('node.csr'), ...signedBy, '-out', p('node.pem'), '-days', '1', '-extfile', p('ext.cnf'));
   return { ca: p('ca.pem'), cert: p('node.pem'), key: p('node.key') };
 }

@@ -240,18 +240,16 @@ test('a file without a valid line is a UserError with the counts', async (t) => 
   await assert.rejects(read(missing), { name: 'UserError', message: `${missing}: cannot read file (no such file)` });
 });
 
-test('reads a 300k-line click log quickly', async (t) => {
+// Its speed belongs in a benchmark (loadtest/), not in an assertion: these machines are shared and noisy.
+test('reads a 300k-line click log whole', async (t) => {
   const n = 300_000;
   const parts: string[] = [];
   for (let i = 0; i < n; i++) parts.push(`query number ${i % 50_000}\tsite${i % 7_000}.example.com\t${1 + (i % 5)}`);
   const path = write(t, 'big.tsv', parts.join('\n') + '\n');
-  const start = performance.now();
   const { log } = await read(path);
-  const ms = performance.now() - start;
   assert.equal(log.rowQuery.length, n);
   assert.equal(log.queries.length, 50_000);
   assert.equal(log.sites.length, 7_000);
   assert.equal(log.queries[log.rowQuery[123_457]!], 'query number 23457');
   assert.equal(log.rowClicks[123_457], 3);
-  assert.ok(ms < 3000, `took ${ms.toFixed(0)} ms`);
 });

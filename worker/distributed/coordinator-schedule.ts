@@ -4,7 +4,7 @@ import type { Assignment__Output } from '../../proto/generated/infobound/v1/Assi
 import type { Membership__Output } from '../../proto/generated/infobound/v1/Membership.js';
 import { BankUnavailableError, type StreamBankTransport } from '../bank/stream-bank-transport.js';
 import type { RingReducer } from '../collective/ring-reducer.js';
-import type { FinalFigures, StepAssignment, StepOutcome, StepSchedule } from '../train/step-schedule.js';
+import { stepReport, type FinalFigures, type StepAssignment, type StepOutcome, type StepSchedule } from '../train/step-schedule.js';
 import type { TrainingRun } from '../train/training-run.js';
 import { catchUp } from './catch-up.js';
 import type { CoordinatorClient } from './coordinator-client.js';
@@ -86,16 +86,7 @@ export class CoordinatorSchedule implements StepSchedule {
 
   async report(a: StepAssignment, outcome: StepOutcome): Promise<'committed' | 'discarded'> {
     try {
-      ({ next: this.next_ } = await this.o.client.reportStep({
-        worker_id: this.o.workerId,
-        generation: this.membership.generation,
-        step: a.step,
-        metrics: outcome.figures,
-        examples: a.count,
-        checkpoint_written: outcome.checkpointWritten,
-        split_start: a.start,
-        refused: outcome.refused ?? '',
-      }));
+      ({ next: this.next_ } = await this.o.client.reportStep(stepReport(this.o.workerId, this.membership.generation, a, outcome)));
       return 'committed';
     } catch (err) {
       await this.adopt(await this.session.recover(err, this.membership.generation, `step ${a.step} was discarded`));

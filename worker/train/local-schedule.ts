@@ -1,7 +1,7 @@
 import type { Config } from '../../common/config/mod.js';
 import { epochOf } from '../../coordinator/data-plan.js';
 import type { JobLog } from '../../coordinator/job-log.js';
-import type { FinalFigures, StepAssignment, StepOutcome, StepSchedule } from './step-schedule.js';
+import { stepReport, type FinalFigures, type StepAssignment, type StepOutcome, type StepSchedule } from './step-schedule.js';
 import type { TrainingRun } from './training-run.js';
 
 const WORKER_ID = 'local';
@@ -45,18 +45,7 @@ export class LocalSchedule implements StepSchedule {
       epoch: epochOf(a.positionAfter, this.run.task.order.size),
       cursor: a.positionAfter,
       checkpoint: outcome.checkpointWritten,
-      reports: [
-        {
-          worker_id: WORKER_ID,
-          generation: 1,
-          step: a.step,
-          metrics: outcome.figures,
-          examples: a.count,
-          checkpoint_written: outcome.checkpointWritten,
-          split_start: a.start,
-          refused: outcome.refused ?? '',
-        },
-      ],
+      reports: [stepReport(WORKER_ID, 1, a, outcome)],
     });
     return 'committed';
   }

@@ -1,3 +1,4 @@
+import type { StepReport__Output } from '../../proto/generated/infobound/v1/StepReport.js';
 import type { StepFigures } from './step-figures.js';
 
 /** One step a member is to train: its number and the examples it reads from the seeded example stream. */
@@ -58,4 +59,18 @@ export interface StepSchedule {
   finish(final: FinalFigures): Promise<void>;
   /** The run stops on an error every member reached (the same non-finite streak): tell the job, then leave. */
   fail(message: string): Promise<void>;
+}
+
+/** The report of member `workerId`'s computed step `a` in `generation`, as the coordinator receives it. */
+export function stepReport(workerId: string, generation: number, a: StepAssignment, outcome: StepOutcome): StepReport__Output {
+  return {
+    worker_id: workerId,
+    generation,
+    step: a.step,
+    metrics: outcome.figures,
+    examples: a.count,
+    checkpoint_written: outcome.checkpointWritten,
+    split_start: a.start,
+    refused: outcome.refused ?? '',
+  };
 }

@@ -27,7 +27,8 @@ export async function runTrainingLoop(run: TrainingRun, schedule: StepSchedule, 
   const { steps, log_every: logEvery, checkpoint_every: checkpointEvery, max_non_finite_steps: maxRefusedInARow } = config.train;
   const metrics = o.metrics;
   metrics?.setTrueMi(task.trueMi);
-  metrics?.skippedInputs(task.skipped);
+  // Every reason at 0 from the start, so that dashboards find the series before the first skip.
+  metrics?.skippedInputs({ ...task.skipped, non_finite_step: 0 });
   const firstStep = run.step + 1;
   let refusedSteps = 0;
   let refusedInARow = 0;
