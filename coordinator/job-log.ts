@@ -147,10 +147,23 @@ export class JobLog {
 
   /** A member left on purpose, perhaps with its final figures. */
   left(e: LeaveEvent): void {
-    const final = e.summaryJson === '' ? {} : (JSON.parse(e.summaryJson) as MemberFinal);
+    const final = this.memberFinal(e);
     if (final.error !== undefined) this.settle(final);
     else if (e.rank === 0 && e.summaryJson !== '') this.settle(final);
     else if (this.finished && this.members === 0) this.settle({});
+  }
+
+  /** A leaving member's final figures; figures that are not a JSON object are left out, with a line. */
+  private memberFinal(e: LeaveEvent): MemberFinal {
+    if (e.summaryJson === '') return {};
+    try {
+      const parsed: unknown = JSON.parse(e.summaryJson);
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) return parsed as MemberFinal;
+    } catch {
+      // Reported below.
+    }
+    this.o.info?.(`worker "${e.workerId}" left with final figures that are not a JSON object; left out`);
+    return {};
   }
 
   private async writeSummary(final: MemberFinal): Promise<SummaryLine> {
