@@ -169,7 +169,7 @@ test('malformed click-log lines are skipped, counted and reported with file:line
   const bad = ['only\ttwo', 'q\t\t3', 'q\ts\tmany', 'q\ts\t-1', 'q\ts\tInfinity', 'x'.repeat(2_000_000) + '\ts\t1'];
   writeFileSync(data, [...good.slice(0, 200), ...bad, ...good.slice(200)].join('\n') + '\n');
   writeFileSync(join(dir, 'invalid-utf8.tsv'), Buffer.concat([Buffer.from('q\t'), Buffer.from([0xff, 0xfe]), Buffer.from('\t1\n')]));
-  const r = await cli(['train', '--data', data, '--steps', '5', '--batch', '16', '--bank-size', '64', '--json']);
+  const r = await cli(['train', '--data', data, '--steps', '5', '--batch', '16', '--bank-size', '64', '--run-dir', join(dir, 'run'), '--json']);
   assert.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { skipped_inputs: Record<string, number> };
   assert.deepEqual(summary.skipped_inputs, {
