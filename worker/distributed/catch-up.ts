@@ -1,10 +1,13 @@
 import { existsSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type * as grpc from '@grpc/grpc-js';
+import { Backoff } from '../../common/backoff.js';
 import { UserError } from '../../common/user-error.js';
 import type { Membership__Output } from '../../proto/generated/infobound/v1/Membership.js';
 import { fetchState } from '../collective/fetch-state.js';
 import type { RunPosition, TrainingRun } from '../train/training-run.js';
+
+/** How long a catching-up member waits for the state source to apply the committed step, ms. */
+const SOURCE_WAIT_MS = 5000;
 
 /** Who catches up, and how it reaches its peers. */
 export interface CatchUpOptions {
@@ -35,16 +38,21 @@ export async function catchUp(run: TrainingRun, m: Membership__Output, o: CatchU
       throw new UserError(`worker ${o.workerId}: ${run.checkpointPath} holds step ${restored.step}, but the job resumes at step ${m.committed_step}`);
     }
   }
-  for (let attempt = 0; ; attempt++) {
+  // The source commits a step before it applies it: a short, bounded wait for it to catch up.
+  const deadline = Date.now() + SOURCE_WAIT_MS;
+  const backoff = new Backoff({ initialMs: 20, maxMs: 500 });
+  for (;;) {
     const state = await fetchState(source.peer_address, { workerId: o.workerId, generation: m.generation, credentials: o.credentials });
     if (state.step === m.committed_step) {
       const restored = run.restoreBytes(state.data, `the state of step ${state.step} from rank ${m.state_source_rank}`);
       o.info?.(`fetched the state of step ${state.step} from rank ${m.state_source_rank}`);
       return restored;
     }
-    // The source commits a step before it applies it: give it a moment (bounded).
-    if (attempt >= 100)
-      throw new UserError(`worker ${o.workerId}: rank ${m.state_source_rank} is at step ${state.step}, not the committed step ${m.committed_step}`);
-    await sleep(50);
+    if (Date.now() > deadline) {
+      throw new UserError(
+        `worker ${o.workerId}: rank ${m.state_source_rank} is at step ${state.step}, not the committed step ${m.committed_step}, after ${SOURCE_WAIT_MS / 1000} s`,
+      );
+    }
+    await backoff.wait();
   }
 }
