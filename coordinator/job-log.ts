@@ -44,7 +44,8 @@ export class JobLog {
   private readonly logPath: string;
   private readonly commitsPath: string;
   private readonly lines: StepLine[] = [];
-  private readonly writes: Promise<void>[] = [];
+  /** Appends run one after the other, so that lines land in the order they were logged; this is the end of the chain. */
+  private writes: Promise<void> = Promise.resolve();
   private readonly started = performance.now();
   private trainedSeconds = 0;
   private generations = 0;
@@ -87,19 +88,17 @@ export class JobLog {
     const { metrics } = this.o;
     const refused = e.reports.find((r) => r.refused !== '')?.refused ?? '';
     const ranges = e.reports.map((r) => [r.split_start, r.examples]);
-    this.writes.push(
-      appendFile(
-        this.commitsPath,
-        JSON.stringify({
-          step: e.step,
-          generation: e.generation,
-          world: e.world,
-          epoch: e.epoch,
-          cursor: e.cursor,
-          ranges,
-          ...(refused !== '' ? { refused } : {}),
-        }) + '\n',
-      ),
+    this.append(
+      this.commitsPath,
+      JSON.stringify({
+        step: e.step,
+        generation: e.generation,
+        world: e.world,
+        epoch: e.epoch,
+        cursor: e.cursor,
+        ranges,
+        ...(refused !== '' ? { refused } : {}),
+      }) + '\n',
     );
     this.lastStep = e.step;
     this.lastGeneration = e.generation;
@@ -121,7 +120,7 @@ export class JobLog {
       const line = stepLine(r.metrics, rank, e.step, e.generation);
       this.lines.push(line);
       this.o.step?.(line);
-      this.writes.push(appendFile(this.logPath, JSON.stringify(line) + '\n'));
+      this.append(this.logPath, JSON.stringify(line) + '\n');
     });
   }
 
@@ -153,6 +152,13 @@ export class JobLog {
     else if (this.finished && this.members === 0) this.settle({});
   }
 
+  /** Appends `text` to `path` after every earlier append (concurrent appends to one file may land out of order). */
+  private append(path: string, text: string): void {
+    // A failed append (no space, say) stops the log there and fails the summary with its error.
+    this.writes = this.writes.then(() => appendFile(path, text));
+    void this.writes.catch(() => {});
+  }
+
   /** A leaving member's final figures; figures that are not a JSON object are left out, with a line. */
   private memberFinal(e: LeaveEvent): MemberFinal {
     if (e.summaryJson === '') return {};
@@ -167,7 +173,7 @@ export class JobLog {
   }
 
   private async writeSummary(final: MemberFinal): Promise<SummaryLine> {
-    await Promise.all(this.writes);
+    await this.writes;
     if (final.error !== undefined) throw new UserError(final.error);
     const { config, runDir } = this;
     const seconds = this.trainedSeconds;
