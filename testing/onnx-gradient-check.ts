@@ -4,6 +4,7 @@ import { Rng } from '../common/random.js';
 import { gradients } from '../worker/engine/onnx/autodiff.js';
 import { GraphBuilder, sizeOf, type Value } from '../worker/engine/onnx/graph-builder.js';
 import { encodeModel } from '../worker/engine/onnx/onnx-model.js';
+import { identity } from '../worker/engine/onnx/ops/identity.js';
 import { mul } from '../worker/engine/onnx/ops/mul.js';
 import { reduceSum } from '../worker/engine/onnx/ops/reduce-sum.js';
 
@@ -30,7 +31,7 @@ export async function checkGradient(name: string, build: (g: GraphBuilder) => Ch
   const loss = reduceSum(g, mul(g, y, g.constant(uniform(rng, sizeOf(y.shape)), y.shape)), [], false);
   const grads = gradients(g, loss, inputs);
   // Identity gives every output a name of its own (a gradient may be a constant, or the same value twice).
-  const outputs = [loss, ...grads].map((v) => g.node('Identity', [v], v.shape));
+  const outputs = [loss, ...grads].map((v) => identity(g, v));
   for (const o of outputs) g.output(o);
   const session = await ort.InferenceSession.create(encodeModel(g), { intraOpNumThreads: 1 });
   const run = async (values: Float64Array[]) => {

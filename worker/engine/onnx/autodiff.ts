@@ -9,7 +9,7 @@ import { add } from './ops/add.js';
  * an x the loss does not depend on gets zeros. Contributions to a value used twice are summed.
  */
 export function gradients(g: GraphBuilder, loss: Value, wrt: readonly Value[], seed?: Value): Value[] {
-  const nodes = relevantNodes(g.nodes, loss, wrt);
+  const { nodes, dependsOnWrt } = relevantNodes(g, loss, wrt);
   const grads = new Map<string, Value>();
   grads.set(loss.name, seed ?? g.constant(new Array<number>(sizeOf(loss.shape)).fill(1), loss.shape));
   for (const node of [...nodes].reverse()) {
@@ -19,8 +19,10 @@ export function gradients(g: GraphBuilder, loss: Value, wrt: readonly Value[], s
     if (rule === undefined) throw new Error(`graph ${g.name}: no gradient rule for ${node.op}`);
     const inputGrads = rule(g, node, dy);
     node.inputs.forEach((x, i) => {
-      const dx = inputGrads[i];
-      if (dx === null || dx === undefined) return;
+      const build = inputGrads[i];
+      // Inputs off every path from `wrt` (constants, the bank, a stopped value) cost no nodes.
+      if (build === null || build === undefined || !dependsOnWrt.has(x.name)) return;
+      const dx = build();
       const before = grads.get(x.name);
       grads.set(x.name, before === undefined ? dx : add(g, before, dx));
     });
@@ -28,11 +30,15 @@ export function gradients(g: GraphBuilder, loss: Value, wrt: readonly Value[], s
   return wrt.map((x) => grads.get(x.name) ?? g.constant(new Array<number>(sizeOf(x.shape)).fill(0), x.shape));
 }
 
-/** The nodes that depend on some value of `wrt` and that `loss` depends on, in recorded order. */
-function relevantNodes(nodes: readonly GraphNode[], loss: Value, wrt: readonly Value[]): GraphNode[] {
+/**
+ * The nodes that depend on some value of `wrt` and that `loss` depends on, in recorded order, and
+ * the names of every value that depends on `wrt`. A stopped value (see ops/stop-gradient.ts) depends
+ * on nothing.
+ */
+function relevantNodes(g: GraphBuilder, loss: Value, wrt: readonly Value[]): { nodes: GraphNode[]; dependsOnWrt: Set<string> } {
   const dependsOnWrt = new Set(wrt.map((v) => v.name));
-  const forward = nodes.filter((n) => {
-    if (!n.inputs.some((v) => dependsOnWrt.has(v.name))) return false;
+  const forward = g.nodes.filter((n) => {
+    if (g.isStopped(n.output) || !n.inputs.some((v) => dependsOnWrt.has(v.name))) return false;
     dependsOnWrt.add(n.output.name);
     return true;
   });
@@ -43,5 +49,5 @@ function relevantNodes(nodes: readonly GraphNode[], loss: Value, wrt: readonly V
     backward.push(n);
     for (const v of n.inputs) needed.add(v.name);
   }
-  return backward.reverse();
+  return { nodes: backward.reverse(), dependsOnWrt };
 }

@@ -7,11 +7,13 @@ import { checkGradient, uniform } from '../../../testing/onnx-gradient-check.js'
 import { gradients } from './autodiff.js';
 import { GraphBuilder, sizeOf, type Value } from './graph-builder.js';
 import { add } from './ops/add.js';
+import { concat } from './ops/concat.js';
 import { div } from './ops/div.js';
 import { exp } from './ops/exp.js';
 import { expand } from './ops/expand.js';
 import { gemm } from './ops/gemm.js';
 import { log } from './ops/log.js';
+import { logSumExp } from './ops/log-sum-exp.js';
 import { matMul } from './ops/matmul.js';
 import { mul } from './ops/mul.js';
 import { neg } from './ops/neg.js';
@@ -123,6 +125,28 @@ test('ReduceSum (kept or dropped axes, all axes), Transpose, Reshape and Expand'
   await unaryOrBinary('transpose', [[2, 3, 4]], (g, x) => transpose(g, x!, [2, 0, 1]));
   await unaryOrBinary('reshape', [[2, 6]], (g, x) => reshape(g, x!, [3, 4]));
   await unaryOrBinary('expand', [[3, 1]], (g, x) => expand(g, x!, [3, 4]));
+});
+
+test('Concat along either axis, and log-sum-exp through its stopped maximum', async () => {
+  await unaryOrBinary(
+    'concat rows',
+    [
+      [2, 3],
+      [4, 3],
+    ],
+    (g, a, b) => concat(g, [a!, b!], 0),
+  );
+  await unaryOrBinary(
+    'concat columns',
+    [
+      [3, 1],
+      [3, 2],
+      [3, 4],
+    ],
+    (g, a, b, c) => concat(g, [a!, b!, c!], 1),
+  );
+  // Large logits: without the shift exp would overflow in float32; the gradient is softmax either way.
+  await unaryOrBinary('log-sum-exp by row', [[3, 5]], (g, x) => logSumExp(g, x!, 1), draw([[3, 5]], 40, 60));
 });
 
 test('compositions: a value used twice, a dense ReLU layer, rows scaled to unit length', async () => {

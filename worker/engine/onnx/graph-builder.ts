@@ -36,6 +36,8 @@ export class GraphBuilder {
   readonly nodes: GraphNode[] = [];
   readonly initializers: Initializer[] = [];
   private readonly names = new Set<string>();
+  /** Values gradients do not flow through (ops/stop-gradient.ts). */
+  private readonly stopped = new Set<string>();
   private counter = 0;
 
   /**
@@ -87,6 +89,16 @@ export class GraphBuilder {
     const output = this.newValue(this.fresh(op), shape, type);
     this.nodes.push({ op, inputs, output, attributes });
     return output;
+  }
+
+  /** Marks `value` as a constant for differentiation: no gradient flows back through it. */
+  stopGradient(value: Value): void {
+    this.stopped.add(value.name);
+  }
+
+  /** Whether {@link stopGradient} marked `value`. */
+  isStopped(value: Value): boolean {
+    return this.stopped.has(value.name);
   }
 
   /** Declares `value` a graph output. */

@@ -10,7 +10,7 @@ export const gemmGrad: GradientRule = (g, node, dy) => {
   const [a, b, c] = node.inputs;
   const transA = node.attributes.transA?.value === 1;
   const transB = node.attributes.transB?.value === 1;
-  const da = transA ? gemm(g, b!, dy, null, { transA: transB, transB: true }) : gemm(g, dy, b!, null, { transB: !transB });
-  const db = transB ? gemm(g, dy, a!, null, { transA: true, transB: transA }) : gemm(g, a!, dy, null, { transA: !transA });
-  return c === undefined ? [da, db] : [da, db, unbroadcast(g, dy, c.shape)];
+  const da = () => (transA ? gemm(g, b!, dy, null, { transA: transB, transB: true }) : gemm(g, dy, b!, null, { transB: !transB }));
+  const db = () => (transB ? gemm(g, dy, a!, null, { transA: true, transB: transA }) : gemm(g, a!, dy, null, { transA: !transA }));
+  return c === undefined ? [da, db] : [da, db, () => unbroadcast(g, dy, c.shape)];
 };

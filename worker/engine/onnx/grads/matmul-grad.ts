@@ -4,5 +4,5 @@ import type { GradientRule } from './gradient-rule.js';
 /** d(a · b) = (dy · bᵀ, aᵀ · dy), the transposes folded into Gemm. */
 export const matMulGrad: GradientRule = (g, node, dy) => {
   const [a, b] = node.inputs;
-  return [gemm(g, dy, b!, null, { transB: true }), gemm(g, a!, dy, null, { transA: true })];
+  return [() => gemm(g, dy, b!, null, { transB: true }), () => gemm(g, a!, dy, null, { transA: true })];
 };

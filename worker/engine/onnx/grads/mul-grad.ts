@@ -5,5 +5,5 @@ import { unbroadcast } from './unbroadcast.js';
 /** d(a · b) = (dy · b, dy · a). */
 export const mulGrad: GradientRule = (g, node, dy) => {
   const [a, b] = node.inputs;
-  return [unbroadcast(g, mul(g, dy, b!), a!.shape), unbroadcast(g, mul(g, dy, a!), b!.shape)];
+  return [() => unbroadcast(g, mul(g, dy, b!), a!.shape), () => unbroadcast(g, mul(g, dy, a!), b!.shape)];
 };

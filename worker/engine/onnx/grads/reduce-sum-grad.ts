@@ -14,5 +14,5 @@ export const reduceSumGrad: GradientRule = (g, node, dy) => {
           dy,
           x.shape.map((d, i) => (axes.includes(i) ? 1 : d)),
         );
-  return [expand(g, kept, x.shape), null];
+  return [() => expand(g, kept, x.shape), null];
 };

@@ -1,4 +1,6 @@
 import { addGrad } from './add-grad.js';
+import { concatGrad } from './concat-grad.js';
+import { identityGrad } from './identity-grad.js';
 import { divGrad } from './div-grad.js';
 import { expGrad } from './exp-grad.js';
 import { gemmGrad } from './gemm-grad.js';
@@ -34,4 +36,6 @@ export const GRADIENT_RULES: Readonly<Record<string, GradientRule>> = {
   Transpose: transposeGrad,
   Reshape: reshapeGrad,
   Expand: expandGrad,
+  Concat: concatGrad,
+  Identity: identityGrad,
 };

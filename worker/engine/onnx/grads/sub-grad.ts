@@ -5,5 +5,5 @@ import { unbroadcast } from './unbroadcast.js';
 /** d(a − b) = (dy, −dy). */
 export const subGrad: GradientRule = (g, node, dy) => {
   const [a, b] = node.inputs;
-  return [unbroadcast(g, dy, a!.shape), unbroadcast(g, neg(g, dy), b!.shape)];
+  return [() => unbroadcast(g, dy, a!.shape), () => unbroadcast(g, neg(g, dy), b!.shape)];
 };

@@ -7,5 +7,5 @@ export const transposeGrad: GradientRule = (g, node, dy) => {
   const perm = attribute?.kind === 'ints' ? attribute.value : node.inputs[0]!.shape.map((_, i, s) => s.length - 1 - i);
   const inverse = new Array<number>(perm.length);
   for (const [i, p] of perm.entries()) inverse[p] = i;
-  return [transpose(g, dy, inverse)];
+  return [() => transpose(g, dy, inverse)];
 };
