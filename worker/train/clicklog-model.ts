@@ -113,14 +113,7 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
    */
   auxiliaryLoss(enc: EncodedBatch, params: ReadonlyMap<string, tf.Tensor>, inputs: tf.Tensor2D[], batch: ClickBatch, scale: tf.Scalar): tf.Scalar {
     const b = batch.sites.length;
-    const group = this.options.siteTermGroup;
-    const mask = new Float32Array(b * b);
-    for (let i = 0; i < b; i++) {
-      for (let j = 0; j < b; j++) {
-        const otherGroup = group > 0 && Math.floor(i / group) !== Math.floor(j / group);
-        if (j !== i && (otherGroup || batch.sites[j] === batch.sites[i] || batch.queries[j] === batch.queries[i])) mask[i * b + j] = MASKED;
-      }
-    }
+    const mask = siteTermMask(batch, this.options.siteTermGroup);
     const s = mlpEmbed(inputs[1]!, params, 's', LAYERS);
     // The fused InfoNCE with no bank: positives on the diagonal, gradients to both towers.
     const noBank = { keys: tf.zeros([0, this.dim]) as tf.Tensor2D, keysT: tf.zeros([this.dim, 0]) as tf.Tensor2D };
@@ -156,6 +149,23 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
     const pooled = this.keyTable.pool(this.siteFeatures, ids, step + 1);
     return embedAll(this.key, pooled, this.options.embeddingDim, 's');
   }
+}
+
+/**
+ * The logit bias of the site→query term, B×B: 0 on the diagonal (the positive) and for in-group rows
+ * of other sites and queries, MASKED for rows of another group (`group` > 0) or sharing the site or
+ * the query (they are not negatives).
+ */
+export function siteTermMask(batch: ClickBatch, group: number): Float32Array {
+  const b = batch.sites.length;
+  const mask = new Float32Array(b * b);
+  for (let i = 0; i < b; i++) {
+    for (let j = 0; j < b; j++) {
+      const otherGroup = group > 0 && Math.floor(i / group) !== Math.floor(j / group);
+      if (j !== i && (otherGroup || batch.sites[j] === batch.sites[i] || batch.queries[j] === batch.queries[i])) mask[i * b + j] = MASKED;
+    }
+  }
+  return mask;
 }
 
 /** Runs one tower's MLP on a batch's pooled inputs outside autodiff. */

@@ -14,8 +14,8 @@ export interface InfonceBankOperands {
   q: Value;
   /** Their positives, B×d. */
   kpos: Value;
-  /** The bank's K keys, K×d. */
-  bank: Value;
+  /** The bank's K keys, K×d; null for none (an in-batch term). */
+  bank: Value | null;
   /** Logit scale 1/τ, a scalar. */
   scale: Value;
   /** Logit bias B×(B+K): logQ correction and masks (a large negative value removes a candidate). */
@@ -30,7 +30,8 @@ export interface InfonceBankOperands {
  */
 export function infonceBankLoss(g: GraphBuilder, o: InfonceBankOperands): Value {
   const b = o.q.shape[0]!;
-  const logits = add(g, mul(g, gemm(g, o.q, concat(g, [o.kpos, o.bank], 0), null, { transB: true }), o.scale), o.bias);
+  const keys = o.bank === null ? o.kpos : concat(g, [o.kpos, o.bank], 0);
+  const logits = add(g, mul(g, gemm(g, o.q, keys, null, { transB: true }), o.scale), o.bias);
   // S_ii = scale·<q_i, kpos_i> + bias_ii: the diagonal without a B×(B+K) mask.
   const eye = g.constant(
     Array.from({ length: b * b }, (_, i) => (i % (b + 1) === 0 ? 1 : 0)),
