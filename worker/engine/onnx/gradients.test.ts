@@ -20,7 +20,10 @@ import { neg } from './ops/neg.js';
 import { reduceSum } from './ops/reduce-sum.js';
 import { relu } from './ops/relu.js';
 import { reshape } from './ops/reshape.js';
+import { sigmoid } from './ops/sigmoid.js';
 import { sign } from './ops/sign.js';
+import { slice } from './ops/slice.js';
+import { softplus } from './ops/softplus.js';
 import { sqrt } from './ops/sqrt.js';
 import { sub } from './ops/sub.js';
 import { transpose } from './ops/transpose.js';
@@ -38,7 +41,13 @@ function awayFromZero(shapes: number[][]): Float64Array[] {
 }
 
 /** A check of `f` applied to inputs of `shapes`. */
-function unaryOrBinary(name: string, shapes: number[][], f: (g: GraphBuilder, ...xs: Value[]) => Value, data = draw(shapes)): Promise<void> {
+function unaryOrBinary(
+  name: string,
+  shapes: number[][],
+  f: (g: GraphBuilder, ...xs: Value[]) => Value,
+  data = draw(shapes),
+  floatType: 'float32' | 'float64' = 'float64',
+): Promise<void> {
   return checkGradient(
     name,
     (g) => {
@@ -46,6 +55,7 @@ function unaryOrBinary(name: string, shapes: number[][], f: (g: GraphBuilder, ..
       return { inputs, y: f(g, ...inputs) };
     },
     data,
+    { floatType },
   );
 }
 
@@ -125,6 +135,14 @@ test('ReduceSum (kept or dropped axes, all axes), Transpose, Reshape and Expand'
   await unaryOrBinary('transpose', [[2, 3, 4]], (g, x) => transpose(g, x!, [2, 0, 1]));
   await unaryOrBinary('reshape', [[2, 6]], (g, x) => reshape(g, x!, [3, 4]));
   await unaryOrBinary('expand', [[3, 1]], (g, x) => expand(g, x!, [3, 4]));
+});
+
+test('Slice (its gradient padded back with zeros), Softplus and Sigmoid', async () => {
+  await unaryOrBinary('slice of columns 1–3', [[3, 5]], (g, x) => slice(g, x!, 1, 1, 4));
+  await unaryOrBinary('slice of the first row', [[3, 5]], (g, x) => slice(g, x!, 0, 0, 1));
+  // ONNX Runtime's CPU provider has Softplus in float32 only.
+  await unaryOrBinary('softplus', [[2, 4]], softplus, draw([[2, 4]], -3, 3), 'float32');
+  await unaryOrBinary('sigmoid', [[2, 4]], sigmoid, draw([[2, 4]], -3, 3));
 });
 
 test('Concat along either axis, and log-sum-exp through its stopped maximum', async () => {

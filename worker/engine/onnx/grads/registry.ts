@@ -12,7 +12,10 @@ import { negGrad } from './neg-grad.js';
 import { reduceSumGrad } from './reduce-sum-grad.js';
 import { reluGrad } from './relu-grad.js';
 import { reshapeGrad } from './reshape-grad.js';
+import { sigmoidGrad } from './sigmoid-grad.js';
 import { signGrad } from './sign-grad.js';
+import { sliceGrad } from './slice-grad.js';
+import { softplusGrad } from './softplus-grad.js';
 import { sqrtGrad } from './sqrt-grad.js';
 import { subGrad } from './sub-grad.js';
 import { transposeGrad } from './transpose-grad.js';
@@ -38,4 +41,7 @@ export const GRADIENT_RULES: Readonly<Record<string, GradientRule>> = {
   Expand: expandGrad,
   Concat: concatGrad,
   Identity: identityGrad,
+  Slice: sliceGrad,
+  Softplus: softplusGrad,
+  Sigmoid: sigmoidGrad,
 };
