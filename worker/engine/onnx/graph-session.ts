@@ -1,0 +1,90 @@
+import * as ort from 'onnxruntime-node';
+import { UserError } from '../../../common/user-error.js';
+
+// Failures come back as exceptions with their message; the runtime's own log (set once per process,
+// before the first session) would repeat them on stderr, with source paths.
+ort.env.logLevel = 'fatal';
+
+/** Where ONNX Runtime runs a graph: its CPU engine (in the npm package), WebGPU (bundled; needs a GPU and Vulkan) or CUDA (installed by the package's install script). */
+export const ONNX_DEVICES = ['cpu', 'webgpu', 'cuda'] as const;
+export type OnnxDevice = (typeof ONNX_DEVICES)[number];
+
+/** How a graph's session runs. */
+export interface GraphSessionOptions {
+  /** @default 'cpu' */
+  device?: OnnxDevice;
+  /** Threads of the CPU engine's operators (intra-op). @default 1 */
+  threads?: number;
+}
+
+/** A float32 tensor fed to or read from a graph. */
+export interface Tensor32 {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+/**
+ * One graph loaded into ONNX Runtime, run with float32 tensors by name. Built by
+ * {@link openGraphSession}, whose failures are one-line {@link UserError}s: a device that is not
+ * there names `--device cpu`, a graph the runtime rejects names the graph.
+ */
+export class GraphSession {
+  private constructor(
+    readonly name: string,
+    private readonly session: ort.InferenceSession,
+  ) {}
+
+  static async open(model: Uint8Array, name: string, o: GraphSessionOptions = {}): Promise<GraphSession> {
+    const device = o.device ?? 'cpu';
+    try {
+      const session = await ort.InferenceSession.create(model, {
+        executionProviders: [device],
+        intraOpNumThreads: o.threads ?? 1,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: 4,
+      });
+      return new GraphSession(name, session);
+    } catch (err) {
+      throw sessionError(err, device, name);
+    }
+  }
+
+  /** Runs the graph; resolves with every output by name. */
+  async run(feeds: Readonly<Record<string, Tensor32>>): Promise<Record<string, Float32Array>> {
+    const inputs = Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, new ort.Tensor('float32', t.data, [...t.dims])]));
+    let out: ort.InferenceSession.ReturnType;
+    try {
+      out = await this.session.run(inputs);
+    } catch (err) {
+      throw new UserError(`graph ${this.name}: ONNX Runtime could not run it: ${firstLine(err)}`);
+    }
+    return Object.fromEntries(Object.entries(out).map(([n, t]) => [n, t.data as Float32Array]));
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/** A session failure as the user should read it: what is missing, and what to do instead. */
+function sessionError(err: unknown, device: OnnxDevice, graph: string): UserError {
+  const why = firstLine(err);
+  if (device === 'webgpu' && /adapter|vulkan|webgpu/i.test(why)) {
+    return new UserError(
+      `--device webgpu: no WebGPU adapter on this machine (a GPU with its Vulkan driver and libvulkan1 is needed; ONNX Runtime said: ${why}); use --device cpu`,
+    );
+  }
+  if (device === 'cuda' && /shared library|cuda|providers_shared/i.test(why)) {
+    return new UserError(
+      `--device cuda: ONNX Runtime's CUDA provider is not installed here (onnxruntime-node's install script fetches it, as the GPU image does; ONNX Runtime said: ${why}); use --device cpu`,
+    );
+  }
+  return new UserError(`graph ${graph}: ONNX Runtime rejected it on ${device}: ${why}`);
+}
+
+function firstLine(err: unknown): string {
+  return String(err instanceof Error ? err.message : err)
+    .split('\n')[0]!
+    .slice(0, 300);
+}
