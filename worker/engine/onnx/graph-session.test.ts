@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import { UserError } from '../../../common/user-error.js';
 import { GraphBuilder } from './graph-builder.js';
-import { GraphSession, ONNX_DEVICES } from './graph-session.js';
+import { GraphSession, type ONNX_DEVICES } from './graph-session.js';
 import { encodeModel } from './onnx-model.js';
 import { relu } from './ops/relu.js';
 
