@@ -13,8 +13,8 @@ export interface MembershipSessionOptions {
    * generation after a failed step, ms. @default 60000
    */
   recoveryMs?: number;
-  /** Where this member stands, for its heartbeat pings. */
-  position(): { generation: number; step: number };
+  /** Where this member stands, for its heartbeat pings; generation null until it adopted one (the joined one counts). */
+  position(): { generation: number | null; step: number };
   /** The generation this member computes in is over (a new one was pushed, or the coordinator is lost): abort what waits on peers. */
   interrupted(why: string): void;
   warn?(message: string): void;
@@ -108,13 +108,20 @@ export class MembershipSession {
     return this.latest;
   }
 
+  /** The member's position, the generation it joined standing in until it adopted one. */
+  private position(): { generation: number; step: number } {
+    const p = this.o.position();
+    return { generation: p.generation ?? this.latest.generation, step: p.step };
+  }
+
   private startHeartbeat(): void {
     this.stopHeartbeat = this.client.heartbeat(
       this.workerId,
-      () => this.o.position(),
+      () => this.position(),
       (m) => {
+        const computingIn = this.position().generation;
         this.latest = m;
-        if (m.generation !== this.o.position().generation) this.o.interrupted(`membership changed to generation ${m.generation}`);
+        if (m.generation !== computingIn) this.o.interrupted(`membership changed to generation ${m.generation}`);
         this.wake();
       },
       (err) => {

@@ -93,7 +93,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
     session = await MembershipSession.open(client, {
       join: { worker_id: o.workerId, peer_address: `${o.advertiseHost}:${port}`, token: o.token ?? '', version: WORKER_VERSION, epoch_size: task.order.size },
       ...(o.recoveryTimeoutMs !== undefined ? { recoveryMs: o.recoveryTimeoutMs } : {}),
-      position: () => ({ generation: schedule?.generation ?? 0, step: run.step }),
+      position: () => ({ generation: schedule?.generation ?? null, step: run.step }),
       interrupted: (why) => {
         ring.abort(why);
         nats?.abort(why);
