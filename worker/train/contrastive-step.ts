@@ -1,17 +1,14 @@
-import * as tf from '@tensorflow/tfjs-core';
 import { boundValues, infonceCeiling, type BoundValues, type Estimator } from '../../common/estimators.js';
-import { estimatorLoss, type MineLoss } from '../../common/estimators-losses.js';
-import { infonceBankLoss, queueCriticScores } from '../../common/infonce-bank-loss.js';
-import { linear } from '../../common/linear.js';
+import type { MineLoss } from '../../common/estimators-losses.js';
 import { queueAccuracy } from '../../common/queue-accuracy.js';
 import type { BankTransport, ExchangeRound } from '../bank/bank-transport.js';
 import type { BankMessage, KeyBank } from '../bank/key-bank.js';
-import { logitBias } from '../bank/logit-bias.js';
 import type { GradientReducer } from '../collective/gradient-reducer.js';
 import type { SparseRowGrad } from '../model/sparse-embedding.js';
 import type { Adam } from '../optim/adam.js';
 import { clipByGlobalNorm } from '../optim/ema.js';
-import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
+import type { ContrastiveModel } from './contrastive-model.js';
+import type { DenseEngine } from './dense-engine.js';
 
 /** Name of the learnable log logit scale (CLIP) inside a model's ParamSet. */
 export const LOGIT_SCALE = 'logit_scale';
@@ -43,6 +40,8 @@ export interface StepContext {
    * without the shift a critic at τ = 0.07 reports NWJ in the −10⁴ nats, which says nothing.
    */
   nwjShift: number;
+  /** The engine that runs the step's dense math (towers, objective, critic scores). */
+  engine: DenseEngine;
   /**
    * Sees, and may change, this member's dense gradient before it is checked and reduced: the seam
    * through which tests inject a fault (a non-finite gradient on one worker).
@@ -108,60 +107,15 @@ export async function computeStep<B>(model: ContrastiveModel<B>, batch: B, step:
   const t0 = performance.now();
   const mineBefore = ctx.mine.ema;
   const nwjBefore = ctx.nwjShift;
-  const keysData = model.momentumKeys(batch, step);
+  const keysData = await ctx.engine.momentumKeys(model, batch, step);
   const positiveIds = model.positiveIds(batch);
   const b = positiveIds.length;
-  const params = model.online.tensors();
-  const inputs = model.sparseInputs(batch);
-  const keys = tf.tensor2d(keysData, [b, model.dim]);
-  const bankT = ctx.bank.tensors();
   const filled = ctx.bank.filled;
-  const learnable = params.has(LOGIT_SCALE);
   const candidates = (ctx.inBatchNegatives ? b : 1) + filled;
-  let kept: EncodedBatch | undefined;
-  let mainLoss: tf.Scalar | undefined;
-  let scaleValue = ctx.fixedScale;
-  const xs = [...params.values(), ...inputs];
-  const { value, grads } = tf.engine().gradients(
-    () => {
-      const enc = model.encode(params, inputs, keys, batch);
-      kept = { q: tf.keep(enc.q), kpos: tf.keep(enc.kpos) };
-      const scale = learnable ? (tf.exp(params.get(LOGIT_SCALE)!).reshape([]) as tf.Scalar) : tf.scalar(ctx.fixedScale);
-      scaleValue = scale.dataSync()[0]!;
-      let loss: tf.Scalar;
-      if (ctx.objective === 'infonce') {
-        const bias = tf.tensor2d(
-          logitBias(ctx.bank, { positiveIds, logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: ctx.maskAccidentalHits }),
-          [b, b + ctx.bank.capacity],
-        );
-        loss = infonceBankLoss(enc.q, enc.kpos, scale, bankT, bias, model.trainsPositives);
-      } else if (filled > 0) {
-        loss = estimatorLoss(ctx.objective, criticScores(enc, scale, ctx, positiveIds), 'first', ctx.mine);
-      } else {
-        // An empty bank has no negatives yet: the first step scores the batch against itself.
-        const inBatch = tf.mul(linear(enc.q, tf.transpose(enc.kpos)), scale) as tf.Tensor2D;
-        loss = estimatorLoss(ctx.objective, inBatch, 'diagonal', ctx.mine);
-      }
-      mainLoss = tf.keep(loss);
-      const aux = model.auxiliaryLoss(enc, params, inputs, batch, scale);
-      return aux === null ? loss : tf.add(loss, aux);
-    },
-    xs,
-    undefined,
-    true,
-  );
-  // Report the objective itself; an auxiliary term trains another tower and is not the bound's loss.
-  const loss = mainLoss!.dataSync()[0]!;
-  const denseGrads = new Map<string, tf.Tensor>();
-  const inputGrads: Float32Array[] = [];
-  const names = [...params.keys()];
-  xs.forEach((x, i) => {
-    const g = grads[i] ?? tf.zerosLike(x);
-    if (i < names.length) denseGrads.set(names[i]!, g);
-    else inputGrads.push(g.dataSync() as Float32Array);
-  });
-  const flat = model.online.flattenGrads(denseGrads);
-  const sparse = model.sparseRowGrads(batch, inputGrads);
+  const dense = await ctx.engine.step(model, batch, keysData, positiveIds, ctx, wantBounds && filled > 0);
+  const { loss, scale: scaleValue } = dense;
+  const flat = dense.grad;
+  const sparse = model.sparseRowGrads(batch, dense.inputGrads);
   ctx.localGradientHook?.(flat, step);
   // The last element says whether this member's step is sound: the world's mean is positive when any
   // member's is not, and a bad member sends zeros rather than its NaNs.
@@ -171,12 +125,10 @@ export async function computeStep<B>(model: ContrastiveModel<B>, batch: B, step:
 
   let bounds: BoundValues | undefined;
   let accuracy: number | undefined;
-  if (wantBounds && filled > 0) {
+  if (dense.scores !== undefined) {
     // Bounds are computed on the critic as trained (logQ included) but without masks, over the filled
     // bank slots: the negatives then are exactly the bank's samples from the marginal (docs/architecture.md §1).
-    const s = tf.tidy(() => criticScores(kept!, tf.scalar(scaleValue), ctx, positiveIds));
-    const data = s.dataSync() as Float32Array;
-    s.dispose();
+    const data = dense.scores;
     bounds = boundValues({ scores: data, rows: b, cols: filled + 1, layout: 'first' });
     accuracy = queueAccuracy(data, b, filled + 1);
     let meanPos = 0;
@@ -186,7 +138,6 @@ export async function computeStep<B>(model: ContrastiveModel<B>, batch: B, step:
     bounds.nwj = meanPos - ctx.nwjShift - Math.exp(-1 - ctx.nwjShift + logMeanExpNeg);
     ctx.nwjShift = logMeanExpNeg - 1;
   }
-  tf.dispose([value, mainLoss!, ...grads, ...params.values(), ...inputs, keys, bankT.keys, bankT.keysT, kept!.q, kept!.kpos]);
   const t1 = performance.now();
 
   const reduced = await ctx.reducer.allReduceMean(flagged, step);
@@ -244,19 +195,6 @@ export function applyStep<B>(model: ContrastiveModel<B>, p: PendingStep, ctx: St
 function allFinite(values: Float32Array): boolean {
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return false;
   return true;
-}
-
-/** Critic scores in the queue layout over the filled bank slots, with logQ and without masks. */
-function criticScores(enc: EncodedBatch, scale: tf.Scalar, ctx: StepContext, positiveIds: Int32Array): tf.Tensor2D {
-  return tf.tidy(() => {
-    const n = ctx.bank.filled;
-    const d = ctx.bank.dim;
-    const keys = tf.tensor2d(ctx.bank.keys.subarray(0, n * d), [n, d]);
-    const corr = (id: number) => (ctx.logQ !== null && id >= 0 ? -ctx.logQ[id]! : 0);
-    const posBias = tf.tensor2d(Float32Array.from(positiveIds, corr), [positiveIds.length, 1]);
-    const negBias = tf.tensor2d(Float32Array.from(ctx.bank.ids.subarray(0, n), corr), [1, n]);
-    return queueCriticScores(enc.q, enc.kpos, scale, { keys, keysT: tf.transpose(keys) }, posBias, negBias);
-  });
 }
 
 /** CLIP clamps the learned logit scale at 100 after each update. */

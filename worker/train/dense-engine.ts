@@ -1,0 +1,28 @@
+import type { ContrastiveModel } from './contrastive-model.js';
+import type { StepContext } from './contrastive-step.js';
+
+/** What the dense part of a step computes (docs/architecture.md §6). */
+export interface DenseResult {
+  /** The objective's value; an auxiliary term trains another tower and is not the bound's loss. */
+  loss: number;
+  /** Logit scale 1/τ the step used. */
+  scale: number;
+  /** Gradient of the objective plus any auxiliary term with respect to the dense parameters, flat in ParamSet order. */
+  grad: Float32Array;
+  /** Gradients of the model's sparse inputs (pooled rows), which the sparse tables scatter to their rows. */
+  inputGrads: Float32Array[];
+  /** Critic scores in the queue layout over the filled bank slots, B×(filled+1), when asked for (logged steps). */
+  scores?: Float32Array;
+}
+
+/**
+ * The engine that runs a step's dense math: the momentum key tower's forward, the towers' forward and
+ * backward with the objective, and a logged step's critic scores. Everything else in a step (sparse
+ * tables, bank, optimisers, reducer, transports) is plain TypeScript and does not know which engine runs.
+ */
+export interface DenseEngine {
+  /** Momentum-encoder keys of the batch (B×d), from the parameters before this step's update. */
+  momentumKeys<B>(model: ContrastiveModel<B>, batch: B, step: number): Promise<Float32Array>;
+  /** Forward and backward of the step's objective against `ctx.bank`; changes no parameter. */
+  step<B>(model: ContrastiveModel<B>, batch: B, keys: Float32Array, positiveIds: Int32Array, ctx: StepContext, wantScores: boolean): Promise<DenseResult>;
+}

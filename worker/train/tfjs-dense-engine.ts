@@ -1,0 +1,95 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { estimatorLoss } from '../../common/estimators-losses.js';
+import { infonceBankLoss, queueCriticScores } from '../../common/infonce-bank-loss.js';
+import { linear } from '../../common/linear.js';
+import { logitBias } from '../bank/logit-bias.js';
+import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
+import { LOGIT_SCALE, type StepContext } from './contrastive-step.js';
+import type { DenseEngine, DenseResult } from './dense-engine.js';
+
+/** The dense math on TensorFlow.js (the reference engine): the model's own tensors, autodiff and hand-written loss gradients. */
+export class TfjsDenseEngine implements DenseEngine {
+  async momentumKeys<B>(model: ContrastiveModel<B>, batch: B, step: number): Promise<Float32Array> {
+    return model.momentumKeys(batch, step);
+  }
+
+  async step<B>(
+    model: ContrastiveModel<B>,
+    batch: B,
+    keysData: Float32Array,
+    positiveIds: Int32Array,
+    ctx: StepContext,
+    wantScores: boolean,
+  ): Promise<DenseResult> {
+    const b = positiveIds.length;
+    const params = model.online.tensors();
+    const inputs = model.sparseInputs(batch);
+    const keys = tf.tensor2d(keysData, [b, model.dim]);
+    const bankT = ctx.bank.tensors();
+    const filled = ctx.bank.filled;
+    const learnable = params.has(LOGIT_SCALE);
+    let kept: EncodedBatch | undefined;
+    let mainLoss: tf.Scalar | undefined;
+    let scale = ctx.fixedScale;
+    const xs = [...params.values(), ...inputs];
+    const { value, grads } = tf.engine().gradients(
+      () => {
+        const enc = model.encode(params, inputs, keys, batch);
+        kept = { q: tf.keep(enc.q), kpos: tf.keep(enc.kpos) };
+        const s = learnable ? (tf.exp(params.get(LOGIT_SCALE)!).reshape([]) as tf.Scalar) : tf.scalar(ctx.fixedScale);
+        scale = s.dataSync()[0]!;
+        let loss: tf.Scalar;
+        if (ctx.objective === 'infonce') {
+          const bias = tf.tensor2d(
+            logitBias(ctx.bank, { positiveIds, logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: ctx.maskAccidentalHits }),
+            [b, b + ctx.bank.capacity],
+          );
+          loss = infonceBankLoss(enc.q, enc.kpos, s, bankT, bias, model.trainsPositives);
+        } else if (filled > 0) {
+          loss = estimatorLoss(ctx.objective, criticScores(enc, s, ctx, positiveIds), 'first', ctx.mine);
+        } else {
+          // An empty bank has no negatives yet: the first step scores the batch against itself.
+          const inBatch = tf.mul(linear(enc.q, tf.transpose(enc.kpos)), s) as tf.Tensor2D;
+          loss = estimatorLoss(ctx.objective, inBatch, 'diagonal', ctx.mine);
+        }
+        mainLoss = tf.keep(loss);
+        const aux = model.auxiliaryLoss(enc, params, inputs, batch, s);
+        return aux === null ? loss : tf.add(loss, aux);
+      },
+      xs,
+      undefined,
+      true,
+    );
+    const loss = mainLoss!.dataSync()[0]!;
+    const denseGrads = new Map<string, tf.Tensor>();
+    const inputGrads: Float32Array[] = [];
+    const names = [...params.keys()];
+    xs.forEach((x, i) => {
+      const g = grads[i] ?? tf.zerosLike(x);
+      if (i < names.length) denseGrads.set(names[i]!, g);
+      else inputGrads.push(g.dataSync() as Float32Array);
+    });
+    const grad = model.online.flattenGrads(denseGrads);
+    let scores: Float32Array | undefined;
+    if (wantScores) {
+      const st = tf.tidy(() => criticScores(kept!, tf.scalar(scale), ctx, positiveIds));
+      scores = st.dataSync() as Float32Array;
+      st.dispose();
+    }
+    tf.dispose([value, mainLoss!, ...grads, ...params.values(), ...inputs, keys, bankT.keys, bankT.keysT, kept!.q, kept!.kpos]);
+    return { loss, scale, grad, inputGrads, ...(scores !== undefined ? { scores } : {}) };
+  }
+}
+
+/** Critic scores in the queue layout over the filled bank slots, with logQ and without masks. */
+function criticScores(enc: EncodedBatch, scale: tf.Scalar, ctx: StepContext, positiveIds: Int32Array): tf.Tensor2D {
+  return tf.tidy(() => {
+    const n = ctx.bank.filled;
+    const d = ctx.bank.dim;
+    const keys = tf.tensor2d(ctx.bank.keys.subarray(0, n * d), [n, d]);
+    const corr = (id: number) => (ctx.logQ !== null && id >= 0 ? -ctx.logQ[id]! : 0);
+    const posBias = tf.tensor2d(Float32Array.from(positiveIds, corr), [positiveIds.length, 1]);
+    const negBias = tf.tensor2d(Float32Array.from(ctx.bank.ids.subarray(0, n), corr), [1, n]);
+    return queueCriticScores(enc.q, enc.kpos, scale, { keys, keysT: tf.transpose(keys) }, posBias, negBias);
+  });
+}
