@@ -44,6 +44,8 @@ test('the derived type and the defaults round-trip: defaultConfig() is a complet
     'kind',
     'data',
     'backend',
+    'engine',
+    'device',
     'seed',
     'run_dir',
     'train',
@@ -198,7 +200,7 @@ test('flag overrides win over the file and are checked with the flag name', (t) 
   // The fields declare their flags; the list is in the order of the fields.
   assert.deepEqual(
     Object.values(CONFIG_FLAGS).map((f) => f.flag),
-    ['--kind', '--data', '--backend', '--run-dir', '--steps', '--batch', '--resume', '--bank-size', '--nats'],
+    ['--kind', '--data', '--backend', '--engine', '--device', '--run-dir', '--steps', '--batch', '--resume', '--bank-size', '--nats'],
   );
 });
 

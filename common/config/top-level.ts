@@ -1,6 +1,11 @@
 import { BACKENDS } from '../backend.js';
 import { int, oneOf, strOrNull } from './field.js';
 
+/** Engines of a step's dense math (docs/architecture.md §6). */
+export const ENGINES = ['tfjs', 'onnx'] as const;
+/** Devices the onnx engine runs on. */
+export const DEVICES = ['cpu', 'webgpu', 'cuda'] as const;
+
 /** What the `kind` field may say; `auto` is resolved from the data path by `resolveKind`. */
 export const KINDS = ['auto', 'clicklog', 'images'] as const;
 /** One of {@link KINDS}. */
@@ -24,6 +29,16 @@ export const TOP_LEVEL = {
     default: 'wasm',
     doc: 'TensorFlow.js compute backend. wasm is built in; cpu is the slow reference; tensorflow and tensorflow-gpu need @tensorflow/tfjs-node(-gpu), which are not in the default install.',
     flag: { name: 'backend' },
+  }),
+  engine: oneOf(ENGINES, {
+    default: 'tfjs',
+    doc: 'Engine of the dense math (towers, objective, critic scores): tfjs (TensorFlow.js on `backend`, the reference) or onnx (ONNX Runtime on `device`; so far the click-log model with the InfoNCE objective).',
+    flag: { name: 'engine' },
+  }),
+  device: oneOf(DEVICES, {
+    default: 'cpu',
+    doc: "Where the onnx engine runs: cpu (in the npm package), webgpu (a GPU with Vulkan) or cuda (ONNX Runtime's CUDA provider, installed by its install script as the GPU image does).",
+    flag: { name: 'device' },
   }),
   seed: int({
     ge: 0,

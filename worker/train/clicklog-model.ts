@@ -87,8 +87,17 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
   }
 
   momentumKeys(batch: ClickBatch, step: number): Float32Array {
-    const pooled = this.keyTable.pool(this.siteFeatures, batch.sites, step);
-    return embedWith(this.key, pooled, this.options.embeddingDim, 's');
+    return embedWith(this.key, this.pooledKeyRows(batch, step), this.options.embeddingDim, 's');
+  }
+
+  /** The key tower's input for step `step`: the batch's site rows of the momentum table, mean-pooled (B×e). */
+  pooledKeyRows(batch: ClickBatch, step: number): Float32Array {
+    return this.keyTable.pool(this.siteFeatures, batch.sites, step);
+  }
+
+  /** The towers' inputs: the batch's query and site rows of the online tables, mean-pooled (B×e each). */
+  pooledRows(batch: ClickBatch): [Float32Array, Float32Array] {
+    return [this.queryTable.pool(this.queryFeatures, batch.queries), this.siteTable.pool(this.siteFeatures, batch.sites)];
   }
 
   positiveIds(batch: ClickBatch): Int32Array {
@@ -97,10 +106,7 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
 
   sparseInputs(batch: ClickBatch): tf.Tensor2D[] {
     const e = this.options.embeddingDim;
-    return [
-      tf.tensor2d(this.queryTable.pool(this.queryFeatures, batch.queries), [batch.queries.length, e]),
-      tf.tensor2d(this.siteTable.pool(this.siteFeatures, batch.sites), [batch.sites.length, e]),
-    ];
+    return this.pooledRows(batch).map((rows) => tf.tensor2d(rows, [rows.length / e, e]));
   }
 
   encode(params: ReadonlyMap<string, tf.Tensor>, inputs: tf.Tensor2D[], keys: tf.Tensor2D): EncodedBatch {

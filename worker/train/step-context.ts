@@ -4,6 +4,7 @@ import type { BankTransport } from '../bank/bank-transport.js';
 import { KeyBank } from '../bank/key-bank.js';
 import { LocalReducer } from '../collective/gradient-reducer.js';
 import { Adam } from '../optim/adam.js';
+import { OnnxDenseEngine } from '../engine/onnx/onnx-dense-engine.js';
 import { TfjsDenseEngine } from './tfjs-dense-engine.js';
 import type { StepContext } from './contrastive-step.js';
 import type { TrainingTask } from './training-task.js';
@@ -32,6 +33,6 @@ export function createStepContext(config: Config, task: TrainingTask<unknown>, t
     objective: config.train.objective,
     mine: new MineLoss({ alpha: config.train.mine_ema }),
     nwjShift: 0,
-    engine: new TfjsDenseEngine(),
+    engine: config.engine === 'onnx' ? new OnnxDenseEngine({ device: config.device }) : new TfjsDenseEngine(),
   };
 }

@@ -25,7 +25,10 @@ export interface ClicklogTrainingGraph {
   model: Uint8Array;
   /** Dense parameter names in the order of their gradient outputs. */
   params: string[];
-  /** Output names: the InfoNCE loss, the loss with the site→query term, then d/d(param) for `params`, then d/d(pooled_q), d/d(pooled_s). */
+  /**
+   * Output names: the InfoNCE loss, the loss with the site→query term, the query embeddings (B×d, for
+   * the critic scores), then d/d(param) for `params`, then d/d(pooled_q), d/d(pooled_s).
+   */
   outputs: string[];
 }
 
@@ -72,7 +75,7 @@ export function clicklogTrainingGraph(s: ClicklogGraphShape): ClicklogTrainingGr
   const total = add(g, loss, infonceBankLoss(g, { q: site, kpos: q, bank: null, scale, bias: siteMask }));
   const wrt: Value[] = [...params.values(), pooledQ, pooledS];
   const grads = gradients(g, total, wrt);
-  const outputs = [loss, total, ...grads].map((v) => identity(g, v));
+  const outputs = [loss, total, q, ...grads].map((v) => identity(g, v));
   for (const o of outputs) g.output(o);
   return { model: encodeModel(g), params: paramSpecs.map(([name]) => name), outputs: outputs.map((o) => o.name) };
 }
