@@ -267,3 +267,67 @@ test('quality on a generated click log: bound ≥ 70% of min(true MI, ceiling), 
   assert.ok(s.eval.recall_at_10! >= 0.8 * meta.oracle_recall_at_10, `Recall@10 ${s.eval.recall_at_10} < 80% of the oracle's ${meta.oracle_recall_at_10}`);
   assert.ok(s.eval.recall_at_10! > s.eval.popularity_recall_at_10!);
 });
+
+test('--engine onnx trains a click log; what it does not run yet, and a device that is not there, are one line each', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 4000, sites: 400, seed: 8 });
+  const r = await cli(['train', '--data', data, ...SMALL, '--engine', 'onnx', '--run-dir', join(dir, 'onnx'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    steps: number;
+    bounds: { infonce: number };
+    initial_bounds: { infonce: number };
+    ceiling: number;
+  };
+  assert.equal(summary.steps, 60);
+  assert.ok(summary.bounds.infonce > summary.initial_bounds.infonce + 0.5, `the bound rises: ${summary.initial_bounds.infonce} → ${summary.bounds.infonce}`);
+  assert.ok(summary.bounds.infonce < summary.ceiling);
+
+  assertOneLineError(
+    await cli([
+      'train',
+      '--data',
+      data,
+      ...SMALL,
+      '--engine',
+      'onnx',
+      '--kind',
+      'clicklog',
+      '--run-dir',
+      join(dir, 'nwj'),
+      '--config',
+      writeObjective(dir, 'nwj'),
+    ]),
+    /^infobound: --engine onnx: the nwj objective is not built as a graph yet; use --engine tfjs$/,
+  );
+  // Where a GPU is, this trains; here it must say, on its last line, what is missing and to use --device cpu.
+  const webgpu = await cli([
+    'train',
+    '--data',
+    data,
+    '--steps',
+    '2',
+    '--batch',
+    '16',
+    '--bank-size',
+    '32',
+    '--engine',
+    'onnx',
+    '--device',
+    'webgpu',
+    '--run-dir',
+    join(dir, 'webgpu'),
+  ]);
+  if (webgpu.code !== 0) {
+    assert.match(webgpu.stderr.trim().split('\n').at(-1)!, /^infobound: --device webgpu: .*; use --device cpu$/);
+    assert.doesNotMatch(webgpu.stderr, /^\s+at /m, 'no stack trace');
+  }
+});
+
+/** A config file that sets the training objective. */
+function writeObjective(dir: string, objective: string): string {
+  const path = join(dir, `${objective}.yaml`);
+  writeFileSync(path, `train:\n  objective: ${objective}\n`);
+  return path;
+}

@@ -36,6 +36,7 @@ export class GraphSession {
 
   static async open(model: Uint8Array, name: string, o: GraphSessionOptions = {}): Promise<GraphSession> {
     const device = o.device ?? 'cpu';
+    if (device === 'webgpu') checkVulkanLoader();
     try {
       const session = await ort.InferenceSession.create(model, {
         executionProviders: [device],
@@ -64,6 +65,24 @@ export class GraphSession {
 
   release(): Promise<void> {
     return this.session.release();
+  }
+}
+
+/**
+ * WebGPU on Linux runs on Vulkan (Dawn). Without the Vulkan loader Dawn fails after printing its own
+ * warning with a native source location; asking the dynamic loader first gives one line instead.
+ */
+function checkVulkanLoader(): void {
+  if (process.platform !== 'linux') return;
+  try {
+    // The loader is no Node add-on: it loads, then "did not self-register" is the expected failure.
+    process.dlopen({ exports: {} }, 'libvulkan.so.1');
+  } catch (err) {
+    if (/cannot open shared object/.test((err as Error).message)) {
+      throw new UserError(
+        '--device webgpu: no Vulkan loader on this machine (libvulkan.so.1; Debian: apt-get install libvulkan1) and so no WebGPU adapter; use --device cpu',
+      );
+    }
   }
 }
 
