@@ -1,10 +1,12 @@
 /**
- * `npm run bench:step [-- --json] [--steps N] [--backend NAME] [--only clicklog|images]`
+ * `npm run bench:step [-- --json] [--steps N] [--backend NAME] [--engine tfjs|onnx|both] [--only clicklog|images]`
  *
  * Times the training step (`contrastiveStep`) of the default click-log and image configs with a full
- * bank, converts it to effective matMul GFLOP/s, and prints it next to the baseline measured in the
- * same run: a plain 1024×1024·1024×1024 `tf.matMul` on the same backend. The goal is a step at ≥ 50%
- * of that rate; below it, a breakdown of where a step's time goes is printed (not with --json).
+ * bank on each engine, converts it to effective matMul GFLOP/s, and prints it next to that engine's
+ * baseline measured in the same run: a plain 1024×1024·1024×1024 matMul (`tf.matMul` on the tfjs
+ * backend; an ONNX MatMul on ONNX Runtime's CPU engine with every core). The goal is a step at ≥ 50%
+ * of that rate; below it, a breakdown of where a tfjs step's time goes is printed (not with --json).
+ * A config the onnx engine does not run yet is reported as such.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -12,8 +14,14 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
+import { availableParallelism } from 'node:os';
 import { BACKENDS, initBackend, type BackendName } from '../common/backend.js';
-import { defaultConfig, type ClicklogConfig, type Config, type ImagesConfig } from '../common/config/mod.js';
+import { defaultConfig, ENGINES, type ClicklogConfig, type Config, type Engine, type ImagesConfig } from '../common/config/mod.js';
+import { UserError } from '../common/user-error.js';
+import { GraphSession } from '../worker/engine/onnx/graph-session.js';
+import { GraphBuilder } from '../worker/engine/onnx/graph-builder.js';
+import { encodeModel } from '../worker/engine/onnx/onnx-model.js';
+import { matMul as onnxMatMul } from '../worker/engine/onnx/ops/matmul.js';
 import { Rng } from '../common/random.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { logitBias } from '../worker/bank/logit-bias.js';
@@ -67,6 +75,7 @@ interface Run<B> {
 /** The `--json` object of one config (the field names are an interface). */
 interface Result {
   config: ConfigName;
+  engine: Engine;
   backend: BackendName;
   batch: number;
   bank_size: number;
@@ -142,6 +151,31 @@ function matMulGflops(): number {
   return mm(n, n, n) / (times[times.length >> 1]! / 1000) / 1e9;
 }
 
+/** GFLOP/s of a plain 1024² MatMul on ONNX Runtime's CPU engine with every core, after warm-up: the median product. */
+async function onnxMatMulGflops(): Promise<number> {
+  const n = 1024;
+  const g = new GraphBuilder('bench-matmul');
+  g.output(onnxMatMul(g, g.input('a', [n, n]), g.input('b', [n, n])));
+  const session = await GraphSession.open(encodeModel(g), 'bench-matmul', { threads: availableParallelism() });
+  const rng = new Rng(1);
+  const feeds = {
+    a: { data: Float32Array.from({ length: n * n }, () => rng.normal()), dims: [n, n] },
+    b: { data: Float32Array.from({ length: n * n }, () => rng.normal()), dims: [n, n] },
+  };
+  const once = async () => {
+    const t0 = performance.now();
+    await session.run(feeds);
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < 3; i++) await once();
+  const times: number[] = [];
+  const t0 = performance.now();
+  while (times.length < 10 || performance.now() - t0 < 1000) times.push(await once());
+  await session.release();
+  times.sort((x, y) => x - y);
+  return mm(n, n, n) / (times[times.length >> 1]! / 1000) / 1e9;
+}
+
 /** A synthetic IDX pair of random 28×28 images (for machines without Fashion-MNIST). */
 async function writeSyntheticIdx(dir: string, rng: Rng): Promise<void> {
   const write = async (prefix: string, count: number) => {
@@ -162,8 +196,9 @@ async function writeSyntheticIdx(dir: string, rng: Rng): Promise<void> {
   await write('t10k', 512);
 }
 
-async function setUp(name: ConfigName, backend: BackendName, tmp: string, say: (line: string) => void): Promise<Run<unknown>> {
+async function setUp(name: ConfigName, engine: Engine, backend: BackendName, tmp: string, say: (line: string) => void): Promise<Run<unknown>> {
   const config = defaultConfig();
+  config.engine = engine;
   config.backend = backend;
   config.kind = name;
   return name === 'clicklog' ? setUpClickLog(config, tmp, say) : setUpImages(config, tmp, say);
@@ -402,6 +437,7 @@ async function main(): Promise<number> {
       json: { type: 'boolean', default: false },
       steps: { type: 'string', default: '20' },
       backend: { type: 'string', default: 'wasm' },
+      engine: { type: 'string', default: 'both' },
       only: { type: 'string' },
     },
   });
@@ -412,6 +448,8 @@ async function main(): Promise<number> {
   if (values.only !== undefined && values.only !== 'clicklog' && values.only !== 'images')
     throw new Error(`--only must be clicklog or images, got "${values.only}"`);
   const names: ConfigName[] = values.only === undefined ? ['clicklog', 'images'] : [values.only];
+  if (values.engine !== 'both' && !ENGINES.includes(values.engine as Engine)) throw new Error(`--engine must be tfjs, onnx or both, got "${values.engine}"`);
+  const engines: Engine[] = values.engine === 'both' ? [...ENGINES] : [values.engine as Engine];
   const json = values.json;
   // With --json, stdout carries the result objects only; everything else goes to stderr.
   const say = (line: string) => (json ? process.stderr : process.stdout).write(line + '\n');
@@ -419,61 +457,81 @@ async function main(): Promise<number> {
   await initBackend(backend);
   const load0 = loadavg();
   say(`bench:step on ${backend}, ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), load average ${load0.map((l) => fmt(l, 2)).join(' ')}`);
-  const matmul = matMulGflops();
-  say(`baseline: plain 1024×1024·1024×1024 tf.matMul ${fmt(matmul)} GFLOP/s`);
+  const baselines: Record<Engine, number> = { tfjs: Number.NaN, onnx: Number.NaN };
+  if (engines.includes('tfjs')) {
+    baselines.tfjs = matMulGflops();
+    say(`baseline tfjs: plain 1024×1024·1024×1024 tf.matMul on ${backend} ${fmt(baselines.tfjs)} GFLOP/s`);
+  }
+  if (engines.includes('onnx')) {
+    baselines.onnx = await onnxMatMulGflops();
+    say(`baseline onnx: plain 1024×1024·1024×1024 MatMul on ONNX Runtime's CPU engine, ${availableParallelism()} threads, ${fmt(baselines.onnx)} GFLOP/s`);
+  }
 
   const tmp = await mkdtemp(join(tmpdir(), 'infobound-bench-'));
   const results: Result[] = [];
   const breakdowns: string[] = [];
   try {
     for (const name of names) {
-      const run = await setUp(name, backend, tmp, say);
-      const { perStep, logged } = await timeSteps(run, steps);
-      const ms = perStep.reduce((a, b) => a + b, 0) / steps;
-      const { batch } = run.config.train;
-      const stepGflops = run.flops / (ms / 1000) / 1e9;
-      const result: Result = {
-        config: name,
-        backend,
-        batch,
-        bank_size: run.config.bank.size,
-        ms_per_step: ms,
-        examples_per_s: (batch * 1000) / ms,
-        step_gflops: stepGflops,
-        matmul_gflops: matmul,
-        ratio: stepGflops / matmul,
-      };
-      results.push(result);
-      if (json) process.stdout.write(JSON.stringify(result) + '\n');
-      else say(`${name}: ${fmt(ms)} ms/step over ${steps} steps (${fmt(run.flops / 1e9, 3)} GFLOP of matMuls per step)`);
-      if (!json && result.ratio < GOAL_RATIO) {
-        const plain = perStep.filter((_, i) => !logged[i]);
-        const withBounds = perStep.filter((_, i) => logged[i]);
-        const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-        const p = await timePieces(run, PIECE_STEPS);
-        const k = await profileKernels(run, KERNEL_STEPS);
-        const lines = [
-          `${name}: below the goal (${fmt(result.ratio * 100)}% < ${GOAL_RATIO * 100}% of plain matMul). Where a plain step's ${fmt(p.total)} ms go (mean of ${PIECE_STEPS} steps):`,
-          table(
-            ['piece', 'ms/step', 'share'],
-            p.rows.map((r) => [(r.part ? '  ' : '') + r.label, fmt(r.ms), `${fmt((100 * r.ms) / p.total)}%`]),
-          ),
-        ];
-        if (withBounds.length > 0 && plain.length > 0)
+      for (const engine of engines) {
+        const run = await setUp(name, engine, backend, tmp, say);
+        let timed: { perStep: number[]; logged: boolean[] };
+        try {
+          timed = await timeSteps(run, steps);
+        } catch (err) {
+          if (!(err instanceof UserError)) throw err;
+          say(`${name} on ${engine}: not run (${err.message})`);
+          continue;
+        }
+        const { perStep, logged } = timed;
+        const matmul = baselines[engine];
+        const ms = perStep.reduce((a, b) => a + b, 0) / steps;
+        const { batch } = run.config.train;
+        const stepGflops = run.flops / (ms / 1000) / 1e9;
+        const result: Result = {
+          config: name,
+          engine,
+          backend,
+          batch,
+          bank_size: run.config.bank.size,
+          ms_per_step: ms,
+          examples_per_s: (batch * 1000) / ms,
+          step_gflops: stepGflops,
+          matmul_gflops: matmul,
+          ratio: stepGflops / matmul,
+        };
+        results.push(result);
+        if (json) process.stdout.write(JSON.stringify(result) + '\n');
+        else say(`${name} on ${engine}: ${fmt(ms)} ms/step over ${steps} steps (${fmt(run.flops / 1e9, 3)} GFLOP of matMuls per step)`);
+        // The breakdown instruments the tfjs engine's model calls and profiles its kernels.
+        if (!json && engine === 'tfjs' && result.ratio < GOAL_RATIO) {
+          const plain = perStep.filter((_, i) => !logged[i]);
+          const withBounds = perStep.filter((_, i) => logged[i]);
+          const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+          const p = await timePieces(run, PIECE_STEPS);
+          const k = await profileKernels(run, KERNEL_STEPS);
+          const lines = [
+            `${name}: below the goal (${fmt(result.ratio * 100)}% < ${GOAL_RATIO * 100}% of plain matMul). Where a plain step's ${fmt(p.total)} ms go (mean of ${PIECE_STEPS} steps):`,
+            table(
+              ['piece', 'ms/step', 'share'],
+              p.rows.map((r) => [(r.part ? '  ' : '') + r.label, fmt(r.ms), `${fmt((100 * r.ms) / p.total)}%`]),
+            ),
+          ];
+          if (withBounds.length > 0 && plain.length > 0)
+            lines.push(
+              `logged steps (bounds, every ${run.config.train.log_every}th) cost ${fmt(mean(withBounds) - mean(plain))} ms more than plain ones in the timed run`,
+            );
+          lines.push(`outside the step: task.nextBatch ${fmt(p.dataMs)} ms per batch`);
           lines.push(
-            `logged steps (bounds, every ${run.config.train.log_every}th) cost ${fmt(mean(withBounds) - mean(plain))} ms more than plain ones in the timed run`,
+            `tfjs kernels (tf.profile, ${KERNEL_STEPS} steps): ${fmt(k.kernelMs)} ms/step inside kernels, of which matMuls ${fmt(k.matMulMs)} ms ` +
+              `(${fmt(k.matMulFlops / 1e9, 3)} GFLOP at ${fmt(k.matMulFlops / (k.matMulMs / 1000) / 1e9)} GFLOP/s); ` +
+              `about ${fmt(p.total - k.kernelMs)} ms/step outside kernels (JS, tfjs op dispatch). Kernels from 1% of a step:`,
+            table(
+              ['kernel', 'calls/step', 'ms/step', 'GFLOP/s'],
+              k.rows.filter((r) => r.ms >= p.total / 100).map((r) => [r.label, fmt(r.calls, 0), fmt(r.ms), r.gflops === null ? '' : fmt(r.gflops)]),
+            ),
           );
-        lines.push(`outside the step: task.nextBatch ${fmt(p.dataMs)} ms per batch`);
-        lines.push(
-          `tfjs kernels (tf.profile, ${KERNEL_STEPS} steps): ${fmt(k.kernelMs)} ms/step inside kernels, of which matMuls ${fmt(k.matMulMs)} ms ` +
-            `(${fmt(k.matMulFlops / 1e9, 3)} GFLOP at ${fmt(k.matMulFlops / (k.matMulMs / 1000) / 1e9)} GFLOP/s); ` +
-            `about ${fmt(p.total - k.kernelMs)} ms/step outside kernels (JS, tfjs op dispatch). Kernels from 1% of a step:`,
-          table(
-            ['kernel', 'calls/step', 'ms/step', 'GFLOP/s'],
-            k.rows.filter((r) => r.ms >= p.total / 100).map((r) => [r.label, fmt(r.calls, 0), fmt(r.ms), r.gflops === null ? '' : fmt(r.gflops)]),
-          ),
-        );
-        breakdowns.push(lines.join('\n'));
+          breakdowns.push(lines.join('\n'));
+        }
       }
     }
   } finally {
@@ -483,8 +541,16 @@ async function main(): Promise<number> {
     say('');
     say(
       table(
-        ['config', 'ms/step', 'examples/s', 'step GFLOP/s', 'matMul GFLOP/s', 'ratio'],
-        results.map((r) => [r.config, fmt(r.ms_per_step), fmt(r.examples_per_s, 0), fmt(r.step_gflops, 2), fmt(r.matmul_gflops), `${fmt(r.ratio * 100)}%`]),
+        ['config', 'engine', 'ms/step', 'examples/s', 'step GFLOP/s', 'matMul GFLOP/s', 'ratio'],
+        results.map((r) => [
+          r.config,
+          r.engine,
+          fmt(r.ms_per_step),
+          fmt(r.examples_per_s, 0),
+          fmt(r.step_gflops, 2),
+          fmt(r.matmul_gflops),
+          `${fmt(r.ratio * 100)}%`,
+        ]),
       ),
     );
     say(

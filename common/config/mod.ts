@@ -1,6 +1,6 @@
 /** The run configuration: its types, defaults, loading and validation, and `infobound config`'s text. */
 export type { Config } from './schema.js';
-export { KINDS, type KindSetting, type DataKind } from './top-level.js';
+export { KINDS, ENGINES, DEVICES, type KindSetting, type DataKind, type Engine } from './top-level.js';
 export { OBJECTIVES, type Objective, type TrainConfig } from './train.js';
 export type { BankConfig } from './bank.js';
 export type { TemperatureConfig } from './temperature.js';

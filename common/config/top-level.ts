@@ -3,6 +3,8 @@ import { int, oneOf, strOrNull } from './field.js';
 
 /** Engines of a step's dense math (docs/architecture.md §6). */
 export const ENGINES = ['tfjs', 'onnx'] as const;
+/** One of {@link ENGINES}. */
+export type Engine = (typeof ENGINES)[number];
 /** Devices the onnx engine runs on. */
 export const DEVICES = ['cpu', 'webgpu', 'cuda'] as const;
 
