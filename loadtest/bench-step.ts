@@ -13,6 +13,8 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { availableParallelism } from 'node:os';
 import { BACKENDS, initBackend, type BackendName } from '../common/backend.js';
@@ -174,6 +176,29 @@ async function onnxMatMulGflops(): Promise<number> {
   await session.release();
   times.sort((x, y) => x - y);
   return mm(n, n, n) / (times[times.length >> 1]! / 1000) / 1e9;
+}
+
+/** The PyTorch reference of the click-log step (a script of ours), run with Debian's python3-torch. */
+const PYTORCH_STEP = fileURLToPath(new URL('../../loadtest/pytorch-clicklog-step.py', import.meta.url));
+/** Debian's interpreter, where python3-torch installs. */
+const PYTHON = '/usr/bin/python3';
+
+/** One PyTorch reference figure. */
+interface PytorchResult {
+  threads: number;
+  ms_per_step: number;
+  examples_per_s: number;
+  torch: string;
+  blas: string;
+}
+
+/** The PyTorch click-log step at `threads` threads, or why it could not run. */
+function pytorchStep(threads: number, steps: number): PytorchResult | string {
+  const r = spawnSync(PYTHON, [PYTORCH_STEP, '--threads', String(threads), '--steps', String(steps), '--json'], { encoding: 'utf8', timeout: 600_000 });
+  if (r.error !== undefined) return `${PYTHON} not found`;
+  if (/No module named 'torch'/.test(r.stderr)) return 'python3-torch is not installed (apt-get install python3-torch libopenblas0-openmp)';
+  if (r.status !== 0) return `it failed: ${r.stderr.trim().split('\n').at(-1)}`;
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as PytorchResult;
 }
 
 /** A synthetic IDX pair of random 28×28 images (for machines without Fashion-MNIST). */
@@ -558,6 +583,28 @@ async function main(): Promise<number> {
         .map((l) => fmt(l, 2))
         .join(' ')}`,
     );
+    const clicklog = (engine: Engine) => results.find((r) => r.config === 'clicklog' && r.engine === engine);
+    if (names.includes('clicklog')) {
+      // The same click-log step in PyTorch, one thread and all cores, beside both engines.
+      const torch = [1, availableParallelism()].map((threads) => ({ threads, r: pytorchStep(threads, steps) }));
+      for (const { threads, r } of torch) {
+        if (typeof r === 'string') say(`pytorch reference, ${threads} thread(s): not run (${r})`);
+        else
+          say(`pytorch reference (torch ${r.torch} on ${r.blas}), ${threads} thread(s): ${fmt(r.ms_per_step)} ms/step, ${fmt(r.examples_per_s, 0)} examples/s`);
+      }
+      const ms = (threads: number) => {
+        const r = torch.find((x) => x.threads === threads)?.r;
+        return typeof r === 'object' ? r.ms_per_step : undefined;
+      };
+      const onnx = clicklog('onnx');
+      const tfjs = clicklog('tfjs');
+      const all = ms(availableParallelism());
+      if (onnx !== undefined && all !== undefined)
+        say(`clicklog: onnx (${availableParallelism()} threads) is ${fmt(all / onnx.ms_per_step, 2)}× as fast as PyTorch on as many threads`);
+      if (tfjs !== undefined && ms(1) !== undefined)
+        say(`clicklog: tfjs-${backend} (1 thread) is ${fmt(ms(1)! / tfjs.ms_per_step, 2)}× as fast as PyTorch on 1 thread`);
+      if (onnx !== undefined && tfjs !== undefined) say(`clicklog: onnx is ${fmt(tfjs.ms_per_step / onnx.ms_per_step, 2)}× as fast as tfjs-${backend}`);
+    }
     for (const b of breakdowns) say('\n' + b);
   }
   return 0;
