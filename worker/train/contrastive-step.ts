@@ -1,21 +1,19 @@
-import { boundValues, infonceCeiling, type BoundValues, type Estimator } from '../../common/estimators.js';
-import type { MineLoss } from '../../common/estimators-losses.js';
+import { boundValues, infonceCeiling, type BoundValues } from '../../common/estimators.js';
 import { queueAccuracy } from '../../common/queue-accuracy.js';
 import type { BankTransport, ExchangeRound } from '../bank/bank-transport.js';
-import type { BankMessage, KeyBank } from '../bank/key-bank.js';
+import type { BankMessage } from '../bank/key-bank.js';
 import type { GradientReducer } from '../collective/gradient-reducer.js';
 import type { SparseRowGrad } from '../model/sparse-embedding.js';
 import type { Adam } from '../optim/adam.js';
 import { clipByGlobalNorm } from '../optim/ema.js';
 import type { ContrastiveModel } from './contrastive-model.js';
-import type { DenseEngine } from './dense-engine.js';
+import type { DenseContext, DenseEngine } from './dense-engine.js';
 
 /** Name of the learnable log logit scale (CLIP) inside a model's ParamSet. */
 export const LOGIT_SCALE = 'logit_scale';
 
-/** Everything a step uses besides the model and the batch. */
-export interface StepContext {
-  bank: KeyBank;
+/** Everything a step uses besides the model and the batch (the dense engine's part in {@link DenseContext}). */
+export interface StepContext extends DenseContext {
   transport: BankTransport;
   reducer: GradientReducer;
   adam: Adam;
@@ -23,17 +21,9 @@ export interface StepContext {
   rank: number;
   /** The generation and world size steps are computed in (bank messages carry them). */
   round: ExchangeRound;
-  /** Fixed logit scale 1/τ, used when the model has no learnable `logit_scale`. */
-  fixedScale: number;
   /** CLIP's clamp on the learned logit scale. */
   maxLogitScale: number;
-  /** log p(item) for logQ correction, or null. */
-  logQ: Float32Array | null;
-  inBatchNegatives: boolean;
-  maskAccidentalHits: boolean;
   maxGradNorm: number | null;
-  objective: Estimator;
-  mine: MineLoss;
   /**
    * Constant c subtracted from the critic before the NWJ value, estimated from earlier logged steps as
    * NWJ's optimal constant log E_neg[e^T] − 1. Any critic fixed before the batch gives a valid NWJ bound;

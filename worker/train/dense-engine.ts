@@ -1,5 +1,22 @@
+import type { Estimator } from '../../common/estimators.js';
+import type { MineLoss } from '../../common/estimators-losses.js';
+import type { KeyBank } from '../bank/key-bank.js';
 import type { ContrastiveModel } from './contrastive-model.js';
-import type { StepContext } from './contrastive-step.js';
+
+/** What the dense math reads of a step's context (worker/train/contrastive-step.ts's StepContext has it all). */
+export interface DenseContext {
+  /** The bank the objective scores against. */
+  bank: KeyBank;
+  /** Fixed logit scale 1/τ, used when the model has no learnable `logit_scale`. */
+  fixedScale: number;
+  objective: Estimator;
+  /** MINE's moving average (the `mine` objective only). */
+  mine: MineLoss;
+  /** log p(item) for logQ correction, or null. */
+  logQ: Float32Array | null;
+  inBatchNegatives: boolean;
+  maskAccidentalHits: boolean;
+}
 
 /** What the dense part of a step computes (docs/architecture.md §6). */
 export interface DenseResult {
@@ -24,5 +41,5 @@ export interface DenseEngine {
   /** Momentum-encoder keys of the batch (B×d), from the parameters before this step's update. */
   momentumKeys<B>(model: ContrastiveModel<B>, batch: B, step: number): Promise<Float32Array>;
   /** Forward and backward of the step's objective against `ctx.bank`; changes no parameter. */
-  step<B>(model: ContrastiveModel<B>, batch: B, keys: Float32Array, positiveIds: Int32Array, ctx: StepContext, wantScores: boolean): Promise<DenseResult>;
+  step<B>(model: ContrastiveModel<B>, batch: B, keys: Float32Array, positiveIds: Int32Array, ctx: DenseContext, wantScores: boolean): Promise<DenseResult>;
 }

@@ -4,8 +4,8 @@ import { infonceBankLoss, queueCriticScores } from '../../common/infonce-bank-lo
 import { linear } from '../../common/linear.js';
 import { logitBias } from '../bank/logit-bias.js';
 import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
-import { LOGIT_SCALE, type StepContext } from './contrastive-step.js';
-import type { DenseEngine, DenseResult } from './dense-engine.js';
+import { LOGIT_SCALE } from './contrastive-step.js';
+import type { DenseContext, DenseEngine, DenseResult } from './dense-engine.js';
 
 /** The dense math on TensorFlow.js (the reference engine): the model's own tensors, autodiff and hand-written loss gradients. */
 export class TfjsDenseEngine implements DenseEngine {
@@ -18,7 +18,7 @@ export class TfjsDenseEngine implements DenseEngine {
     batch: B,
     keysData: Float32Array,
     positiveIds: Int32Array,
-    ctx: StepContext,
+    ctx: DenseContext,
     wantScores: boolean,
   ): Promise<DenseResult> {
     const b = positiveIds.length;
@@ -82,7 +82,7 @@ export class TfjsDenseEngine implements DenseEngine {
 }
 
 /** Critic scores in the queue layout over the filled bank slots, with logQ and without masks. */
-function criticScores(enc: EncodedBatch, scale: tf.Scalar, ctx: StepContext, positiveIds: Int32Array): tf.Tensor2D {
+function criticScores(enc: EncodedBatch, scale: tf.Scalar, ctx: DenseContext, positiveIds: Int32Array): tf.Tensor2D {
   return tf.tidy(() => {
     const n = ctx.bank.filled;
     const d = ctx.bank.dim;

@@ -4,8 +4,8 @@ import { logitBias } from '../../bank/logit-bias.js';
 import type { ParamSet } from '../../model/param-set.js';
 import { ClickLogModel, siteTermMask } from '../../train/clicklog-model.js';
 import type { ContrastiveModel } from '../../train/contrastive-model.js';
-import { LOGIT_SCALE, type StepContext } from '../../train/contrastive-step.js';
-import type { DenseEngine, DenseResult } from '../../train/dense-engine.js';
+import { LOGIT_SCALE } from '../../train/contrastive-step.js';
+import type { DenseContext, DenseEngine, DenseResult } from '../../train/dense-engine.js';
 import { GraphSession, type OnnxDevice, type Tensor32 } from './graph-session.js';
 import { clicklogTrainingGraph } from './models/clicklog-training-graph.js';
 import { criticScoresGraph } from './models/critic-scores-graph.js';
@@ -50,7 +50,7 @@ export class OnnxDenseEngine implements DenseEngine {
     batch: B,
     keys: Float32Array,
     positiveIds: Int32Array,
-    ctx: StepContext,
+    ctx: DenseContext,
     wantScores: boolean,
   ): Promise<DenseResult> {
     const m = clickLogModel(model);
@@ -89,7 +89,7 @@ export class OnnxDenseEngine implements DenseEngine {
   }
 
   /** Scores against every bank slot in one graph of the bank's full shape, then the filled slots' columns. */
-  private async criticScores(q: Float32Array, kpos: Float32Array, positiveIds: Int32Array, scale: number, ctx: StepContext): Promise<Float32Array> {
+  private async criticScores(q: Float32Array, kpos: Float32Array, positiveIds: Int32Array, scale: number, ctx: DenseContext): Promise<Float32Array> {
     const { bank } = ctx;
     const [b, k, d, filled] = [positiveIds.length, bank.capacity, bank.dim, bank.filled];
     const graph = await this.session(`critic-${b}-${k}-${d}`, () => criticScoresGraph(b, k, d));
