@@ -34,7 +34,7 @@ export const TOP_LEVEL = {
   }),
   engine: oneOf(ENGINES, {
     default: 'tfjs',
-    doc: 'Engine of the dense math (towers, objective, critic scores): tfjs (TensorFlow.js on `backend`, the reference) or onnx (ONNX Runtime on `device`; so far the click-log model with the InfoNCE objective).',
+    doc: 'Engine of the dense math (towers, objective, critic scores): tfjs (TensorFlow.js on `backend`, the reference) or onnx (ONNX Runtime on `device`; so far the InfoNCE objective, on click logs and images).',
     flag: { name: 'engine' },
   }),
   device: oneOf(DEVICES, {

@@ -69,10 +69,21 @@ export class ImageModel implements ContrastiveModel<ImageBatch> {
     this.dim = options.outputDim;
   }
 
+  /** Rows and columns of conv1's output map. */
+  get mapShape(): [number, number] {
+    return [this.outRows, this.outCols];
+  }
+
+  /** conv1's input: the 5×5 patches of n images (im2col in JS, which needs no gradient), n·rows·cols × 25. */
+  patches(images: Float32Array, n: number): Float32Array {
+    const { rows, cols } = this.options;
+    return im2col(images, n, rows, cols, KERNEL, STRIDE, PAD).data.subarray(0, n * this.outRows * this.outCols * KERNEL * KERNEL);
+  }
+
   /** Unit embeddings of n images (pixels already scaled), built from the given parameter tensors. */
   forward(params: ReadonlyMap<string, tf.Tensor>, images: Float32Array, n: number): tf.Tensor2D {
-    const { rows, cols, channels: c } = this.options;
-    const patches = im2col(images, n, rows, cols, KERNEL, STRIDE, PAD);
+    const { channels: c } = this.options;
+    const patches = { data: this.patches(images, n) };
     return tf.tidy(() => {
       const x = tf.tensor2d(patches.data, [n * this.outRows * this.outCols, KERNEL * KERNEL]);
       const h1 = tf.relu(linearFixedInput(x, params.get('c1.w') as tf.Tensor2D));

@@ -8,7 +8,9 @@ import { writeSyntheticClickLog } from '../../../common/synthetic-clicklog.js';
 import { UserError } from '../../../common/user-error.js';
 import { expectArraysClose, tempDir, useTestBackend } from '../../../testing/test-helpers.js';
 import { openBankTransport } from '../../bank/open-bank-transport.js';
+import { FASHION_MNIST_DIR } from '../../data/idx-reader.js';
 import { ClickLogTask } from '../../train/clicklog-task.js';
+import { ImageTask } from '../../train/image-task.js';
 import { contrastiveStep } from '../../train/contrastive-step.js';
 import { createStepContext } from '../../train/step-context.js';
 import { TfjsDenseEngine } from '../../train/tfjs-dense-engine.js';
@@ -16,47 +18,63 @@ import { OnnxDenseEngine } from './onnx-dense-engine.js';
 
 const B = 16;
 
-for (const learnable of [false, true]) {
-  test(`click logs, ${learnable ? 'learnable' : 'fixed'} temperature: over 6 steps the onnx engine gives the tfjs engine's keys, losses, gradients and critic scores`, async (t) => {
-    await useTestBackend();
-    const dir = tempDir(t);
-    const config = defaultConfig();
-    config.data = join(dir, 'clicks.tsv');
-    await writeSyntheticClickLog(config.data, { queries: 800, sites: 100, seed: 6 });
-    Object.assign(config.clicklog, { hash_buckets: 1 << 10, embedding_dim: 8, hidden_dim: 16, output_dim: 8 });
-    Object.assign(config.train, { batch: B });
-    Object.assign(config.bank, { size: 40 });
-    Object.assign(config.temperature, { learnable });
-    const task = await ClickLogTask.load(config);
-    const transport = await openBankTransport(config, task.model.dim, { job: 'test', runId: 'r', clientName: 't' });
-    t.after(() => transport.close());
-    const ctx = createStepContext(config, task, transport);
-    const tfjs = new TfjsDenseEngine();
-    const onnx = new OnnxDenseEngine({ threads: 1 });
-    let compared = 0;
-    for (let step = 1; step <= 6; step++) {
-      const batch = task.batchAt((step - 1) * B, B);
-      const positiveIds = task.model.positiveIds(batch);
-      const keys = await tfjs.momentumKeys(task.model, batch, step);
-      expectArraysClose(await onnx.momentumKeys(task.model, batch, step), keys, { atol: 1e-6, rtol: 1e-5 });
-      const wantScores = ctx.bank.filled > 0;
-      const a = await tfjs.step(task.model, batch, keys, positiveIds, ctx, wantScores);
-      const b = await onnx.step(task.model, batch, keys, positiveIds, ctx, wantScores);
-      expectArraysClose([b.loss], [a.loss], { atol: 1e-5, rtol: 1e-5 });
-      expectArraysClose([b.scale], [a.scale], { atol: 1e-4, rtol: 1e-6 });
-      expectArraysClose(b.grad, a.grad, { atol: 1e-5, rtol: 2e-4 });
-      assert.equal(b.inputGrads.length, 2);
-      for (const [i, g] of a.inputGrads.entries()) expectArraysClose(b.inputGrads[i]!, g, { atol: 1e-6, rtol: 2e-4 });
-      assert.equal(b.scores === undefined, a.scores === undefined);
-      if (a.scores !== undefined) {
-        expectArraysClose(b.scores!, a.scores, { atol: 1e-4, rtol: 1e-5 });
-        compared++;
+/** The click-log task of a small synthetic log, or the image task on Fashion-MNIST (Debian's dataset-fashion-mnist), with small models. */
+async function smallTask(
+  kind: 'clicklog' | 'images',
+  dir: string,
+  learnable: boolean,
+): Promise<{ task: ClickLogTask | ImageTask; config: ReturnType<typeof defaultConfig> }> {
+  const config = defaultConfig();
+  Object.assign(config.train, { batch: B });
+  Object.assign(config.bank, { size: 40 });
+  Object.assign(config.temperature, { learnable });
+  if (kind === 'images') {
+    config.data = FASHION_MNIST_DIR;
+    Object.assign(config.images, { channels: 3, hidden_dim: 12, output_dim: 6, max_train: 256 });
+    return { task: await ImageTask.load(config), config };
+  }
+  config.data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(config.data, { queries: 800, sites: 100, seed: 6 });
+  Object.assign(config.clicklog, { hash_buckets: 1 << 10, embedding_dim: 8, hidden_dim: 16, output_dim: 8 });
+  return { task: await ClickLogTask.load(config), config };
+}
+
+for (const kind of ['clicklog', 'images'] as const) {
+  for (const learnable of [false, true]) {
+    test(`${kind}, ${learnable ? 'learnable' : 'fixed'} temperature: over 6 steps the onnx engine gives the tfjs engine's keys, losses, gradients and critic scores`, async (t) => {
+      await useTestBackend();
+      const { task, config } = await smallTask(kind, tempDir(t), learnable);
+      const model = task.model as ClickLogTask['model'];
+      const transport = await openBankTransport(config, model.dim, { job: 'test', runId: 'r', clientName: 't' });
+      t.after(() => transport.close());
+      const ctx = createStepContext(config, task, transport);
+      const tfjs = new TfjsDenseEngine();
+      const onnx = new OnnxDenseEngine({ threads: 1 });
+      let compared = 0;
+      for (let step = 1; step <= 6; step++) {
+        const batch = task.batchAt((step - 1) * B, B) as never;
+        const positiveIds = model.positiveIds(batch);
+        const keys = await tfjs.momentumKeys(model, batch, step);
+        expectArraysClose(await onnx.momentumKeys(model, batch, step), keys, { atol: 1e-6, rtol: 1e-5 });
+        const wantScores = ctx.bank.filled > 0;
+        const a = await tfjs.step(model, batch, keys, positiveIds, ctx, wantScores);
+        const b = await onnx.step(model, batch, keys, positiveIds, ctx, wantScores);
+        expectArraysClose([b.loss], [a.loss], { atol: 1e-5, rtol: 1e-5 });
+        expectArraysClose([b.scale], [a.scale], { atol: 1e-4, rtol: 1e-6 });
+        expectArraysClose(b.grad, a.grad, { atol: 1e-5, rtol: 2e-4 });
+        assert.equal(b.inputGrads.length, a.inputGrads.length);
+        for (const [i, g] of a.inputGrads.entries()) expectArraysClose(b.inputGrads[i]!, g, { atol: 1e-6, rtol: 2e-4 });
+        assert.equal(b.scores === undefined, a.scores === undefined);
+        if (a.scores !== undefined) {
+          expectArraysClose(b.scores!, a.scores, { atol: 1e-4, rtol: 1e-5 });
+          compared++;
+        }
+        // The run itself goes on on the tfjs engine: both engines see the same state at every step.
+        await contrastiveStep(model, batch, step, ctx, false);
       }
-      // The run itself goes on on the tfjs engine: both engines see the same state at every step.
-      await contrastiveStep(task.model, batch, step, ctx, false);
-    }
-    assert.ok(compared >= 4, `critic scores compared on ${compared} steps, with the bank filling up and then full`);
-  });
+      assert.ok(compared >= 4, `critic scores compared on ${compared} steps, with the bank filling up and then full`);
+    });
+  }
 }
 
 test('what the onnx engine does not run yet is one line naming --engine tfjs', async (t) => {

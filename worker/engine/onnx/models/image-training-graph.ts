@@ -28,7 +28,7 @@ export interface ImageGraphShape {
 export interface ImageTrainingGraph {
   model: Uint8Array;
   params: string[];
-  /** The InfoNCE loss, then d/d(param) in `params` order. */
+  /** The InfoNCE loss, the query embeddings (B×d, for the critic scores), then d/d(param) in `params` order. */
   outputs: string[];
 }
 
@@ -68,14 +68,34 @@ export function imageTrainingGraph(s: ImageGraphShape): ImageTrainingGraph {
   const params = new Map(paramSpecs.map(([name, shape]) => [name, g.input(name, shape)] as const));
   const scale = fixedScale ?? exp(g, reshape(g, params.get('logit_scale')!, []));
 
+  const q = imageEncoder(g, patches, params, s);
+  const loss = infonceBankLoss(g, { q, kpos: keys, bank, scale, bias });
+  const grads = gradients(g, loss, [...params.values()] as Value[]);
+  const outputs = [loss, q, ...grads].map((v) => identity(g, v));
+  for (const o of outputs) g.output(o);
+  return { model: encodeModel(g), params: paramSpecs.map(([name]) => name), outputs: outputs.map((o) => o.name) };
+}
+
+/** The image encoder of worker/train/image-model.ts on im2col patches: conv1, space-to-depth conv2, the MLP head to unit rows. */
+function imageEncoder(g: GraphBuilder, patches: Value, params: ReadonlyMap<string, Value>, s: Omit<ImageGraphShape, 'bank' | 'learnableTemperature'>): Value {
+  const { batch: b, mapRows: r, mapCols: w, channels: c } = s;
   const h1 = relu(g, matMul(g, patches, params.get('c1.w')!));
   // Space-to-depth of 2×2 blocks, as image-model.ts does it with 4-D reshapes and one transpose.
   const blocks = reshape(g, transpose(g, reshape(g, h1, [b * (r / 2), 2, w / 2, 2 * c]), [0, 2, 1, 3]), [(b * r * w) / 4, 4 * c]);
   const h2 = relu(g, matMul(g, blocks, params.get('c2.w')!));
-  const q = mlpEmbed(g, reshape(g, h2, [b, (r / 2) * (w / 2) * 2 * c]), params, 'h', 2);
-  const loss = infonceBankLoss(g, { q, kpos: keys, bank, scale, bias });
-  const grads = gradients(g, loss, [...params.values()] as Value[]);
-  const outputs = [loss, ...grads].map((v) => identity(g, v));
-  for (const o of outputs) g.output(o);
-  return { model: encodeModel(g), params: paramSpecs.map(([name]) => name), outputs: outputs.map((o) => o.name) };
+  return mlpEmbed(g, reshape(g, h2, [b, (r / 2) * (w / 2) * 2 * c]), params, 'h', 2);
+}
+
+/**
+ * The image encoder's forward alone (the momentum key encoder's keys): inputs `patches` and the
+ * encoder's parameters (no logit scale), output the unit embeddings, whose name is returned.
+ */
+export function imageEmbedGraph(s: Omit<ImageGraphShape, 'bank' | 'learnableTemperature'>): { model: Uint8Array; output: string; params: string[] } {
+  const g = new GraphBuilder(`images-embed-b${s.batch}-m${s.mapRows}x${s.mapCols}-c${s.channels}-h${s.hiddenDim}-d${s.outputDim}`);
+  const patches = g.input('patches', [s.batch * s.mapRows * s.mapCols, KERNEL_AREA]);
+  const specs = imageParams({ ...s, bank: 0, learnableTemperature: false });
+  const params = new Map(specs.map(([name, shape]) => [name, g.input(name, shape)] as const));
+  const embedding = identity(g, imageEncoder(g, patches, params, s));
+  g.output(embedding);
+  return { model: encodeModel(g), output: embedding.name, params: specs.map(([name]) => name) };
 }
