@@ -20,7 +20,7 @@ export interface KnnPredictOptions {
   readonly temperature?: number;
   /** Number of classes; labels must lie in [0, classes). */
   readonly classes: number;
-  /** Upper bound on the bytes of one chunk's test×train similarity matrix (default 64 MiB). */
+  /** Upper bound on the bytes of one chunk's test×train similarity matrix (default 16 MiB). */
   readonly chunkBytes?: number;
 }
 
@@ -30,7 +30,9 @@ export interface KnnOptions extends KnnPredictOptions {
   readonly testLabels: Labels;
 }
 
-const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
+// A chunk is one stretch of work between yields to the event loop: 16 MiB of scores is a few tens of
+// ms of matMul, far inside a cluster member's heartbeat timeout even on a loaded machine.
+const DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024;
 
 /**
  * Predicted class of every test row: cosine similarity to all train rows, the k most similar vote

@@ -37,11 +37,13 @@ export interface RetrievalMetricsOptions {
   readonly pairs: RetrievalPairs;
   /** Per-site score offset added for every query (e.g. a learned popularity bias), length S. */
   readonly siteBias?: Float32Array;
-  /** Upper bound on the bytes of one chunk's pairs×sites score matrix (default 64 MiB). */
+  /** Upper bound on the bytes of one chunk's pairs×sites score matrix (default 16 MiB). */
   readonly chunkBytes?: number;
 }
 
-const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
+// A chunk is one stretch of work between yields to the event loop: 16 MiB of scores is a few tens of
+// ms of matMul, far inside a cluster member's heartbeat timeout even on a loaded machine.
+const DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024;
 
 /**
  * Ranks every pair's site among all S sites by score dot(query, site) + siteBias[site] and returns the
