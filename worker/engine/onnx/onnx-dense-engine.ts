@@ -7,7 +7,7 @@ import { ImageModel, type ImageBatch } from '../../train/image-model.js';
 import type { ContrastiveModel } from '../../train/contrastive-model.js';
 import { LOGIT_SCALE } from '../../train/contrastive-step.js';
 import type { DenseContext, DenseEngine, DenseResult } from '../../train/dense-engine.js';
-import { GraphSession, type OnnxDevice, type Tensor32 } from './graph-session.js';
+import type { GraphSession, OnnxDevice, Tensor32 } from './graph-session.js';
 import { clicklogTrainingGraph } from './models/clicklog-training-graph.js';
 import { criticScoresGraph } from './models/critic-scores-graph.js';
 import { towerEmbedGraph } from './models/embed-graph.js';
@@ -160,7 +160,11 @@ export class OnnxDenseEngine implements DenseEngine {
     let entry = this.sessions.get(key);
     if (entry === undefined) {
       const graph = build();
-      entry = { ...graph, session: GraphSession.open(graph.model, key, { device: this.device, threads: this.threads }) };
+      // ONNX Runtime's native library loads with the first graph, so a tfjs run never loads it.
+      const opened = import('./graph-session.js').then(({ GraphSession }) =>
+        GraphSession.open(graph.model, key, { device: this.device, threads: this.threads }),
+      );
+      entry = { ...graph, session: opened };
       this.sessions.set(key, entry);
     }
     return { ...entry, session: await entry.session };
