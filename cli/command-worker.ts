@@ -7,7 +7,7 @@ import { backendOverride, configFlagOptions, configFlagUsage, parseFlags, portNu
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 /** The config fields `worker` takes as flags. */
-const FIELD_FLAGS = ['data', 'run-dir', 'nats', 'backend', 'engine', 'device'] as const;
+const FIELD_FLAGS = ['data', 'run-dir', 'nats', 'backend', 'engine', 'device', 'threads'] as const;
 
 export const WORKER_USAGE = `${usageLine('worker', [
   '--coordinator HOST:PORT',

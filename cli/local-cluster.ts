@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveRunDir, type Config } from '../common/config/mod.js';
@@ -27,7 +28,9 @@ export interface LocalClusterOptions {
 export async function runLocalCluster(config: Config, o: LocalClusterOptions): Promise<SummaryLine> {
   const runDir = resolveRunDir(config);
   mkdirSync(runDir, { recursive: true });
-  const job: Config = { ...config, run_dir: runDir };
+  // The workers share this machine's cores: each takes an Nth unless the config says otherwise.
+  const threads = config.threads > 0 ? config.threads : Math.max(1, Math.floor(availableParallelism() / o.workers));
+  const job: Config = { ...config, run_dir: runDir, threads };
   // JSON is YAML: the workers read the very config the coordinator serves.
   const configPath = join(runDir, 'cluster-config.json');
   writeFileSync(configPath, JSON.stringify(job, null, 2) + '\n');

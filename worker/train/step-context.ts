@@ -33,6 +33,9 @@ export function createStepContext(config: Config, task: TrainingTask<unknown>, t
     objective: config.train.objective,
     mine: new MineLoss({ alpha: config.train.mine_ema }),
     nwjShift: 0,
-    engine: config.engine === 'onnx' ? new OnnxDenseEngine({ device: config.device }) : new TfjsDenseEngine(),
+    engine:
+      config.engine === 'onnx'
+        ? new OnnxDenseEngine({ device: config.device, ...(config.threads > 0 ? { threads: config.threads } : {}) })
+        : new TfjsDenseEngine(),
   };
 }
