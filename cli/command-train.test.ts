@@ -64,8 +64,8 @@ test("train --workers 2: the summary carries rank 0 evaluation and the true MI, 
   assert.equal(summary.true_mi, meta.true_mi);
   for (const k of ['recall_at_10', 'mrr', 'oracle_recall_at_10']) assert.ok(summary.eval[k]! > 0 && summary.eval[k]! <= 1, `${k}: ${summary.eval[k]}`);
   // The two workers on this machine share its cores: the job's config gives each its half.
-  const job = JSON.parse(readFileSync(join(dir, 'run', 'cluster-config.json'), 'utf8')) as { threads: number };
-  assert.equal(job.threads, Math.max(1, Math.floor(availableParallelism() / 2)));
+  const job = JSON.parse(readFileSync(join(dir, 'run', 'cluster-config.json'), 'utf8')) as { train: { threads: number } };
+  assert.equal(job.train.threads, Math.max(1, Math.floor(availableParallelism() / 2)));
 });
 
 test('train --json on a synthetic log: JSON only, the InfoNCE bound rises and stays under the ceiling', async (t) => {

@@ -29,8 +29,8 @@ export async function runLocalCluster(config: Config, o: LocalClusterOptions): P
   const runDir = resolveRunDir(config);
   mkdirSync(runDir, { recursive: true });
   // The workers share this machine's cores: each takes an Nth unless the config says otherwise.
-  const threads = config.threads > 0 ? config.threads : Math.max(1, Math.floor(availableParallelism() / o.workers));
-  const job: Config = { ...config, run_dir: runDir, threads };
+  const threads = config.train.threads > 0 ? config.train.threads : Math.max(1, Math.floor(availableParallelism() / o.workers));
+  const job: Config = { ...config, run_dir: runDir, train: { ...config.train, threads } };
   // JSON is YAML: the workers read the very config the coordinator serves.
   const configPath = join(runDir, 'cluster-config.json');
   writeFileSync(configPath, JSON.stringify(job, null, 2) + '\n');

@@ -46,7 +46,6 @@ test('the derived type and the defaults round-trip: defaultConfig() is a complet
     'backend',
     'engine',
     'device',
-    'threads',
     'seed',
     'run_dir',
     'train',
@@ -201,7 +200,7 @@ test('flag overrides win over the file and are checked with the flag name', (t) 
   // The fields declare their flags; the list is in the order of the fields.
   assert.deepEqual(
     Object.values(CONFIG_FLAGS).map((f) => f.flag),
-    ['--kind', '--data', '--backend', '--engine', '--device', '--threads', '--run-dir', '--steps', '--batch', '--resume', '--bank-size', '--nats'],
+    ['--kind', '--data', '--backend', '--engine', '--device', '--run-dir', '--steps', '--batch', '--resume', '--threads', '--bank-size', '--nats'],
   );
 });
 

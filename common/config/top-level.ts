@@ -42,13 +42,6 @@ export const TOP_LEVEL = {
     doc: "Where the onnx engine runs: cpu (in the npm package), webgpu (a GPU with Vulkan) or cuda (ONNX Runtime's CUDA provider, installed by its install script as the GPU image does).",
     flag: { name: 'device' },
   }),
-  threads: int({
-    ge: 0,
-    le: 1024,
-    default: 0,
-    doc: "Threads the onnx engine's CPU operators use; 0: this process's share of the machine's cores (all of them, or for train --workers N an Nth each).",
-    flag: { name: 'threads', arg: 'N' },
-  }),
   seed: int({
     ge: 0,
     le: 4294967295,

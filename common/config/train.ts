@@ -42,6 +42,13 @@ export const TRAIN = section('Optimisation loop.', {
     default: 5,
     doc: "Clip the dense gradient's global L2 norm to this before each step, so that one bad batch cannot wreck the towers; null disables clipping.",
   }),
+  threads: int({
+    ge: 0,
+    le: 1024,
+    default: 0,
+    doc: "Threads the onnx engine's CPU operators use; 0: this process's share of the machine's cores (all of them, or for train --workers N an Nth each).",
+    flag: { name: 'threads', arg: 'N' },
+  }),
   max_non_finite_steps: int({
     ge: 1,
     default: 3,

@@ -141,8 +141,9 @@ function checkSameConfig(mine: Config, coordinatorJson: string): void {
     );
   }
   for (const section of SHARED_SECTIONS) {
-    const a = JSON.stringify(mine[section]);
-    const b = JSON.stringify(theirs[section]);
+    // A member's thread count is its machine's business, not the update's.
+    const a = JSON.stringify(section === 'train' ? { ...mine.train, threads: 0 } : mine[section]);
+    const b = JSON.stringify(section === 'train' ? { ...(theirs.train as object), threads: 0 } : theirs[section]);
     if (a !== b) throw new UserError(`this worker's config differs from the coordinator's in "${section}": ${a} vs ${b}`);
   }
 }

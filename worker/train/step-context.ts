@@ -35,7 +35,7 @@ export function createStepContext(config: Config, task: TrainingTask<unknown>, t
     nwjShift: 0,
     engine:
       config.engine === 'onnx'
-        ? new OnnxDenseEngine({ device: config.device, ...(config.threads > 0 ? { threads: config.threads } : {}) })
+        ? new OnnxDenseEngine({ device: config.device, ...(config.train.threads > 0 ? { threads: config.train.threads } : {}) })
         : new TfjsDenseEngine(),
   };
 }
