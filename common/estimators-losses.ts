@@ -198,6 +198,18 @@ export class MineLoss {
     this.average = ema;
   }
 
+  /**
+   * Folds a batch's log mean_neg(e^s) into the moving average (the first batch sets it), as
+   * {@link MineLoss.loss} does; an engine that computes MINE's gradient elsewhere calls it once a step.
+   */
+  observe(batchLogMean: number): void {
+    const batchMean = Math.exp(batchLogMean);
+    // A batch without a usable denominator (NaN scores, every negative masked) must not poison the average.
+    if (batchMean > 0 && Number.isFinite(batchMean)) {
+      this.average = this.average === undefined ? batchMean : (1 - this.alpha) * this.average + this.alpha * batchMean;
+    }
+  }
+
   /** −DV of the batch, with MINE's gradient; updates the moving average. */
   loss(scores: tf.Tensor2D, layout: ScoreLayout): tf.Scalar {
     let batchLogMean = NaN;
@@ -214,11 +226,7 @@ export class MineLoss {
       },
       (p) => ({ pos: meanPosGrad(p), neg: tf.exp(tf.sub(p.neg, logDenominator + Math.log(p.negCount))) }),
     );
-    const batchMean = Math.exp(batchLogMean);
-    // A batch without a usable denominator (NaN scores, every negative masked) must not poison the average.
-    if (batchMean > 0 && Number.isFinite(batchMean)) {
-      this.average = this.average === undefined ? batchMean : (1 - this.alpha) * this.average + this.alpha * batchMean;
-    }
+    this.observe(batchLogMean);
     return loss;
   }
 }

@@ -71,32 +71,47 @@ const FAST_MAX = 100;
 const PRODUCT_LIMIT = 1e250;
 
 /**
- * InfoNCE, NWJ, DV and JSD of one score matrix (docs/architecture.md §1), two cache-friendly passes per row and
- * no allocation, so it can run on a 256×4097 matrix every training step (≈11 ms). Negatives are
- * every non-positive entry (rows·(cols−1) of them); an entry of −∞ (a masked negative) adds nothing
- * to the exponential sums, and NaN anywhere makes the affected values NaN.
+ * Per-row statistics of a critic's score matrix from which every bound and the accuracy follow: an
+ * engine can reduce its scores to these where they are (a graph's output of B×4 values instead of
+ * B×(K+1) scores), and {@link boundValues} reduces a matrix in JS to the same.
  */
-export function boundValues(m: ScoreMatrix): BoundValues {
+export interface CriticRows {
+  readonly rows: number;
+  /** Negatives in each row (cols − 1). */
+  readonly negativesPerRow: number;
+  /** Each row's positive score. */
+  readonly pos: ArrayLike<number>;
+  /** log Σ e^s over each row's negatives (−∞ when every negative is −∞). */
+  readonly negLogSumExp: ArrayLike<number>;
+  /** Each row's largest negative. */
+  readonly negMax: ArrayLike<number>;
+  /** Σ softplus(s) over each row's negatives. */
+  readonly negSoftplus: ArrayLike<number>;
+}
+
+/**
+ * The {@link CriticRows} of one score matrix: two cache-friendly passes per row, float64 sums and no
+ * allocation beyond the four row arrays. Negatives are every non-positive entry; an entry of −∞ (a
+ * masked negative) adds nothing to the sums, and NaN anywhere makes the affected values NaN.
+ */
+export function criticRows(m: ScoreMatrix): CriticRows {
   const { scores: s, rows, cols, layout } = m;
   assertScoreShape(rows, cols, layout);
   if (s.length !== rows * cols) throw new Error(`score matrix ${rows}x${cols} given ${s.length} scores`);
-  let posSum = 0;
-  let infonceSum = 0; // Σ_i (s_i,pos − logsumexp_j s_ij)
-  let posSoftplusSum = 0; // Σ_i softplus(−s_i,pos)
-  let negSoftplusSum = 0;
-  // All negatives' Σ e^s as negExpSum · e^negMax, merged row by row so that it cannot overflow.
-  let negMax = -Infinity;
-  let negExpSum = 0;
+  const pos = new Float64Array(rows);
+  const negLogSumExp = new Float64Array(rows);
+  const negMax = new Float64Array(rows);
+  const negSoftplus = new Float64Array(rows);
   for (let i = 0; i < rows; i++) {
     const start = i * cols;
     const end = start + cols;
     const p = start + (layout === 'diagonal' ? i : 0);
-    const pos = s[p]!;
     let rowMax = -Infinity;
     for (let k = start; k < end; k++) if (k !== p && s[k]! > rowMax) rowMax = s[k]!;
     // With every negative at −∞ there is nothing to shift by; e^(−∞ − 0) is still 0.
     const shift = rowMax === -Infinity ? 0 : rowMax;
     let rowExp = 0;
+    let rowSoftplus = 0;
     if (shift >= FAST_MIN && shift <= FAST_MAX) {
       // Σ log(1 + e^s) as the log of a product, reusing e^(s − shift): one exp per entry, no log.
       const scale = Math.exp(shift);
@@ -107,43 +122,81 @@ export function boundValues(m: ScoreMatrix): BoundValues {
         rowExp += e;
         product *= 1 + e * scale;
         if (product > PRODUCT_LIMIT) {
-          negSoftplusSum += Math.log(product);
+          rowSoftplus += Math.log(product);
           product = 1;
         }
       }
-      negSoftplusSum += Math.log(product);
+      rowSoftplus += Math.log(product);
     } else {
       for (let k = start; k < end; k++) {
         if (k === p) continue;
         rowExp += Math.exp(s[k]! - shift);
-        negSoftplusSum += softplus(s[k]!);
+        rowSoftplus += softplus(s[k]!);
       }
     }
+    pos[i] = s[p]!;
+    negLogSumExp[i] = shift + Math.log(rowExp);
+    negMax[i] = rowMax;
+    negSoftplus[i] = rowSoftplus;
+  }
+  return { rows, negativesPerRow: cols - 1, pos, negLogSumExp, negMax, negSoftplus };
+}
+
+/**
+ * InfoNCE, NWJ, DV and JSD of a critic (docs/architecture.md §1) from its row statistics:
+ * InfoNCE = log(cols) + mean_i(s_i,pos − logsumexp_j s_ij), DV = mean(pos) − log mean_neg(e^s),
+ * NWJ = mean(pos) − e^{−1}·mean_neg(e^s), JSD = −mean(softplus(−pos)) − mean_neg(softplus(s)).
+ */
+export function boundsOfRows(r: CriticRows): BoundValues {
+  const { rows } = r;
+  let posSum = 0;
+  let infonceSum = 0;
+  let posSoftplusSum = 0;
+  let negSoftplusSum = 0;
+  // All negatives' Σ e^s as negExpSum · e^negMax, merged row by row so that it cannot overflow.
+  let negMax = -Infinity;
+  let negExpSum = 0;
+  for (let i = 0; i < rows; i++) {
+    const pos = r.pos[i]!;
+    const lse = r.negLogSumExp[i]!;
     posSum += pos;
     posSoftplusSum += softplus(-pos);
-    if (rowExp !== 0) {
-      // s_pos − log(e^s_pos + rowExp·e^shift), written so that neither exponential can overflow.
-      const d = shift - pos;
-      infonceSum -= d <= 0 ? Math.log1p(rowExp * Math.exp(d)) : d + Math.log(rowExp + Math.exp(-d));
-      if (shift > negMax) {
-        negExpSum = negExpSum * Math.exp(negMax - shift) + rowExp;
-        negMax = shift;
-      } else {
-        negExpSum += rowExp * Math.exp(shift - negMax);
-      }
-    } else if (Number.isNaN(pos)) {
-      infonceSum = NaN;
+    negSoftplusSum += r.negSoftplus[i]!;
+    // s_pos − log(e^s_pos + e^lse) = −softplus(lse − s_pos); a row without negatives adds nothing.
+    if (lse !== -Infinity) infonceSum -= softplus(lse - pos);
+    else if (Number.isNaN(pos)) infonceSum = NaN;
+    if (lse === -Infinity) continue;
+    if (lse > negMax) {
+      negExpSum = negExpSum * Math.exp(negMax - lse) + 1;
+      negMax = lse;
+    } else {
+      negExpSum += Math.exp(lse - negMax);
     }
   }
-  const negCount = rows * (cols - 1);
+  const negCount = rows * r.negativesPerRow;
   const meanPos = posSum / rows;
   const logMeanExpNeg = negMax + Math.log(negExpSum) - Math.log(negCount);
   return {
-    infonce: Math.log(cols) + infonceSum / rows,
+    infonce: Math.log(r.negativesPerRow + 1) + infonceSum / rows,
     nwj: meanPos - Math.exp(logMeanExpNeg - 1),
     dv: meanPos - logMeanExpNeg,
     jsd: -posSoftplusSum / rows - negSoftplusSum / negCount,
   };
+}
+
+/**
+ * The rate at which the critic picks the true pair: the fraction of rows whose positive scores
+ * strictly above every negative ((K+1)-way accuracy in the queue layout).
+ */
+export function accuracyOfRows(r: CriticRows): number {
+  let hits = 0;
+  for (let i = 0; i < r.rows; i++) if (r.pos[i]! > r.negMax[i]!) hits++;
+  return r.rows === 0 ? 0 : hits / r.rows;
+}
+
+/** InfoNCE, NWJ, DV and JSD of one score matrix: {@link boundsOfRows} of its {@link criticRows}. */
+export function boundValues(m: ScoreMatrix): BoundValues {
+  return boundsOfRows(criticRows(m));
 }
 
 /** The most InfoNCE can ever report with n candidates per row: log n. */

@@ -34,7 +34,6 @@ function slotKey(bank: KeyBank, s: number): number[] {
 /** Checks the ring against the list of everything enqueued so far (FIFO of the last K). */
 function checkRing(bank: KeyBank, history: Entry[], atStep: number): void {
   const K = bank.capacity;
-  const d = bank.dim;
   const live = history.slice(Math.max(0, history.length - K));
   assert.equal(bank.filled, live.length, 'filled');
   // Slot order: oldest at `head` when full, slots 0..filled-1 in order while filling.
@@ -52,8 +51,6 @@ function checkRing(bank: KeyBank, history: Entry[], atStep: number): void {
   assert.deepEqual(ring, new Set(live.map((e) => `${e.id}|${e.key.join(',')}`)));
   // Empty slots stay empty.
   for (let s = bank.filled; s < K; s++) assert.equal(bank.ids[s], -1, `empty slot ${s}`);
-  // keysT is the transpose of keys.
-  for (let s = 0; s < K; s++) for (let k = 0; k < d; k++) assert.equal(bank.keysT[k * K + s], bank.keys[s * d + k], `keysT[${k}][${s}]`);
   // Mean age of the keys held.
   const age = live.length === 0 ? 0 : live.reduce((a, e) => a + (atStep - e.step), 0) / live.length;
   assert.ok(Math.abs(bank.meanKeyAge(atStep) - age) < 1e-12, `meanKeyAge ${bank.meanKeyAge(atStep)} vs ${age}`);
@@ -154,7 +151,7 @@ test('digest: equal for banks fed the same messages, different after one differi
   );
 });
 
-test('restore round trip reproduces the ring, its transpose, ages and future behaviour', () => {
+test('restore round trip reproduces the ring, ages and future behaviour', () => {
   const rng = new Rng(5);
   const a = new KeyBank(10, 3);
   let serial = 0;
@@ -166,7 +163,7 @@ test('restore round trip reproduces the ring, its transpose, ages and future beh
   const b = new KeyBank(10, 3);
   b.restore(a.keys.slice(), a.ids.slice(), a.steps.slice(), a.head, a.filled);
   assert.equal(b.digest(), a.digest());
-  assert.deepEqual(Array.from(b.keysT), Array.from(a.keysT));
+  assert.deepEqual(Array.from(b.keys), Array.from(a.keys));
   assert.deepEqual(Array.from(b.steps), Array.from(a.steps));
   assert.equal(b.head, a.head);
   assert.equal(b.filled, a.filled);
@@ -177,7 +174,7 @@ test('restore round trip reproduces the ring, its transpose, ages and future beh
     a.enqueue(msg);
     b.enqueue({ ...msg, keys: msg.keys.slice(), ids: msg.ids.slice() });
     assert.equal(b.digest(), a.digest());
-    assert.deepEqual(Array.from(b.keysT), Array.from(a.keysT));
+    assert.deepEqual(Array.from(b.keys), Array.from(a.keys));
   }
   // A partially filled bank restores too.
   const c = new KeyBank(10, 3);
@@ -253,8 +250,7 @@ test('K = 65,536 keys of 128 dims fed in batches of 300 keys', () => {
     const id = bank.ids[s]!;
     for (let k = 0; k < d; k++) {
       const v = (id % 4096) + k / 128;
-      if (bank.keys[s * d + k] !== v || bank.keysT[k * K + s] !== v)
-        assert.fail(`slot ${s} dim ${k}: ${bank.keys[s * d + k]} / ${bank.keysT[k * K + s]} vs ${v}`);
+      if (bank.keys[s * d + k] !== v) assert.fail(`slot ${s} dim ${k}: ${bank.keys[s * d + k]} vs ${v}`);
     }
   }
   assert.equal(bank.steps[oldest], Math.floor((total - K) / B));

@@ -16,12 +16,11 @@ export interface BankMessage {
 }
 
 /**
- * A FIFO replica of the last K keys (MoCo's queue), stored in both layouts the loss needs so that
- * each step uploads them as they are: K×d rows and d×K columns. Any K works: no `K % batch` rule.
+ * A FIFO replica of the last K keys (MoCo's queue), K×d rows in one array that an engine takes as
+ * it is: a key costs its d floats, its id and its step. Any K works: no `K % batch` rule.
  */
 export class KeyBank {
   readonly keys: Float32Array;
-  readonly keysT: Float32Array;
   /** Item id per slot; -1 marks an empty slot. */
   readonly ids: Int32Array;
   /** Step that produced each slot's key (for key-age metrics). */
@@ -36,7 +35,6 @@ export class KeyBank {
     readonly dim: number,
   ) {
     this.keys = new Float32Array(capacity * dim);
-    this.keysT = new Float32Array(capacity * dim);
     this.ids = new Int32Array(capacity).fill(-1);
     this.steps = new Int32Array(capacity).fill(-1);
   }
@@ -49,7 +47,6 @@ export class KeyBank {
     for (let i = Math.max(0, n - capacity); i < n; i++) {
       const slot = this.head;
       this.keys.set(msg.keys.subarray(i * dim, (i + 1) * dim), slot * dim);
-      for (let k = 0; k < dim; k++) this.keysT[k * capacity + slot] = msg.keys[i * dim + k]!;
       this.ids[slot] = msg.ids[i]!;
       this.steps[slot] = msg.step;
       this.head = (slot + 1) % capacity;
@@ -57,18 +54,15 @@ export class KeyBank {
     this.filled = Math.min(capacity, this.filled + n);
   }
 
-  /** The whole ring as tensors (empty slots are zeros; the caller masks them); the caller disposes. */
+  /** The whole ring as tfjs tensors in both layouts (empty slots are zeros; the caller masks them); the caller disposes. */
   tensors(): BankTensors {
-    return {
-      keys: tf.tensor2d(this.keys, [this.capacity, this.dim]),
-      keysT: tf.tensor2d(this.keysT, [this.dim, this.capacity]),
-    };
+    const keys = tf.tensor2d(this.keys, [this.capacity, this.dim]);
+    return { keys, keysT: tf.transpose(keys) };
   }
 
   /** Empties the ring (before a rebuild from the stream). */
   clear(): void {
     this.keys.fill(0);
-    this.keysT.fill(0);
     this.ids.fill(-1);
     this.steps.fill(-1);
     this.head = 0;
@@ -130,7 +124,6 @@ export class KeyBank {
     this.keys.set(keys);
     this.ids.set(ids);
     this.steps.set(steps);
-    for (let s = 0; s < this.capacity; s++) for (let k = 0; k < this.dim; k++) this.keysT[k * this.capacity + s] = keys[s * this.dim + k]!;
     this.head = head;
     this.filled = filled;
   }

@@ -1,5 +1,4 @@
-import { boundValues, infonceCeiling, type BoundValues } from '../../common/estimators.js';
-import { queueAccuracy } from '../../common/queue-accuracy.js';
+import { accuracyOfRows, boundsOfRows, infonceCeiling, type BoundValues } from '../../common/estimators.js';
 import type { BankTransport, ExchangeRound } from '../bank/bank-transport.js';
 import type { BankMessage } from '../bank/key-bank.js';
 import type { GradientReducer } from '../collective/gradient-reducer.js';
@@ -115,14 +114,14 @@ export async function computeStep<B>(model: ContrastiveModel<B>, batch: B, step:
 
   let bounds: BoundValues | undefined;
   let accuracy: number | undefined;
-  if (dense.scores !== undefined) {
+  if (dense.critic !== undefined) {
     // Bounds are computed on the critic as trained (logQ included) but without masks, over the filled
     // bank slots: the negatives then are exactly the bank's samples from the marginal (docs/architecture.md §1).
-    const data = dense.scores;
-    bounds = boundValues({ scores: data, rows: b, cols: filled + 1, layout: 'first' });
-    accuracy = queueAccuracy(data, b, filled + 1);
+    const rows = dense.critic;
+    bounds = boundsOfRows(rows);
+    accuracy = accuracyOfRows(rows);
     let meanPos = 0;
-    for (let i = 0; i < b; i++) meanPos += data[i * (filled + 1)]! / b;
+    for (let i = 0; i < b; i++) meanPos += rows.pos[i]! / b;
     // log mean_neg e^T follows from DV = mean_pos − log mean_neg e^T.
     const logMeanExpNeg = meanPos - bounds.dv;
     bounds.nwj = meanPos - ctx.nwjShift - Math.exp(-1 - ctx.nwjShift + logMeanExpNeg);

@@ -1,4 +1,4 @@
-import type { Estimator } from '../../common/estimators.js';
+import type { CriticRows, Estimator } from '../../common/estimators.js';
 import type { MineLoss } from '../../common/estimators-losses.js';
 import type { KeyBank } from '../bank/key-bank.js';
 import type { ContrastiveModel } from './contrastive-model.js';
@@ -28,8 +28,11 @@ export interface DenseResult {
   grad: Float32Array;
   /** Gradients of the model's sparse inputs (pooled rows), which the sparse tables scatter to their rows. */
   inputGrads: Float32Array[];
-  /** Critic scores in the queue layout over the filled bank slots, B×(filled+1), when asked for (logged steps). */
-  scores?: Float32Array;
+  /**
+   * The row statistics of the critic's scores in the queue layout over the filled bank slots (logQ
+   * included, no masks), when asked for (logged steps): what the step's bounds and accuracy come from.
+   */
+  critic?: CriticRows;
 }
 
 /**
@@ -41,5 +44,5 @@ export interface DenseEngine {
   /** Momentum-encoder keys of the batch (B×d), from the parameters before this step's update. */
   momentumKeys<B>(model: ContrastiveModel<B>, batch: B, step: number): Promise<Float32Array>;
   /** Forward and backward of the step's objective against `ctx.bank`; changes no parameter. */
-  step<B>(model: ContrastiveModel<B>, batch: B, keys: Float32Array, positiveIds: Int32Array, ctx: DenseContext, wantScores: boolean): Promise<DenseResult>;
+  step<B>(model: ContrastiveModel<B>, batch: B, keys: Float32Array, positiveIds: Int32Array, ctx: DenseContext, wantCritic: boolean): Promise<DenseResult>;
 }

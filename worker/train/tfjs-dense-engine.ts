@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { criticRows } from '../../common/estimators.js';
 import { estimatorLoss } from '../../common/estimators-losses.js';
 import { infonceBankLoss, queueCriticScores } from '../../common/infonce-bank-loss.js';
 import { linear } from '../../common/linear.js';
-import { logitBias } from '../bank/logit-bias.js';
+import { logitBias, logitBiasParts } from '../bank/logit-bias.js';
 import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
 import { LOGIT_SCALE } from './contrastive-step.js';
 import type { DenseContext, DenseEngine, DenseResult } from './dense-engine.js';
@@ -19,7 +20,7 @@ export class TfjsDenseEngine implements DenseEngine {
     keysData: Float32Array,
     positiveIds: Int32Array,
     ctx: DenseContext,
-    wantScores: boolean,
+    wantCritic: boolean,
   ): Promise<DenseResult> {
     const b = positiveIds.length;
     const params = model.online.tensors();
@@ -70,14 +71,14 @@ export class TfjsDenseEngine implements DenseEngine {
       else inputGrads.push(g.dataSync() as Float32Array);
     });
     const grad = model.online.flattenGrads(denseGrads);
-    let scores: Float32Array | undefined;
-    if (wantScores) {
+    let critic: DenseResult['critic'];
+    if (wantCritic) {
       const st = tf.tidy(() => criticScores(kept!, tf.scalar(scale), ctx, positiveIds));
-      scores = st.dataSync() as Float32Array;
+      critic = criticRows({ scores: st.dataSync() as Float32Array, rows: b, cols: filled + 1, layout: 'first' });
       st.dispose();
     }
     tf.dispose([value, mainLoss!, ...grads, ...params.values(), ...inputs, keys, bankT.keys, bankT.keysT, kept!.q, kept!.kpos]);
-    return { loss, scale, grad, inputGrads, ...(scores !== undefined ? { scores } : {}) };
+    return { loss, scale, grad, inputGrads, ...(critic !== undefined ? { critic } : {}) };
   }
 }
 
@@ -87,9 +88,9 @@ function criticScores(enc: EncodedBatch, scale: tf.Scalar, ctx: DenseContext, po
     const n = ctx.bank.filled;
     const d = ctx.bank.dim;
     const keys = tf.tensor2d(ctx.bank.keys.subarray(0, n * d), [n, d]);
-    const corr = (id: number) => (ctx.logQ !== null && id >= 0 ? -ctx.logQ[id]! : 0);
-    const posBias = tf.tensor2d(Float32Array.from(positiveIds, corr), [positiveIds.length, 1]);
-    const negBias = tf.tensor2d(Float32Array.from(ctx.bank.ids.subarray(0, n), corr), [1, n]);
+    const parts = logitBiasParts(ctx.bank, { positiveIds, logQ: ctx.logQ, inBatchNegatives: false, maskAccidentalHits: false });
+    const posBias = tf.tensor2d(parts.positive, [positiveIds.length, 1]);
+    const negBias = tf.tensor2d(parts.bank.subarray(0, n), [1, n]);
     return queueCriticScores(enc.q, enc.kpos, scale, { keys, keysT: tf.transpose(keys) }, posBias, negBias);
   });
 }

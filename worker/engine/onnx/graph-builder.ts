@@ -1,5 +1,5 @@
 /** Element types of the values in Infobound's graphs. */
-export type ElemType = 'float32' | 'float64' | 'int64';
+export type ElemType = 'float32' | 'float64' | 'int64' | 'int32' | 'bool';
 
 /** A tensor in a graph under construction: its unique name, static shape and element type. */
 export interface Value {
@@ -105,6 +105,15 @@ export class GraphBuilder {
   output(value: Value): void {
     if (!this.names.has(value.name)) throw new Error(`graph ${this.name}: output ${value.name} is not in this graph`);
     this.outputs.push(value);
+  }
+
+  /** Declares an output named `name`, the Identity of `value`: what a caller reads by a fixed name. */
+  namedOutput(name: string, value: Value): Value {
+    if (!this.names.has(value.name)) throw new Error(`graph ${this.name}: output ${value.name} is not in this graph`);
+    const output = this.newValue(name, value.shape, value.type);
+    this.nodes.push({ op: 'Identity', inputs: [value], output, attributes: {} });
+    this.outputs.push(output);
+    return output;
   }
 
   private newValue(name: string, shape: readonly number[], type: ElemType): Value {

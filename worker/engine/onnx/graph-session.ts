@@ -17,9 +17,9 @@ export interface GraphSessionOptions {
   threads?: number;
 }
 
-/** A float32 tensor fed to or read from a graph. */
-export interface Tensor32 {
-  data: Float32Array;
+/** A tensor fed to a graph: float32, or int32 (ids). */
+export interface GraphFeed {
+  data: Float32Array | Int32Array;
   dims: readonly number[];
 }
 
@@ -51,9 +51,14 @@ export class GraphSession {
     }
   }
 
-  /** Runs the graph; resolves with every output by name. */
-  async run(feeds: Readonly<Record<string, Tensor32>>): Promise<Record<string, Float32Array>> {
-    const inputs = Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, new ort.Tensor('float32', t.data, [...t.dims])]));
+  /** Runs the graph; resolves with every (float32) output by name. */
+  async run(feeds: Readonly<Record<string, GraphFeed>>): Promise<Record<string, Float32Array>> {
+    const inputs = Object.fromEntries(
+      Object.entries(feeds).map(([n, t]) => [
+        n,
+        t.data instanceof Int32Array ? new ort.Tensor('int32', t.data, [...t.dims]) : new ort.Tensor('float32', t.data, [...t.dims]),
+      ]),
+    );
     let out: ort.InferenceSession.ReturnType;
     try {
       out = await this.session.run(inputs);

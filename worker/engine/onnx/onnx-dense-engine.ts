@@ -1,17 +1,19 @@
 import { availableParallelism } from 'node:os';
 import { UserError } from '../../../common/user-error.js';
-import { logitBias } from '../../bank/logit-bias.js';
+import type { CriticRows } from '../../../common/estimators.js';
+import { logitBiasParts } from '../../bank/logit-bias.js';
 import type { ParamSet } from '../../model/param-set.js';
 import { ClickLogModel, siteTermMask, type ClickBatch } from '../../train/clicklog-model.js';
 import { ImageModel, type ImageBatch } from '../../train/image-model.js';
 import type { ContrastiveModel } from '../../train/contrastive-model.js';
 import { LOGIT_SCALE } from '../../train/contrastive-step.js';
 import type { DenseContext, DenseEngine, DenseResult } from '../../train/dense-engine.js';
-import type { GraphSession, OnnxDevice, Tensor32 } from './graph-session.js';
+import type { GraphFeed, GraphSession, OnnxDevice } from './graph-session.js';
 import { clicklogTrainingGraph } from './models/clicklog-training-graph.js';
-import { criticScoresGraph } from './models/critic-scores-graph.js';
+import { CRITIC_ROW_COLUMNS } from './losses/critic-rows.js';
 import { towerEmbedGraph } from './models/embed-graph.js';
 import { imageEmbedGraph, imageTrainingGraph } from './models/image-training-graph.js';
+import type { ObjectiveHeadShape } from './models/objective-head.js';
 
 /** Options of the {@link OnnxDenseEngine}. */
 export interface OnnxEngineOptions {
@@ -23,12 +25,11 @@ export interface OnnxEngineOptions {
 
 /**
  * The dense math on ONNX Runtime: the step's forward and backward, the momentum key tower and the
- * critic scores as ONNX graphs (worker/engine/onnx/models), each built once per shape and kept in a
- * session. The graphs so far cover the click-log and image models with the InfoNCE objective; any
- * other objective is one line naming `--engine tfjs`.
+ * critic's row statistics as ONNX graphs (worker/engine/onnx/models), each built once per shape and
+ * objective head and kept in a session: the click-log and image models, every objective.
  */
 export class OnnxDenseEngine implements DenseEngine {
-  private readonly sessions = new Map<string, BuiltGraph & { session: Promise<GraphSession> }>();
+  private readonly sessions = new Map<string, { graph: BuiltGraph; session: Promise<GraphSession> }>();
   private readonly device: OnnxDevice;
   private readonly threads: number;
 
@@ -54,60 +55,54 @@ export class OnnxDenseEngine implements DenseEngine {
     keys: Float32Array,
     positiveIds: Int32Array,
     ctx: DenseContext,
-    wantScores: boolean,
+    wantCritic: boolean,
   ): Promise<DenseResult> {
-    if (ctx.objective !== 'infonce') throw new UserError(`--engine onnx: the ${ctx.objective} objective is not built as a graph yet; use --engine tfjs`);
     const isImages = model instanceof ImageModel;
     const online = isImages ? model.online : clickLogModel(model).online;
     const b = positiveIds.length;
-    const k = ctx.bank.capacity;
-    const d = model.dim;
+    const { bank } = ctx;
     const learnable = online.specs.some((s) => s.name === LOGIT_SCALE);
-    const train = isImages ? await this.imageTrainingSession(model, b, k) : await this.clickLogTrainingSession(clickLogModel(model), b, k);
-    const bias = logitBias(ctx.bank, { positiveIds, logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: ctx.maskAccidentalHits });
+    const layout = ctx.objective !== 'infonce' && bank.filled === 0 ? 'in-batch' : 'queue';
+    const head: ObjectiveHeadShape = {
+      objective: ctx.objective,
+      bank: bank.capacity,
+      layout,
+      maskHits: ctx.objective === 'infonce' && ctx.maskAccidentalHits,
+      logged: wantCritic && layout === 'queue',
+    };
+    const train = isImages ? await this.imageTrainingSession(model, b, head) : await this.clickLogTrainingSession(clickLogModel(model), b, head);
     const scale = learnable ? Math.fround(Math.exp(paramValues(online, LOGIT_SCALE)[0]!)) : ctx.fixedScale;
-    const modelInputs: Record<string, Tensor32> = isImages
+    const modelInputs: Record<string, GraphFeed> = isImages
       ? this.imageInputs(model, batch as ImageBatch)
       : clickLogInputs(clickLogModel(model), batch as ClickBatch);
     const out = await train.session.run({
       ...modelInputs,
-      keys: { data: keys, dims: [b, d] },
-      bank: { data: ctx.bank.keys, dims: [k, d] },
-      bias: { data: bias, dims: [b, b + k] },
+      keys: { data: keys, dims: [b, model.dim] },
+      ...headFeeds(head, ctx, positiveIds),
       ...(learnable ? {} : { scale: { data: Float32Array.of(ctx.fixedScale), dims: [] } }),
       ...paramFeeds(online),
     });
-    // Click-log graphs also report the loss with the site→query term; image graphs have none.
-    const [lossName, qName, ...gradNames] = isImages ? train.outputs! : [train.outputs![0]!, ...train.outputs!.slice(2)];
-    // The gradients come in ParamSet order, which is also the layout of the flat gradient.
+    // The flat gradient is in ParamSet order.
     const grad = new Float32Array(online.size);
-    const specs = online.specs;
-    for (let i = 0; i < specs.length; i++) grad.set(out[gradNames[i]!]!, online.offsets[i]!);
-    const inputGrads = gradNames.slice(specs.length).map((name) => out[name]!);
-    const result: DenseResult = { loss: out[lossName!]![0]!, scale, grad, inputGrads };
-    if (wantScores) result.scores = await this.criticScores(out[qName!]!, keys, positiveIds, scale, ctx);
+    online.specs.forEach((spec, i) => grad.set(out[`grad.${spec.name}`]!, online.offsets[i]!));
+    const result: DenseResult = { loss: out.loss![0]!, scale, grad, inputGrads: train.inputGrads.map((name) => out[name]!) };
+    if (ctx.objective === 'mine') ctx.mine.observe(out.neg_log_mean![0]!);
+    if (head.logged) result.critic = criticRowsOf(out.critic_rows!, b, bank.filled);
     return result;
   }
 
-  private clickLogTrainingSession(m: ClickLogModel, b: number, k: number) {
-    const { embeddingDim: e, hiddenDim: h, outputDim: d, learnableTemperature } = m.options;
-    const shape = { batch: b, bank: k, embeddingDim: e, hiddenDim: h, outputDim: d, learnableTemperature };
-    return this.session(`train-clicklog-${JSON.stringify(shape)}`, () => {
-      const g = clicklogTrainingGraph(shape);
-      return { model: g.model, output: '', outputs: g.outputs };
-    });
+  private clickLogTrainingSession(m: ClickLogModel, b: number, head: ObjectiveHeadShape) {
+    const { embeddingDim, hiddenDim, outputDim, learnableTemperature } = m.options;
+    const shape = { batch: b, embeddingDim, hiddenDim, outputDim, learnableTemperature, head };
+    return this.session(`train-clicklog-${JSON.stringify(shape)}`, () => clicklogTrainingGraph(shape));
   }
 
-  private imageTrainingSession(m: ImageModel, b: number, k: number) {
-    const shape = this.imageShape(m, b);
-    const full = { ...shape, bank: k, learnableTemperature: m.options.learnableTemperature };
-    return this.session(`train-images-${JSON.stringify(full)}`, () => {
-      const g = imageTrainingGraph(full);
-      return { model: g.model, output: '', outputs: g.outputs };
-    });
+  private imageTrainingSession(m: ImageModel, b: number, head: ObjectiveHeadShape) {
+    const shape = { ...this.imageShape(m, b), learnableTemperature: m.options.learnableTemperature, head };
+    return this.session(`train-images-${JSON.stringify(shape)}`, () => imageTrainingGraph(shape));
   }
 
-  private imageInputs(m: ImageModel, batch: ImageBatch): Record<string, Tensor32> {
+  private imageInputs(m: ImageModel, batch: ImageBatch): Record<string, GraphFeed> {
     const n = batch.indices.length;
     const [r, w] = m.mapShape;
     return { patches: { data: m.patches(batch.query, n), dims: [n * r * w, 25] } };
@@ -116,14 +111,11 @@ export class OnnxDenseEngine implements DenseEngine {
   private async imageKeys(m: ImageModel, batch: ImageBatch): Promise<Float32Array> {
     const n = batch.indices.length;
     const shape = this.imageShape(m, n);
-    const built = await this.session(`embed-images-${JSON.stringify(shape)}`, () => {
-      const g = imageEmbedGraph(shape);
-      return { model: g.model, output: g.output, outputs: g.params };
-    });
+    const built = await this.session(`embed-images-${JSON.stringify(shape)}`, () => imageEmbedGraph(shape));
     const [r, w] = m.mapShape;
     const params = paramFeeds(m.key);
     // The key encoder's copy of the logit scale is no input of the forward graph.
-    const feeds: Record<string, Tensor32> = Object.fromEntries(built.outputs!.map((name) => [name, params[name]!]));
+    const feeds: Record<string, GraphFeed> = Object.fromEntries(built.params.map((name) => [name, params[name]!]));
     const out = await built.session.run({ ...feeds, patches: { data: m.patches(batch.key, n), dims: [n * r * w, 25] } });
     return out[built.output]!;
   }
@@ -134,29 +126,8 @@ export class OnnxDenseEngine implements DenseEngine {
     return { batch, mapRows, mapCols, channels, hiddenDim, outputDim };
   }
 
-  /** Scores against every bank slot in one graph of the bank's full shape, then the filled slots' columns. */
-  private async criticScores(q: Float32Array, kpos: Float32Array, positiveIds: Int32Array, scale: number, ctx: DenseContext): Promise<Float32Array> {
-    const { bank } = ctx;
-    const [b, k, d, filled] = [positiveIds.length, bank.capacity, bank.dim, bank.filled];
-    const graph = await this.session(`critic-${b}-${k}-${d}`, () => criticScoresGraph(b, k, d));
-    const corr = (id: number) => (ctx.logQ !== null && id >= 0 ? -ctx.logQ[id]! : 0);
-    const out = await graph.session.run({
-      q: { data: q, dims: [b, d] },
-      kpos: { data: kpos, dims: [b, d] },
-      bank: { data: bank.keys, dims: [k, d] },
-      pos_bias: { data: Float32Array.from(positiveIds, corr), dims: [b, 1] },
-      neg_bias: { data: Float32Array.from(bank.ids, (id, slot) => (slot < filled ? corr(id) : 0)), dims: [1, k] },
-      scale: { data: Float32Array.of(scale), dims: [] },
-    });
-    const all = out[graph.output]!;
-    if (filled === k) return all;
-    const scores = new Float32Array(b * (filled + 1));
-    for (let i = 0; i < b; i++) scores.set(all.subarray(i * (k + 1), i * (k + 1) + filled + 1), i * (filled + 1));
-    return scores;
-  }
-
-  /** The session of the graph `key` with its output names, the graph built on first use. */
-  private async session(key: string, build: () => BuiltGraph): Promise<{ session: GraphSession } & BuiltGraph> {
+  /** The graph `key` as built (its model and output names) and its session, built and opened on first use. */
+  private async session<G extends BuiltGraph>(key: string, build: () => G): Promise<G & { session: GraphSession }> {
     let entry = this.sessions.get(key);
     if (entry === undefined) {
       const graph = build();
@@ -164,20 +135,16 @@ export class OnnxDenseEngine implements DenseEngine {
       const opened = import('./graph-session.js').then(({ GraphSession }) =>
         GraphSession.open(graph.model, key, { device: this.device, threads: this.threads }),
       );
-      entry = { ...graph, session: opened };
+      entry = { graph, session: opened };
       this.sessions.set(key, entry);
     }
-    return { ...entry, session: await entry.session };
+    return { ...(entry.graph as G), session: await entry.session };
   }
 }
 
-/** A graph's model bytes and the names of its outputs. */
+/** What the cache keeps of a built graph: at least its model bytes (each kind adds its output names). */
 interface BuiltGraph {
   model: Uint8Array;
-  /** The output, for a graph of one. */
-  output: string;
-  /** Every output in order, for a graph of several. */
-  outputs?: string[];
 }
 
 /** The click-log model as the graphs know it (the image model is the other one they know). */
@@ -186,8 +153,43 @@ function clickLogModel(model: ContrastiveModel<unknown>): ClickLogModel {
   return model;
 }
 
+/** The objective head's inputs (models/objective-head.ts): the bank as it is, the bias in parts, MINE's denominator. */
+function headFeeds(head: ObjectiveHeadShape, ctx: DenseContext, positiveIds: Int32Array): Record<string, GraphFeed> {
+  const b = positiveIds.length;
+  const feeds: Record<string, GraphFeed> = {};
+  if (head.objective === 'mine') {
+    const ema = ctx.mine.ema;
+    feeds.mine_log_denominator = { data: Float32Array.of(ema === undefined ? 0 : Math.log(ema)), dims: [] };
+    feeds.mine_use_batch = { data: Float32Array.of(ema === undefined ? 1 : 0), dims: [] };
+  }
+  if (head.layout === 'in-batch') return feeds;
+  const { bank } = ctx;
+  const k = bank.capacity;
+  const parts = logitBiasParts(bank, { positiveIds, logQ: ctx.logQ, inBatchNegatives: ctx.inBatchNegatives, maskAccidentalHits: head.maskHits });
+  feeds.bank = { data: bank.keys, dims: [k, bank.dim] };
+  feeds.positive_bias = { data: parts.positive, dims: [b, 1] };
+  feeds.bank_bias = { data: parts.bank, dims: [1, k] };
+  if (head.objective !== 'infonce') {
+    feeds.neg_count = { data: Float32Array.of(b * bank.filled), dims: [] };
+    return feeds;
+  }
+  feeds.batch_bias = { data: parts.batch, dims: [b, b] };
+  if (head.maskHits) {
+    feeds.hit_ids = { data: parts.hitIds, dims: [b, 1] };
+    feeds.bank_ids = { data: bank.ids, dims: [1, k] };
+  }
+  return feeds;
+}
+
+/** The critic's row statistics from the graph's B×4 output (losses/critic-rows.ts), over `filled` negatives a row. */
+function criticRowsOf(rows: Float32Array, b: number, filled: number): CriticRows {
+  const column = (c: number) => Float32Array.from({ length: b }, (_, i) => rows[i * CRITIC_ROW_COLUMNS.length + c]!);
+  const [pos, negLogSumExp, negMax, negSoftplus] = CRITIC_ROW_COLUMNS.map((_, c) => column(c)) as [Float32Array, Float32Array, Float32Array, Float32Array];
+  return { rows: b, negativesPerRow: filled, pos, negLogSumExp, negMax, negSoftplus };
+}
+
 /** The click-log graph's batch inputs: the pooled query and site rows and the site→query mask. */
-function clickLogInputs(m: ClickLogModel, batch: ClickBatch): Record<string, Tensor32> {
+function clickLogInputs(m: ClickLogModel, batch: ClickBatch): Record<string, GraphFeed> {
   const [pooledQ, pooledS] = m.pooledRows(batch);
   const b = batch.sites.length;
   const e = m.options.embeddingDim;
@@ -199,7 +201,7 @@ function clickLogInputs(m: ClickLogModel, batch: ClickBatch): Record<string, Ten
 }
 
 /** Every parameter of `params` as a graph input named after it (views, no copies). */
-function paramFeeds(params: ParamSet): Record<string, Tensor32> {
+function paramFeeds(params: ParamSet): Record<string, GraphFeed> {
   return Object.fromEntries(params.specs.map((spec) => [spec.name, { data: paramValues(params, spec.name), dims: spec.shape }]));
 }
 

@@ -10,7 +10,7 @@ const ModelProto = new protobuf.Root().loadSync(PROTO_PATH, { keepCase: true }).
 export const IR_VERSION = 8;
 export const OPSET = 17;
 
-const DATA_TYPE: Record<ElemType, number> = { float32: 1, int64: 7, float64: 11 };
+const DATA_TYPE: Record<ElemType, number> = { float32: 1, int32: 6, int64: 7, bool: 9, float64: 11 };
 const ATTRIBUTE_TYPE = { float: 1, int: 2, ints: 7 } as const;
 
 /** The ONNX model file of the graph `g` builds: its bytes, ready for an InferenceSession or a file. */

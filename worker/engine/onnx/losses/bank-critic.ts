@@ -1,0 +1,39 @@
+import type { GraphBuilder, Value } from '../graph-builder.js';
+import { add } from '../ops/add.js';
+import { gemm } from '../ops/gemm.js';
+import { mul } from '../ops/mul.js';
+import { reduceSum } from '../ops/reduce-sum.js';
+
+/** The operands of {@link bankCritic}. */
+export interface BankCriticOperands {
+  /** Anchors, B×d. */
+  q: Value;
+  /** Their positives, B×d. */
+  kpos: Value;
+  /** The bank's K keys, K×d. */
+  bank: Value;
+  /** Logit scale 1/τ, a scalar. */
+  scale: Value;
+  /** Each row's positive correction (logQ), B×1. */
+  positiveBias: Value;
+  /** Each bank slot's correction, 1×K: logQ, or a large negative value for an empty slot. */
+  bankBias: Value;
+}
+
+/** The critic's scores in the queue layout, in two blocks. */
+export interface BankCritic {
+  /** scale·<q_i, kpos_i> + positiveBias_i, B×1. */
+  positive: Value;
+  /** scale·<q_i, bank_j> + bankBias_j, B×K. */
+  negatives: Value;
+}
+
+/**
+ * The critic T(q, k) = scale·<q, k> + logQ correction of every row against its positive and every
+ * bank slot, without masks: what the score objectives train and what every bound is computed on.
+ */
+export function bankCritic(g: GraphBuilder, o: BankCriticOperands): BankCritic {
+  const positive = add(g, mul(g, reduceSum(g, mul(g, o.q, o.kpos), [1], true), o.scale), o.positiveBias);
+  const negatives = add(g, mul(g, gemm(g, o.q, o.bank, null, { transB: true }), o.scale), o.bankBias);
+  return { positive, negatives };
+}
