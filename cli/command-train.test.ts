@@ -1,39 +1,13 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { assertOneLineError, runCli } from '../testing/cli-harness.js';
 import { tempDir } from '../testing/test-helpers.js';
 
-const run = promisify(execFile);
-const BIN = new URL('../../bin/infobound.js', import.meta.url).pathname;
-
-/** Runs the CLI; resolves with exit code and output whether or not it failed. */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], { maxBuffer: 64 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-/** A failed run whose error is one line (after any skipped-line warnings) and has no stack trace. */
-function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp): void {
-  assert.notEqual(r.code, 0);
-  // Warnings about skipped lines may come first; the error is the last line.
-  const lines = r.stderr.trim().split('\n');
-  assert.ok(
-    lines.every((l) => l.startsWith('infobound: ')),
-    `every stderr line is an infobound message:\n${r.stderr}`,
-  );
-  assert.match(lines.at(-1)!, pattern);
-  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-}
+const cli = runCli;
 
 const SMALL = ['--steps', '60', '--batch', '64', '--bank-size', '1000'];
 
@@ -272,66 +246,35 @@ test('quality on a generated click log: bound ≥ 70% of min(true MI, ceiling), 
   assert.ok(s.eval.recall_at_10! > s.eval.popularity_recall_at_10!);
 });
 
-test('--engine onnx trains a click log; what it does not run yet, and a device that is not there, are one line each', async (t) => {
+test('the onnx engine (the default) and the tfjs engine both train a click log; a device that is not there is one line', async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   await writeSyntheticClickLog(data, { queries: 4000, sites: 400, seed: 8 });
-  const r = await cli(['train', '--data', data, ...SMALL, '--engine', 'onnx', '--run-dir', join(dir, 'onnx'), '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
-    steps: number;
-    bounds: { infonce: number };
-    initial_bounds: { infonce: number };
-    ceiling: number;
-  };
-  assert.equal(summary.steps, 60);
-  assert.ok(summary.bounds.infonce > summary.initial_bounds.infonce + 0.5, `the bound rises: ${summary.initial_bounds.infonce} → ${summary.bounds.infonce}`);
-  assert.ok(summary.bounds.infonce < summary.ceiling);
+  for (const engine of [[], ['--engine', 'tfjs']]) {
+    const r = await cli(['train', '--data', data, ...SMALL, ...engine, '--run-dir', join(dir, engine.length === 0 ? 'default' : 'tfjs'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+      steps: number;
+      bounds: { infonce: number };
+      initial_bounds: { infonce: number };
+      ceiling: number;
+    };
+    assert.equal(summary.steps, 60);
+    assert.ok(
+      summary.bounds.infonce > summary.initial_bounds.infonce + 0.5,
+      `${engine}: the bound rises: ${summary.initial_bounds.infonce} → ${summary.bounds.infonce}`,
+    );
+    assert.ok(summary.bounds.infonce < summary.ceiling);
+  }
+  const config = JSON.parse(readFileSync(join(dir, 'default', 'config.json'), 'utf8')) as { engine: string };
+  assert.equal(config.engine, 'onnx');
 
-  assertOneLineError(
-    await cli([
-      'train',
-      '--data',
-      data,
-      ...SMALL,
-      '--engine',
-      'onnx',
-      '--kind',
-      'clicklog',
-      '--run-dir',
-      join(dir, 'nwj'),
-      '--config',
-      writeObjective(dir, 'nwj'),
-    ]),
-    /^infobound: --engine onnx: the nwj objective is not built as a graph yet; use --engine tfjs$/,
-  );
-  // Where a GPU is, this trains; here it must say, on its last line, what is missing and to use --device cpu.
-  const webgpu = await cli([
-    'train',
-    '--data',
-    data,
-    '--steps',
-    '2',
-    '--batch',
-    '16',
-    '--bank-size',
-    '32',
-    '--engine',
-    'onnx',
-    '--device',
-    'webgpu',
-    '--run-dir',
-    join(dir, 'webgpu'),
-  ]);
-  if (webgpu.code !== 0) {
-    assert.match(webgpu.stderr.trim().split('\n').at(-1)!, /^infobound: --device webgpu: .*; use --device cpu$/);
-    assert.doesNotMatch(webgpu.stderr, /^\s+at /m, 'no stack trace');
+  // Where a GPU is, these train; here each must say, on its last line, what is missing and to use --device cpu.
+  for (const device of ['webgpu', 'cuda']) {
+    const r = await cli(['train', '--data', data, '--steps', '2', '--batch', '16', '--bank-size', '32', '--device', device, '--run-dir', join(dir, device)]);
+    if (r.code !== 0) {
+      assert.match(r.stderr.trim().split('\n').at(-1)!, new RegExp(`^infobound: --device ${device}: .*; use --device cpu$`));
+      assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+    }
   }
 });
-
-/** A config file that sets the training objective. */
-function writeObjective(dir: string, objective: string): string {
-  const path = join(dir, `${objective}.yaml`);
-  writeFileSync(path, `train:\n  objective: ${objective}\n`);
-  return path;
-}

@@ -1,7 +1,7 @@
 import { loadConfig } from '../common/config/mod.js';
 import { train } from '../worker/train/trainer.js';
 import { runLocalCluster } from './local-cluster.js';
-import { backendOverride, configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
+import { environmentOverrides, configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
 import { UserError } from '../common/user-error.js';
 import { ProgressBar } from './progress-bar.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
@@ -36,7 +36,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     return 0;
   }
   // loadConfig takes the config flags among the values and leaves the others.
-  const config = loadConfig(values.config, { ...values, ...backendOverride(values.backend) });
+  const config = loadConfig(values.config, { ...values, ...environmentOverrides(values) });
   const json = values.json === true;
   if (values.workers !== undefined) {
     const workers = positiveInt('--workers', values.workers);

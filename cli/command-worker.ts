@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../common/config/mod.js';
 import { UserError } from '../common/user-error.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
-import { backendOverride, configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
+import { environmentOverrides, configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 /** The config fields `worker` takes as flags. */
@@ -28,7 +28,8 @@ listens on (default 127.0.0.1; 0.0.0.0 in a pod), --advertise the host other wor
 --connect-timeout (default 60) bounds the wait for an unreachable coordinator (not started yet, or
 restarting) and for a new generation after a failed step. --metrics-port P serves Prometheus metrics at
 http://BIND:P/metrics. --peer-port fixes the worker-to-worker port (default: any free port). The
-backend may also come from INFOBOUND_BACKEND (the GPU image sets tensorflow-gpu). SIGTERM drains the
+device may also come from INFOBOUND_DEVICE (the GPU image sets cuda), the tfjs backend from
+INFOBOUND_BACKEND. SIGTERM drains the
 worker: it finishes the step in flight and leaves the job, which goes on without it.`;
 
 /** `infobound worker`. */
@@ -51,7 +52,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
   }
   if (values.coordinator === undefined) throw new UserError('worker: --coordinator HOST:PORT is required');
   // loadConfig takes the config flags among the values and leaves the others.
-  const config = loadConfig(values.config, { ...values, ...backendOverride(values.backend) });
+  const config = loadConfig(values.config, { ...values, ...environmentOverrides(values) });
   const bind = values.bind ?? '127.0.0.1';
   const workerId = values['worker-id'] ?? `${hostname()}-${process.pid}`;
   const say = (m: string) => process.stderr.write(`infobound worker ${workerId}: ${m}\n`);

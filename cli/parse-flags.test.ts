@@ -1,16 +1,22 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError } from '../common/user-error.js';
-import { backendOverride, configFlagOptions, configFlagUsage, portNumber, positiveInt, usageLine } from './parse-flags.js';
+import { environmentOverrides, configFlagOptions, configFlagUsage, portNumber, positiveInt, usageLine } from './parse-flags.js';
 
-test('the backend comes from --backend, else INFOBOUND_BACKEND, else the config', () => {
-  assert.deepEqual(backendOverride('cpu', { INFOBOUND_BACKEND: 'tensorflow-gpu' }), { backend: 'cpu' });
-  assert.deepEqual(backendOverride(undefined, { INFOBOUND_BACKEND: 'tensorflow-gpu' }), { backend: 'tensorflow-gpu' });
-  assert.deepEqual(backendOverride(undefined, {}), {});
-  assert.deepEqual(backendOverride(undefined, { INFOBOUND_BACKEND: '' }), {});
+test('the backend and device come from their flags, else INFOBOUND_BACKEND / INFOBOUND_DEVICE, else the config', () => {
+  const env = { INFOBOUND_BACKEND: 'tensorflow-gpu', INFOBOUND_DEVICE: 'cuda' };
+  assert.deepEqual(environmentOverrides({ backend: 'cpu', device: 'cpu' }, env), { backend: 'cpu', device: 'cpu' });
+  assert.deepEqual(environmentOverrides({}, env), { backend: 'tensorflow-gpu', device: 'cuda' });
+  assert.deepEqual(environmentOverrides({ device: 'webgpu' }, env), { backend: 'tensorflow-gpu', device: 'webgpu' });
+  assert.deepEqual(environmentOverrides({}, {}), {});
+  assert.deepEqual(environmentOverrides({}, { INFOBOUND_BACKEND: '', INFOBOUND_DEVICE: '' }), {});
   assert.throws(
-    () => backendOverride(undefined, { INFOBOUND_BACKEND: 'gpu' }),
+    () => environmentOverrides({}, { INFOBOUND_BACKEND: 'gpu' }),
     (e: Error) => e instanceof UserError && /^INFOBOUND_BACKEND must be one of "wasm", .* got "gpu"$/.test(e.message),
+  );
+  assert.throws(
+    () => environmentOverrides({}, { INFOBOUND_DEVICE: 'tpu' }),
+    (e: Error) => e instanceof UserError && /^INFOBOUND_DEVICE must be one of "cpu", "webgpu", "cuda", got "tpu"$/.test(e.message),
   );
 });
 

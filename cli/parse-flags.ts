@@ -38,15 +38,26 @@ export function portNumber(flag: string, value: string): number {
 }
 
 /**
- * The backend a command runs on: `--backend`, else INFOBOUND_BACKEND from the environment (how a
- * container image picks its default, e.g. the GPU image's tensorflow-gpu), else the config's.
+ * The backend and device a command runs on: the flag, else INFOBOUND_BACKEND / INFOBOUND_DEVICE from
+ * the environment (how a container image picks its default: the GPU image's cuda), else the config's.
  */
-export function backendOverride(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { backend?: string } {
-  const value = flag ?? env.INFOBOUND_BACKEND;
-  if (value === undefined || value === '') return {};
-  // The flag's value is checked with the rest of the config; the variable's here, so the error names it.
-  if (flag === undefined) flagValue('backend', value, 'INFOBOUND_BACKEND');
-  return { backend: value };
+export function environmentOverrides(
+  flags: { backend?: string | undefined; device?: string | undefined },
+  env: NodeJS.ProcessEnv = process.env,
+): { backend?: string; device?: string } {
+  const fromEnvironment = [
+    ['backend', 'INFOBOUND_BACKEND', env.INFOBOUND_BACKEND],
+    ['device', 'INFOBOUND_DEVICE', env.INFOBOUND_DEVICE],
+  ] as const;
+  const out: { backend?: string; device?: string } = {};
+  for (const [name, variable, value] of fromEnvironment) {
+    const chosen = flags[name] ?? value;
+    if (chosen === undefined || chosen === '') continue;
+    // A flag's value is checked with the rest of the config; the variable's here, so the error names it.
+    if (flags[name] === undefined) flagValue(name, chosen, variable);
+    out[name] = chosen;
+  }
+  return out;
 }
 
 /** The parseArgs entries of the config flags `names` (each takes a value), for a command's flag table. */

@@ -3,23 +3,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { defaultConfig, type Config } from '../common/config/mod.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { CLI_BIN, runCli } from '../testing/cli-harness.js';
 import { makeTestPki, tempDir } from '../testing/test-helpers.js';
 
-const run = promisify(execFile);
-const BIN = new URL('../../bin/infobound.js', import.meta.url).pathname;
-
-async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, maxBuffer: 32 << 20 });
-    return { code: 0, ...r };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = runCli;
 
 test('mutual TLS on every channel: a job trains; a worker with another CA, no TLS or a wrong token is refused with one clear line', {
   timeout: 120_000,
@@ -48,7 +37,7 @@ test('mutual TLS on every channel: a job trains; a worker with another CA, no TL
 
   // A coordinator waiting for one worker; each intruder below is turned away and the coordinator stays up.
   const coordinatorConfig = config(good, 'guarded');
-  const coordinator = execFile(process.execPath, [BIN, 'coordinator', '--config', coordinatorConfig, '--workers', '1', '--token', 'secret']);
+  const coordinator = execFile(process.execPath, [CLI_BIN, 'coordinator', '--config', coordinatorConfig, '--workers', '1', '--token', 'secret']);
   t.after(() => coordinator.kill('SIGKILL'));
   const address = await new Promise<string>((resolve) => {
     let err = '';

@@ -33,8 +33,8 @@ export const TOP_LEVEL = {
     flag: { name: 'backend' },
   }),
   engine: oneOf(ENGINES, {
-    default: 'tfjs',
-    doc: 'Engine of the dense math (towers, objective, critic scores): tfjs (TensorFlow.js on `backend`, the reference) or onnx (ONNX Runtime on `device`; so far the InfoNCE objective, on click logs and images).',
+    default: 'onnx',
+    doc: 'Engine of the dense math (towers, objective and its gradient, critic scores): onnx (ONNX Runtime on `device`, every model and objective as graphs) or tfjs (TensorFlow.js on `backend`, the reference).',
     flag: { name: 'engine' },
   }),
   device: oneOf(DEVICES, {

@@ -30,9 +30,6 @@ const MODELS: Record<string, new (o: never) => { validate(): void }> = {
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
 };
 
-/** Environment variables read by software other than ours, with who reads them. */
-const FOREIGN_ENV: Record<string, string> = { TF_FORCE_GPU_ALLOW_GROWTH: 'libtensorflow (tfjs-node-gpu)' };
-
 /** A rendered manifest's fields: arbitrary Kubernetes objects, which the schema check validates. */
 // biome-ignore lint/suspicious/noExplicitAny: see above
 type Loose = any;
@@ -136,7 +133,7 @@ for (const dir of ['base', 'gpu']) {
         for (const ref of args.join(' ').matchAll(/\$\(([A-Z_]+)\)/g)) assert.ok(envNames.has(ref[1]!), `${c.name}: $(${ref[1]}) is defined`);
         for (const name of envNames) {
           const usedInArgs = args.some((a) => a.includes(`$(${name})`));
-          assert.ok(readByCode.has(name) || usedInArgs || name in FOREIGN_ENV, `${c.name}: env ${name} is read by the code`);
+          assert.ok(readByCode.has(name) || usedInArgs, `${c.name}: env ${name} is read by the code`);
         }
       }
     }
@@ -186,7 +183,7 @@ for (const dir of ['base', 'gpu']) {
     if (dir === 'gpu') {
       assert.equal(worker.resources.limits['nvidia.com/gpu'], 1);
       assert.match(worker.image, /infobound-gpu:/);
-      assert.equal(worker.env!.find((e) => e.name === 'INFOBOUND_BACKEND')?.value, 'tensorflow-gpu');
+      assert.equal(worker.env!.find((e) => e.name === 'INFOBOUND_DEVICE')?.value, 'cuda');
     } else {
       assert.equal(worker.resources.limits['nvidia.com/gpu'], undefined);
     }
@@ -201,7 +198,7 @@ test('every metric the dashboard queries is one the code exports', () => {
   for (const name of used) assert.ok(exported.has(name), `${name} is in common/metrics.ts`);
 });
 
-test('container images: non-root, the documented ports, and the GPU one on CUDA 11.2 / cuDNN 8 with the tensorflow-gpu backend', () => {
+test('container images: non-root, the documented ports, and the GPU one on CUDA 12 / cuDNN 9 with ONNX Runtime’s CUDA provider installed and the cuda device', () => {
   const cpu = readFileSync(deployPath('docker', 'Dockerfile'), 'utf8');
   const gpu = readFileSync(deployPath('docker', 'Dockerfile.gpu'), 'utf8');
   for (const [name, text] of [
@@ -213,8 +210,11 @@ test('container images: non-root, the documented ports, and the GPU one on CUDA 
     assert.match(text, /^EXPOSE 7070 7071 9400$/m, `${name}: coordinator, peer and metrics ports`);
     assert.match(text, /^ENTRYPOINT \["node", "\/app\/bin\/infobound\.js"\]$/m);
   }
-  assert.match(gpu, /^FROM nvidia\/cuda:11\.2\.\d+-cudnn8-runtime-ubuntu20\.04$/m);
-  assert.match(gpu, /@tensorflow\/tfjs-node-gpu@4\.22\.0/);
-  assert.match(gpu, /^ENV INFOBOUND_BACKEND=tensorflow-gpu\b/m);
-  assert.doesNotMatch(cpu, /tfjs-node/, 'the CPU image stays on the wasm backend');
+  assert.match(gpu, /^FROM nvidia\/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu22\.04$/m);
+  assert.match(gpu, /ONNXRUNTIME_NODE_INSTALL=cuda12 node script\/install\.js/, 'the CUDA provider is installed');
+  assert.match(gpu, /libonnxruntime_providers_cuda\.so/, 'and checked to be there');
+  assert.match(gpu, /libvulkan1/, 'the Vulkan loader for --device webgpu');
+  assert.match(gpu, /^ENV INFOBOUND_DEVICE=cuda$/m);
+  for (const text of [cpu, gpu]) assert.match(text, /npm ci --ignore-scripts/, 'no install script runs in npm ci');
+  assert.doesNotMatch(cpu, /tfjs-node|ONNXRUNTIME_NODE_INSTALL/, 'the CPU image has the CPU engines of the npm packages only');
 });

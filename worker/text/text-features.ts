@@ -11,8 +11,9 @@ export interface FeatureRows {
   ids: Int32Array;
 }
 
-const WORD_SALT = 0x9747b28c;
-const TRIGRAM_SALT = 0x5bd1e995;
+/** Salts of the word and trigram hashes (an export's featuriser spec names them). */
+export const WORD_SALT = 0x9747b28c;
+export const TRIGRAM_SALT = 0x5bd1e995;
 
 /** FNV-1a over UTF-16 code units of s[start, end), salted, with a final avalanche (murmur3 fmix32). */
 export function hashRange(s: string, start: number, end: number, salt: number): number {

@@ -101,16 +101,10 @@ export function applyTrainingState(ck: CheckpointContents, where: string, task: 
     };
     params: string;
   };
-  if (meta.params !== modelSignature(task)) throw new UserError(`${where}: the checkpoint was written by a model of another shape (${meta.params})`);
   if (meta.bank.capacity !== ctx.bank.capacity)
     throw new UserError(`${where}: the checkpoint's bank holds ${meta.bank.capacity} keys, this run's bank.size is ${ctx.bank.capacity}`);
-  const arrays = new Map(Object.entries(ck.tensors));
-  const get = (name: string) => {
-    const a = arrays.get(name);
-    if (a === undefined) throw new UserError(`${where}: the checkpoint has no ${name}`);
-    return a.data;
-  };
-  task.model.online.values.set(get('online.dense') as Float32Array);
+  const arrays = restoreModelState(ck, where, task);
+  const get = (name: string) => checkpointArray(arrays, name, where);
   ctx.adam.m.set(get('adam.m') as Float32Array);
   ctx.adam.v.set(get('adam.v') as Float32Array);
   ctx.adam.t = meta.adam_t;
@@ -118,12 +112,35 @@ export function applyTrainingState(ck: CheckpointContents, where: string, task: 
   try {
     ctx.bank.restore(get('bank.keys') as Float32Array, get('bank.ids') as Int32Array, get('bank.steps') as Int32Array, meta.bank.head, meta.bank.filled);
     ctx.transport.restorePending(pendingKeys(meta.bank.pending ?? [], arrays, meta.bank.dim, where));
-    task.restoreState(arrays);
   } catch (err) {
     if (err instanceof RangeError) throw new UserError(`${where}: ${err.message}`);
     throw err;
   }
   return { step: meta.step, position: meta.position };
+}
+
+/**
+ * Loads the model's part of checkpoint contents into `task` (dense parameters, tables, the momentum
+ * encoder): what an export needs, without the optimisers and the bank. Returns the arrays by name.
+ */
+export function restoreModelState(ck: CheckpointContents, where: string, task: TrainingTask<unknown>): ReadonlyMap<string, CheckpointArray> {
+  const params = (ck.meta as { params?: unknown }).params;
+  if (params !== modelSignature(task)) throw new UserError(`${where}: the checkpoint was written by a model of another shape (${String(params)})`);
+  const arrays = new Map(Object.entries(ck.tensors));
+  task.model.online.values.set(checkpointArray(arrays, 'online.dense', where) as Float32Array);
+  try {
+    task.restoreState(arrays);
+  } catch (err) {
+    if (err instanceof RangeError) throw new UserError(`${where}: ${err.message}`);
+    throw err;
+  }
+  return arrays;
+}
+
+function checkpointArray(arrays: ReadonlyMap<string, CheckpointArray>, name: string, where: string): CheckpointArray['data'] {
+  const a = arrays.get(name);
+  if (a === undefined) throw new UserError(`${where}: the checkpoint has no ${name}`);
+  return a.data;
 }
 
 /** The staleness window's keys as a checkpoint holds them: per-message headers in meta, keys and ids concatenated. */

@@ -38,6 +38,8 @@ export class GraphBuilder {
   private readonly names = new Set<string>();
   /** Values gradients do not flow through (ops/stop-gradient.ts). */
   private readonly stopped = new Set<string>();
+  /** Names of the symbolic dimensions; dimension −(i + 1) is symbols[i]. */
+  private readonly symbols: string[] = [];
   private counter = 0;
 
   /**
@@ -48,6 +50,22 @@ export class GraphBuilder {
     readonly name: string,
     readonly floatType: 'float32' | 'float64' = 'float32',
   ) {}
+
+  /**
+   * A dimension whose size is known only at run time (an inference graph's batch), written into the
+   * model file as `name`: a negative number in shapes, the same number wherever the size is the same.
+   */
+  symbol(name: string): number {
+    this.symbols.push(name);
+    return -this.symbols.length;
+  }
+
+  /** The name of a dimension made by {@link symbol}. */
+  symbolName(dim: number): string {
+    const name = this.symbols[-dim - 1];
+    if (name === undefined) throw new Error(`graph ${this.name}: ${dim} is no symbolic dimension`);
+    return name;
+  }
 
   /** A graph input fed at run time. */
   input(name: string, shape: readonly number[], type: ElemType = this.floatType): Value {
@@ -118,7 +136,8 @@ export class GraphBuilder {
 
   private newValue(name: string, shape: readonly number[], type: ElemType): Value {
     if (this.names.has(name)) throw new Error(`graph ${this.name}: the name ${name} is taken`);
-    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`graph ${this.name}: ${name} has the shape [${shape.join(', ')}]`);
+    if (!shape.every((d) => Number.isSafeInteger(d) && (d >= 0 || this.symbols[-d - 1] !== undefined)))
+      throw new Error(`graph ${this.name}: ${name} has the shape [${shape.join(', ')}]`);
     this.names.add(name);
     return { name, shape: [...shape], type };
   }

@@ -17,7 +17,7 @@ const ATTRIBUTE_TYPE = { float: 1, int: 2, ints: 7 } as const;
 export function encodeModel(g: GraphBuilder, docString = ''): Uint8Array {
   const valueInfo = (v: Value) => ({
     name: v.name,
-    type: { tensor_type: { elem_type: DATA_TYPE[v.type], shape: { dim: v.shape.map((d) => ({ dim_value: d })) } } },
+    type: { tensor_type: { elem_type: DATA_TYPE[v.type], shape: { dim: v.shape.map((d) => (d < 0 ? { dim_param: g.symbolName(d) } : { dim_value: d })) } } },
   });
   const attribute = (name: string, a: Attribute) =>
     a.kind === 'int'
