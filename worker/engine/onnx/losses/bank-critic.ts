@@ -33,7 +33,9 @@ export interface BankCritic {
  * bank slot, without masks: what the score objectives train and what every bound is computed on.
  */
 export function bankCritic(g: GraphBuilder, o: BankCriticOperands): BankCritic {
-  const positive = add(g, mul(g, reduceSum(g, mul(g, o.q, o.kpos), [1], true), o.scale), o.positiveBias);
-  const negatives = add(g, mul(g, gemm(g, o.q, o.bank, null, { transB: true }), o.scale), o.bankBias);
+  // The scale multiplies the B×d anchors, not the B×K scores: one pass over B×K fewer, each way.
+  const scaled = mul(g, o.q, o.scale);
+  const positive = add(g, reduceSum(g, mul(g, scaled, o.kpos), [1], true), o.positiveBias);
+  const negatives = add(g, gemm(g, scaled, o.bank, null, { transB: true }), o.bankBias);
   return { positive, negatives };
 }

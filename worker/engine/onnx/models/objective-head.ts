@@ -70,7 +70,8 @@ export function objectiveHead(g: GraphBuilder, q: Value, kpos: Value, scale: Val
   let bankLogits = critic.negatives;
   if (s.maskHits) {
     const hits = equal(g, g.input('hit_ids', [b, 1], 'int32'), g.input('bank_ids', [1, s.bank], 'int32'));
-    bankLogits = add(g, bankLogits, where(g, hits, maskedScalar(g), g.scalar(0)));
+    // Replaced rather than added to: one pass over the B×K logits, and no gradient where masked.
+    bankLogits = where(g, hits, maskedScalar(g), bankLogits);
   }
   const loss = infonceBankLoss(g, { q, kpos, scale, batchBias: g.input('batch_bias', [b, b]), bankLogits });
   return { loss, trained: loss, outputs };
