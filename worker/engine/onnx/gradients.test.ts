@@ -12,7 +12,6 @@ import { div } from './ops/div.js';
 import { exp } from './ops/exp.js';
 import { expand } from './ops/expand.js';
 import { gemm } from './ops/gemm.js';
-import { greaterOrEqual } from './ops/greater-or-equal.js';
 import { log } from './ops/log.js';
 import { logSumExp } from './ops/log-sum-exp.js';
 import { matMul } from './ops/matmul.js';
@@ -28,7 +27,6 @@ import { softplus } from './ops/softplus.js';
 import { sqrt } from './ops/sqrt.js';
 import { sub } from './ops/sub.js';
 import { transpose } from './ops/transpose.js';
-import { where } from './ops/where.js';
 
 const rng = new Rng(7);
 
@@ -145,18 +143,6 @@ test('Slice (its gradient padded back with zeros), Softplus and Sigmoid', async 
   // ONNX Runtime's CPU provider has Softplus in float32 only.
   await unaryOrBinary('softplus', [[2, 4]], softplus, draw([[2, 4]], -3, 3), 'float32');
   await unaryOrBinary('sigmoid', [[2, 4]], sigmoid, draw([[2, 4]], -3, 3));
-});
-
-test('Where, with the condition from a comparison and the second operand broadcast', async () => {
-  const pattern = Array.from({ length: 15 }, (_, i) => (i % 3 === 0 ? 1 : 0));
-  await unaryOrBinary(
-    'where of [3, 5] and [1, 5]',
-    [
-      [3, 5],
-      [1, 5],
-    ],
-    (g, x, y) => where(g, greaterOrEqual(g, g.constant(pattern, [3, 5]), g.scalar(0.5)), x!, y!),
-  );
 });
 
 test('Concat along either axis, and log-sum-exp through its stopped maximum', async () => {

@@ -46,6 +46,9 @@ export class GraphSession {
         // The memory pattern would keep a second copy of a run's buffers beside the arena's: at a bank
         // of a million keys that is gigabytes, and the arena alone reuses its blocks as fast.
         enableMemPattern: false,
+        // Idle operator threads sleep instead of spinning: a spinning thread takes a core from the
+        // step's JavaScript (sparse tables, optimisers) between runs; measured here, 48 → 32 ms a step.
+        extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
         logSeverityLevel: 4,
       });
       return new GraphSession(name, session);

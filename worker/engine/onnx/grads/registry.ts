@@ -20,7 +20,6 @@ import { sqrtGrad } from './sqrt-grad.js';
 import { subGrad } from './sub-grad.js';
 import { transposeGrad } from './transpose-grad.js';
 import { expandGrad } from './expand-grad.js';
-import { whereGrad } from './where-grad.js';
 
 /** The reverse-mode rule of every operator the graphs use, by ONNX operator name. */
 export const GRADIENT_RULES: Readonly<Record<string, GradientRule>> = {
@@ -44,6 +43,5 @@ export const GRADIENT_RULES: Readonly<Record<string, GradientRule>> = {
   Identity: identityGrad,
   Slice: sliceGrad,
   Softplus: softplusGrad,
-  Where: whereGrad,
   Sigmoid: sigmoidGrad,
 };
