@@ -30,9 +30,9 @@ export interface ImageModelOptions {
   seed: number;
 }
 
-const KERNEL = 5;
-const STRIDE = 2;
-const PAD = 2;
+/** conv1's geometry: 5×5 kernels, stride 2, 2 pixels of zero padding (an engine's im2col follows it). */
+export const CONV1 = { kernel: 5, stride: 2, pad: 2 } as const;
+const { kernel: KERNEL, stride: STRIDE, pad: PAD } = CONV1;
 
 /**
  * A small conv net that trains on the wasm backend, which has no Conv2DBackpropFilter: conv1 (5×5,

@@ -103,27 +103,24 @@ export class OnnxDenseEngine implements DenseEngine {
   }
 
   private imageInputs(m: ImageModel, batch: ImageBatch): Record<string, GraphFeed> {
-    const n = batch.indices.length;
-    const [r, w] = m.mapShape;
-    return { patches: { data: m.patches(batch.query, n), dims: [n * r * w, 25] } };
+    return { images: { data: batch.query, dims: [batch.indices.length, m.options.rows * m.options.cols] } };
   }
 
   private async imageKeys(m: ImageModel, batch: ImageBatch): Promise<Float32Array> {
     const n = batch.indices.length;
     const shape = this.imageShape(m, n);
     const built = await this.session(`embed-images-${JSON.stringify(shape)}`, () => imageEmbedGraph(shape));
-    const [r, w] = m.mapShape;
     const params = paramFeeds(m.key);
     // The key encoder's copy of the logit scale is no input of the forward graph.
     const feeds: Record<string, GraphFeed> = Object.fromEntries(built.params.map((name) => [name, params[name]!]));
-    const out = await built.session.run({ ...feeds, patches: { data: m.patches(batch.key, n), dims: [n * r * w, 25] } });
+    const out = await built.session.run({ ...feeds, images: { data: batch.key, dims: [n, m.options.rows * m.options.cols] } });
     return out[built.output]!;
   }
 
   private imageShape(m: ImageModel, batch: number) {
     const [mapRows, mapCols] = m.mapShape;
-    const { channels, hiddenDim, outputDim } = m.options;
-    return { batch, mapRows, mapCols, channels, hiddenDim, outputDim };
+    const { rows: imageRows, cols: imageCols, channels, hiddenDim, outputDim } = m.options;
+    return { batch, imageRows, imageCols, mapRows, mapCols, channels, hiddenDim, outputDim };
   }
 
   /** The graph `key` as built (its model and output names) and its session, built and opened on first use. */

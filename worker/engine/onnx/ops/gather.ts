@@ -1,7 +1,12 @@
 import type { GraphBuilder, Value } from '../graph-builder.js';
 
-/** Rows `indices` of the matrix `table` ([R, e] by [N] → [N, e]): an embedding lookup, in inference graphs only (no gradient rule). */
-export function gather(g: GraphBuilder, table: Value, indices: Value): Value {
-  if (table.shape.length !== 2 || indices.shape.length !== 1) throw new Error(`Gather of [${indices.shape.join(', ')}] from [${table.shape.join(', ')}]`);
-  return g.node('Gather', [table, indices], [indices.shape[0]!, table.shape[1]!], { axis: { kind: 'int', value: 0 } });
+/**
+ * Entries `indices` of `data` along `axis` (an embedding lookup on axis 0, an im2col on axis 1):
+ * the shape is data's with that axis replaced by indices'. Inputs of inference and of constant
+ * operands only: it has no gradient rule.
+ */
+export function gather(g: GraphBuilder, data: Value, indices: Value, axis = 0): Value {
+  if (axis < 0 || axis >= data.shape.length) throw new Error(`Gather along axis ${axis} of [${data.shape.join(', ')}]`);
+  const shape = [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)];
+  return g.node('Gather', [data, indices], shape, { axis: { kind: 'int', value: axis } });
 }
