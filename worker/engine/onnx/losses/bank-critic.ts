@@ -36,6 +36,7 @@ export function bankCritic(g: GraphBuilder, o: BankCriticOperands): BankCritic {
   // The scale multiplies the B×d anchors, not the B×K scores: one pass over B×K fewer, each way.
   const scaled = mul(g, o.q, o.scale);
   const positive = add(g, reduceSum(g, mul(g, scaled, o.kpos), [1], true), o.positiveBias);
-  const negatives = add(g, gemm(g, scaled, o.bank, null, { transB: true }), o.bankBias);
+  // The bias rides in the Gemm's C operand, broadcast over the rows: no separate pass over B×K.
+  const negatives = gemm(g, scaled, o.bank, o.bankBias, { transB: true });
   return { positive, negatives };
 }
