@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
@@ -269,12 +269,16 @@ test('the onnx engine (the default) and the tfjs engine both train a click log; 
   const config = JSON.parse(readFileSync(join(dir, 'default', 'config.json'), 'utf8')) as { engine: string };
   assert.equal(config.engine, 'onnx');
 
-  // Where a GPU is, these train; here each must say, on its last line, what is missing and to use --device cpu.
+  // Where a GPU is, these train; here each must say, on its last line, what is missing and to use
+  // --device cpu, and leave the run directory it was pointed at as it was.
+  const runDir = join(dir, 'default');
+  const before = new Map(readdirSync(runDir).map((f) => [f, readFileSync(join(runDir, f))]));
   for (const device of ['webgpu', 'cuda']) {
-    const r = await cli(['train', '--data', data, '--steps', '2', '--batch', '16', '--bank-size', '32', '--device', device, '--run-dir', join(dir, device)]);
+    const r = await cli(['train', '--data', data, '--steps', '2', '--batch', '16', '--bank-size', '32', '--device', device, '--run-dir', runDir]);
     if (r.code !== 0) {
       assert.match(r.stderr.trim().split('\n').at(-1)!, new RegExp(`^infobound: --device ${device}: .*; use --device cpu$`));
       assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+      assert.deepEqual(new Map(readdirSync(runDir).map((f) => [f, readFileSync(join(runDir, f))])), before, `--device ${device}: the run directory is untouched`);
     }
   }
 });
