@@ -12,6 +12,7 @@ import { div } from './ops/div.js';
 import { exp } from './ops/exp.js';
 import { expand } from './ops/expand.js';
 import { gemm } from './ops/gemm.js';
+import { identity } from './ops/identity.js';
 import { log } from './ops/log.js';
 import { logSumExp } from './ops/log-sum-exp.js';
 import { matMul } from './ops/matmul.js';
@@ -99,7 +100,8 @@ test('Add, Sub, Mul and Div, with broadcasting on either side', async () => {
   );
 });
 
-test('Neg, Relu, Sign, Exp, Log and Sqrt', async () => {
+test('Identity, Neg, Relu, Sign, Exp, Log and Sqrt', async () => {
+  await unaryOrBinary('identity', [[3, 2]], identity);
   await unaryOrBinary('neg', [[3, 2]], neg);
   await unaryOrBinary('relu', [[4, 3]], relu, awayFromZero([[4, 3]]));
   // sign(x)·x = |x|: its gradient is sign(x), which only the product rule gives (sign's own is 0).
