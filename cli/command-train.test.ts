@@ -278,7 +278,11 @@ test('the onnx engine (the default) and the tfjs engine both train a click log; 
     if (r.code !== 0) {
       assert.match(r.stderr.trim().split('\n').at(-1)!, new RegExp(`^infobound: --device ${device}: .*; use --device cpu$`));
       assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-      assert.deepEqual(new Map(readdirSync(runDir).map((f) => [f, readFileSync(join(runDir, f))])), before, `--device ${device}: the run directory is untouched`);
+      assert.deepEqual(
+        new Map(readdirSync(runDir).map((f) => [f, readFileSync(join(runDir, f))])),
+        before,
+        `--device ${device}: the run directory is untouched`,
+      );
     }
   }
 });
