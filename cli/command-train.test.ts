@@ -246,7 +246,7 @@ test('quality on a generated click log: bound ≥ 70% of min(true MI, ceiling), 
   assert.ok(s.eval.recall_at_10! > s.eval.popularity_recall_at_10!);
 });
 
-test('the onnx engine (the default) and the tfjs engine both train a click log; a device that is not there is one line', async (t) => {
+test('the onnx engine (the default) and the tfjs engine both train a click log; a bank past the wasm heap and a device that is not there are one line each', async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   await writeSyntheticClickLog(data, { queries: 4000, sites: 400, seed: 8 });
@@ -268,6 +268,11 @@ test('the onnx engine (the default) and the tfjs engine both train a click log; 
   }
   const config = JSON.parse(readFileSync(join(dir, 'default', 'config.json'), 'utf8')) as { engine: string };
   assert.equal(config.engine, 'onnx');
+  // The wasm heap stops at 4 GiB: the bank it cannot hold is one line naming the engine that can.
+  assertOneLineError(
+    await cli(['train', '--data', data, '--steps', '1', '--batch', '256', '--bank-size', '524288', '--engine', 'tfjs', '--run-dir', join(dir, 'heap')]),
+    /^infobound: --engine tfjs: the wasm backend ran out of its 4 GiB heap \(a bank of 524288 keys at a batch of 256\); use --engine onnx, or a smaller bank\.size$/,
+  );
 
   // Where a GPU is, these train; here each must say, on its last line, what is missing and to use
   // --device cpu, and leave the run directory it was pointed at as it was.

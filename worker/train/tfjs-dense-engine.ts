@@ -3,6 +3,7 @@ import { criticRows } from '../../common/estimators.js';
 import { estimatorLoss } from '../../common/estimators-losses.js';
 import { infonceBankLoss, queueCriticScores } from '../../common/infonce-bank-loss.js';
 import { linear } from '../../common/linear.js';
+import { UserError } from '../../common/user-error.js';
 import { logitBias, logitBiasParts } from '../bank/logit-bias.js';
 import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
 import { LOGIT_SCALE } from './contrastive-step.js';
@@ -22,6 +23,28 @@ export class TfjsDenseEngine implements DenseEngine {
     ctx: DenseContext,
     wantCritic: boolean,
   ): Promise<DenseResult> {
+    try {
+      return this.denseStep(model, batch, keysData, positiveIds, ctx, wantCritic);
+    } catch (err) {
+      // The wasm backend's heap stops at 4 GiB; past it a kernel reads out of bounds (a bank of
+      // 524,288 keys at B = 256 does in step 1). Nothing of the run is usable after that.
+      if (err instanceof Error && err.name === 'RuntimeError' && /memory access out of bounds/.test(err.message)) {
+        throw new UserError(
+          `--engine tfjs: the wasm backend ran out of its 4 GiB heap (a bank of ${ctx.bank.capacity} keys at a batch of ${positiveIds.length}); use --engine onnx, or a smaller bank.size`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  private denseStep<B>(
+    model: ContrastiveModel<B>,
+    batch: B,
+    keysData: Float32Array,
+    positiveIds: Int32Array,
+    ctx: DenseContext,
+    wantCritic: boolean,
+  ): DenseResult {
     const b = positiveIds.length;
     const params = model.online.tensors();
     const inputs = model.sparseInputs(batch);
