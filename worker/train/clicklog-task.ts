@@ -116,15 +116,7 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
 
   restoreState(state: ReadonlyMap<string, CheckpointArray>): void {
     const m = this.model;
-    const put = (name: string, target: Float32Array | Int32Array) => {
-      const s = state.get(name);
-      if (s === undefined || s.data.length !== target.length) {
-        throw new UserError(
-          `checkpoint does not match this model: ${name} ${s === undefined ? 'missing' : `has ${s.data.length} values, expected ${target.length}`}`,
-        );
-      }
-      target.set(s.data);
-    };
+    const put = (name: string, target: Float32Array | Int32Array) => target.set(state.get(name)!.data);
     put('table.query', m.queryTable.table);
     put('table.site', m.siteTable.table);
     put('table.key', m.keyTable.table);

@@ -5,6 +5,7 @@ import { UserError } from '../../common/user-error.js';
 import type { StepContext } from './contrastive-step.js';
 import type { PendingKeys } from '../bank/bank-transport.js';
 import type { TrainingTask } from './training-task.js';
+import { checkArraysLike, checkTrainingMeta, type PendingHeader } from './training-state-check.js';
 
 /** Writes everything needed to continue exactly: parameters, optimisers, momentum encoder, bank, stream position. */
 export async function saveTrainingState(
@@ -20,20 +21,9 @@ export async function saveTrainingState(
 
 /** The checkpoint contents of the state after `step`, with the example stream at `position`. */
 export function trainingStateContents(step: number, position: number, task: TrainingTask<unknown>, ctx: StepContext, config: Config): CheckpointContents {
-  const f32 = (data: Float32Array): CheckpointArray => ({ dtype: 'float32', shape: [data.length], data });
-  const i32 = (data: Int32Array): CheckpointArray => ({ dtype: 'int32', shape: [data.length], data });
   const { bank, adam } = ctx;
   // The staleness window: keys of committed steps that have not joined the replica yet.
   const pending = ctx.transport.pending(step);
-  const concat = <T extends Float32Array | Int32Array>(make: (n: number) => T, parts: T[]): T => {
-    const out = make(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
-  };
   return {
     meta: {
       step,
@@ -51,29 +41,53 @@ export function trainingStateContents(step: number, position: number, task: Trai
       },
       params: modelSignature(task),
     },
-    tensors: {
-      'online.dense': f32(task.model.online.values),
-      'adam.m': f32(adam.m),
-      'adam.v': f32(adam.v),
-      'bank.keys': f32(bank.keys),
-      'bank.ids': i32(bank.ids),
-      'bank.steps': i32(bank.steps),
-      'bank.pending.keys': f32(
-        concat(
-          (n) => new Float32Array(n),
-          pending.map((p) => p.keys),
-        ),
-      ),
-      'bank.pending.ids': i32(
-        concat(
-          (n) => new Int32Array(n),
-          pending.map((p) => p.ids),
-        ),
-      ),
-      ...task.saveState(),
-    },
+    tensors: stateArrays(task, ctx, pending),
   };
 }
+
+/** Every array of the training state: the model's, Adam's, the bank's and its staleness window's. */
+function stateArrays(task: TrainingTask<unknown>, ctx: StepContext, pending: readonly PendingKeys[]): Record<string, CheckpointArray> {
+  const f32 = (data: Float32Array): CheckpointArray => ({ dtype: 'float32', shape: [data.length], data });
+  const i32 = (data: Int32Array): CheckpointArray => ({ dtype: 'int32', shape: [data.length], data });
+  const concat = <T extends Float32Array | Int32Array>(make: (n: number) => T, parts: T[]): T => {
+    const out = make(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  };
+  const { bank, adam } = ctx;
+  return {
+    ...modelArrays(task),
+    'adam.m': f32(adam.m),
+    'adam.v': f32(adam.v),
+    'bank.keys': f32(bank.keys),
+    'bank.ids': i32(bank.ids),
+    'bank.steps': i32(bank.steps),
+    [PENDING_KEYS]: f32(
+      concat(
+        (n) => new Float32Array(n),
+        pending.map((p) => p.keys),
+      ),
+    ),
+    [PENDING_IDS]: i32(
+      concat(
+        (n) => new Int32Array(n),
+        pending.map((p) => p.ids),
+      ),
+    ),
+  };
+}
+
+/** The model's arrays: the dense parameters and the task's own (tables, momentum encoder). */
+function modelArrays(task: TrainingTask<unknown>): Record<string, CheckpointArray> {
+  return { 'online.dense': { dtype: 'float32', shape: [task.model.online.values.length], data: task.model.online.values }, ...task.saveState() };
+}
+
+const PENDING_KEYS = 'bank.pending.keys';
+const PENDING_IDS = 'bank.pending.ids';
 
 function modelSignature(task: TrainingTask<unknown>): string {
   return task.model.online.specs.map((s) => `${s.name}:${s.shape.join('x')}`).join(',');
@@ -85,74 +99,69 @@ export async function restoreTrainingState(path: string, task: TrainingTask<unkn
   return applyTrainingState(await readCheckpoint(path), path, task, ctx);
 }
 
-/** Loads checkpoint contents (a file's, or a peer's state) into `task` and `ctx`; `where` names them in errors. */
+/**
+ * Loads checkpoint contents (a file's, or a peer's state) into `task` and `ctx`; `where` names them in
+ * errors. Every meta field and every array's dtype and shape is checked before anything is applied,
+ * so a checkpoint that does not fit this model and config is one line and changes nothing.
+ */
 export function applyTrainingState(ck: CheckpointContents, where: string, task: TrainingTask<unknown>, ctx: StepContext): { step: number; position: number } {
-  const meta = ck.meta as {
-    step: number;
-    position: number;
-    adam_t: number;
-    mine_ema: number | null;
-    bank: {
-      head: number;
-      filled: number;
-      capacity: number;
-      dim: number;
-      pending?: { step: number; producer: number; generation: number; world: number; count: number }[];
-    };
-    params: string;
-  };
+  const meta = checkTrainingMeta(ck, where);
+  checkSignature(meta.params, where, task);
   if (meta.bank.capacity !== ctx.bank.capacity)
     throw new UserError(`${where}: the checkpoint's bank holds ${meta.bank.capacity} keys, this run's bank.size is ${ctx.bank.capacity}`);
-  const arrays = restoreModelState(ck, where, task);
-  const get = (name: string) => checkpointArray(arrays, name, where);
-  ctx.adam.m.set(get('adam.m') as Float32Array);
-  ctx.adam.v.set(get('adam.v') as Float32Array);
-  ctx.adam.t = meta.adam_t;
-  ctx.mine.restore(meta.mine_ema ?? undefined);
+  if (meta.bank.dim !== ctx.bank.dim)
+    throw new UserError(`${where}: the checkpoint's bank keys have ${meta.bank.dim} dimensions, this model's ${ctx.bank.dim}`);
+  const arrays = new Map(Object.entries(ck.tensors));
+  // The staleness window's arrays are as long as its headers say: pendingKeys checks them.
+  const expected = Object.fromEntries(Object.entries(stateArrays(task, ctx, [])).filter(([name]) => name !== PENDING_KEYS && name !== PENDING_IDS));
+  checkArraysLike(expected, arrays, where);
+  const pending = pendingKeys(meta.bank.pending, arrays, meta.bank.dim, where);
+  const get = (name: string) => arrays.get(name)!.data;
   try {
+    // The bank first: its restore checks the ring position before it changes anything.
     ctx.bank.restore(get('bank.keys') as Float32Array, get('bank.ids') as Int32Array, get('bank.steps') as Int32Array, meta.bank.head, meta.bank.filled);
-    ctx.transport.restorePending(pendingKeys(meta.bank.pending ?? [], arrays, meta.bank.dim, where));
   } catch (err) {
     if (err instanceof RangeError) throw new UserError(`${where}: ${err.message}`);
     throw err;
   }
+  ctx.transport.restorePending(pending);
+  applyModelArrays(arrays, task);
+  ctx.adam.m.set(get('adam.m') as Float32Array);
+  ctx.adam.v.set(get('adam.v') as Float32Array);
+  ctx.adam.t = meta.adam_t;
+  ctx.mine.restore(meta.mine_ema ?? undefined);
   return { step: meta.step, position: meta.position };
 }
 
 /**
  * Loads the model's part of checkpoint contents into `task` (dense parameters, tables, the momentum
- * encoder): what an export needs, without the optimisers and the bank. Returns the arrays by name.
+ * encoder), checked as {@link applyTrainingState} checks it: what an export needs, without the
+ * optimisers and the bank.
  */
-export function restoreModelState(ck: CheckpointContents, where: string, task: TrainingTask<unknown>): ReadonlyMap<string, CheckpointArray> {
-  const params = (ck.meta as { params?: unknown }).params;
-  if (params !== modelSignature(task)) throw new UserError(`${where}: the checkpoint was written by a model of another shape (${String(params)})`);
+export function restoreModelState(ck: CheckpointContents, where: string, task: TrainingTask<unknown>): void {
+  checkSignature((ck.meta as { params?: unknown }).params, where, task);
   const arrays = new Map(Object.entries(ck.tensors));
-  task.model.online.values.set(checkpointArray(arrays, 'online.dense', where) as Float32Array);
-  try {
-    task.restoreState(arrays);
-  } catch (err) {
-    if (err instanceof RangeError) throw new UserError(`${where}: ${err.message}`);
-    throw err;
-  }
-  return arrays;
+  checkArraysLike(modelArrays(task), arrays, where);
+  applyModelArrays(arrays, task);
 }
 
-function checkpointArray(arrays: ReadonlyMap<string, CheckpointArray>, name: string, where: string): CheckpointArray['data'] {
-  const a = arrays.get(name);
-  if (a === undefined) throw new UserError(`${where}: the checkpoint has no ${name}`);
-  return a.data;
+function checkSignature(params: unknown, where: string, task: TrainingTask<unknown>): void {
+  if (params !== modelSignature(task)) throw new UserError(`${where}: the checkpoint was written by a model of another shape (${String(params)})`);
+}
+
+/** Applies arrays already checked against {@link modelArrays}. */
+function applyModelArrays(arrays: ReadonlyMap<string, CheckpointArray>, task: TrainingTask<unknown>): void {
+  task.model.online.values.set(arrays.get('online.dense')!.data as Float32Array);
+  task.restoreState(arrays);
 }
 
 /** The staleness window's keys as a checkpoint holds them: per-message headers in meta, keys and ids concatenated. */
-function pendingKeys(
-  headers: { step: number; producer: number; generation: number; world: number; count: number }[],
-  arrays: ReadonlyMap<string, CheckpointArray>,
-  dim: number,
-  where: string,
-): PendingKeys[] {
+function pendingKeys(headers: readonly PendingHeader[], arrays: ReadonlyMap<string, CheckpointArray>, dim: number, where: string): PendingKeys[] {
   if (headers.length === 0) return [];
-  const keys = arrays.get('bank.pending.keys')?.data as Float32Array | undefined;
-  const ids = arrays.get('bank.pending.ids')?.data as Int32Array | undefined;
+  const keysArray = arrays.get(PENDING_KEYS);
+  const idsArray = arrays.get(PENDING_IDS);
+  const keys = keysArray?.dtype === 'float32' ? (keysArray.data as Float32Array) : undefined;
+  const ids = idsArray?.dtype === 'int32' ? (idsArray.data as Int32Array) : undefined;
   const total = headers.reduce((n, h) => n + h.count, 0);
   if (keys === undefined || ids === undefined || ids.length !== total || keys.length !== total * dim) {
     throw new UserError(`${where}: the checkpoint's pending bank keys do not match their headers`);

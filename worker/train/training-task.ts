@@ -24,5 +24,6 @@ export interface TrainingTask<B> {
   evaluate(step: number, tau: number): Promise<Record<string, number | null>>;
   /** Model state outside `model.online` (sparse tables, momentum encoder, optimiser rows), as it stands. */
   saveState(): Record<string, CheckpointArray>;
+  /** Sets that state from arrays already checked to have saveState()'s names, dtypes and shapes. */
   restoreState(state: ReadonlyMap<string, CheckpointArray>): void;
 }
