@@ -64,49 +64,117 @@ test('a crafted checkpoint with a valid hash is one line naming what does not fi
     ...arrays.flatMap((name): Craft[] => [
       [
         `${name} of the other dtype`,
-        (c) => void (c.tensors[name] = retyped(c.tensors[name]!)),
+        (c) => {
+          c.tensors[name] = retyped(c.tensors[name]!);
+        },
         new RegExp(`${name.replace('.', '\\.')} is \\w+ \\[\\d+(, \\d+)?\\], this run needs`),
       ],
-      [`${name} half as long`, (c) => void (c.tensors[name] = resized(c.tensors[name]!, c.tensors[name]!.data.length >> 1)), /this run needs/],
-      [`${name} one longer`, (c) => void (c.tensors[name] = resized(c.tensors[name]!, c.tensors[name]!.data.length + 1)), /this run needs/],
+      [
+        `${name} half as long`,
+        (c) => {
+          c.tensors[name] = resized(c.tensors[name]!, c.tensors[name]!.data.length >> 1);
+        },
+        /this run needs/,
+      ],
+      [
+        `${name} one longer`,
+        (c) => {
+          c.tensors[name] = resized(c.tensors[name]!, c.tensors[name]!.data.length + 1);
+        },
+        /this run needs/,
+      ],
       [`${name} missing`, (c) => void delete c.tensors[name], new RegExp(`the checkpoint has no ${name.replace('.', '\\.')}$`)],
     ]),
-    ['a non-numeric step', (c) => void (c.meta.step = 'x'), /meta field step must be a non-negative integer, got "x"$/],
-    ['a negative step', (c) => void (c.meta.step = -1), /meta field step must be a non-negative integer, got -1$/],
-    ['a fractional position', (c) => void (c.meta.position = 1.5), /meta field position must be a non-negative integer, got 1\.5$/],
-    ['a huge adam_t', (c) => void (c.meta.adam_t = 1e300), /meta field adam_t must be a non-negative integer/],
-    ['a negative MINE average', (c) => void (c.meta.mine_ema = -1), /meta field mine_ema must be null or a positive number, got -1$/],
-    ['params of another model', (c) => void (c.meta.params = 'q.w0:2x2'), /written by a model of another shape \(q\.w0:2x2\)$/],
+    [
+      'a non-numeric step',
+      (c) => {
+        c.meta.step = 'x';
+      },
+      /meta field step must be a non-negative integer, got "x"$/,
+    ],
+    [
+      'a negative step',
+      (c) => {
+        c.meta.step = -1;
+      },
+      /meta field step must be a non-negative integer, got -1$/,
+    ],
+    [
+      'a fractional position',
+      (c) => {
+        c.meta.position = 1.5;
+      },
+      /meta field position must be a non-negative integer, got 1\.5$/,
+    ],
+    [
+      'a huge adam_t',
+      (c) => {
+        c.meta.adam_t = 1e300;
+      },
+      /meta field adam_t must be a non-negative integer/,
+    ],
+    [
+      'a negative MINE average',
+      (c) => {
+        c.meta.mine_ema = -1;
+      },
+      /meta field mine_ema must be null or a positive number, got -1$/,
+    ],
+    [
+      'params of another model',
+      (c) => {
+        c.meta.params = 'q.w0:2x2';
+      },
+      /written by a model of another shape \(q\.w0:2x2\)$/,
+    ],
     ['no bank', (c) => void delete c.meta.bank, /meta field bank must be an object, got undefined$/],
     [
       'a bank head as text',
-      (c) => void ((c.meta.bank as Record<string, unknown>).head = '0'),
+      (c) => {
+        (c.meta.bank as Record<string, unknown>).head = '0';
+      },
       /meta field bank\.head must be a non-negative integer, got "0"$/,
     ],
     [
       'a bank head past the ring',
-      (c) => void ((c.meta.bank as Record<string, unknown>).head = 40),
+      (c) => {
+        (c.meta.bank as Record<string, unknown>).head = 40;
+      },
       /bank position head=40 filled=40 does not fit a ring of 40$/,
     ],
     [
       'another bank size',
-      (c) => void ((c.meta.bank as Record<string, unknown>).capacity = 41),
+      (c) => {
+        (c.meta.bank as Record<string, unknown>).capacity = 41;
+      },
       /the checkpoint's bank holds 41 keys, this run's bank\.size is 40$/,
     ],
-    ['another key width', (c) => void ((c.meta.bank as Record<string, unknown>).dim = 5), /bank keys have 5 dimensions, this model's 4$/],
+    [
+      'another key width',
+      (c) => {
+        (c.meta.bank as Record<string, unknown>).dim = 5;
+      },
+      /bank keys have 5 dimensions, this model's 4$/,
+    ],
     [
       'pending headers that are not a list',
-      (c) => void ((c.meta.bank as Record<string, unknown>).pending = 'x'),
+      (c) => {
+        (c.meta.bank as Record<string, unknown>).pending = 'x';
+      },
       /meta field bank\.pending must be a list, got "x"$/,
     ],
     [
       'a pending header claiming a huge count',
-      (c) => void ((c.meta.bank as Record<string, unknown>).pending = [{ step: 3, producer: 0, generation: 1, world: 1, count: 2 ** 40 }]),
+      (c) => {
+        (c.meta.bank as Record<string, unknown>).pending = [{ step: 3, producer: 0, generation: 1, world: 1, count: 2 ** 40 }];
+      },
       /pending bank keys do not match their headers$/,
     ],
     [
       'a pending header with a negative producer',
-      (c) => void ((c.meta.bank as Record<string, unknown>).pending = [{ step: 3, producer: -1, generation: 1, world: 1, count: 0 }]),
+      (c) => {
+        (c.meta.bank as Record<string, unknown>).pending = [{ step: 3, producer: -1, generation: 1, world: 1, count: 0 }];
+      },
       /meta field bank\.pending\[0\]\.producer must be a non-negative integer, got -1$/,
     ],
   ];
