@@ -5,7 +5,8 @@ import { ESTIMATORS, type Estimator } from '../common/estimators.js';
 import { UserError } from '../common/user-error.js';
 import { CRITICS, type CriticKind } from '../worker/mi-benchmark/gaussian-critic.js';
 import { runStaircase, type LevelResult } from '../worker/mi-benchmark/mi-staircase.js';
-import { outputDirectory, parseFlags, positiveInt } from './parse-flags.js';
+import { outputDirectory } from '../common/output-directory.js';
+import { parseFlags, positiveInt } from './parse-flags.js';
 
 export const BENCH_MI_USAGE = `usage: infobound bench-mi [--estimators infonce,nwj,dv,mine,jsd] [--mi 2,4,6,8,10] [--batch 64]
                          [--steps N] [--critic separable|concat] [--cubic] [--seed S] [--out DIR] [--json]

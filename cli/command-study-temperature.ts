@@ -5,7 +5,8 @@ import { infonceTemperatureCap } from '../common/estimators.js';
 import { readClickLogMeta, writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { UserError } from '../common/user-error.js';
 import { train } from '../worker/train/trainer.js';
-import { outputDirectory, parseFlags, positiveInt } from './parse-flags.js';
+import { outputDirectory } from '../common/output-directory.js';
+import { parseFlags, positiveInt } from './parse-flags.js';
 
 export const STUDY_TEMPERATURE_USAGE = `usage: infobound study-temperature [--data FILE] [--steps N] [--out DIR] [--json]
 

@@ -1,10 +1,12 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { Rng } from '../common/random.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { assertOneLineError, runCli } from '../testing/cli-harness.js';
+import { writeIdxDataset } from '../testing/idx-dataset.js';
 import { tempDir } from '../testing/test-helpers.js';
 
 const cli = runCli;
@@ -290,4 +292,36 @@ test('the onnx engine (the default) and the tfjs engine both train a click log; 
       );
     }
   }
+});
+
+test('images without examples or too small for the model, tables past memory, a run directory under a file: one line each', async (t) => {
+  const dir = tempDir(t);
+  const rng = new Rng(4);
+  for (const [name, shape] of [
+    ['empty', { train: 0, test: 10, rows: 28, cols: 28 }],
+    ['tiny', { train: 10, test: 10, rows: 1, cols: 1 }],
+  ] as const) {
+    mkdirSync(join(dir, name));
+    await writeIdxDataset(join(dir, name), shape, rng);
+  }
+  assertOneLineError(await cli(['train', '--data', join(dir, 'empty'), '--run-dir', join(dir, 'r1')]), /empty: the training images file holds no images$/);
+  assertOneLineError(
+    await cli(['train', '--data', join(dir, 'tiny'), '--run-dir', join(dir, 'r2')]),
+    /tiny: images of 1×1 give an odd conv1 map; use sizes ≡ 0 mod 4$/,
+  );
+
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 300, sites: 50, seed: 2 });
+  const huge = join(dir, 'huge.yaml');
+  writeFileSync(huge, 'clicklog:\n  hash_buckets: 16777216\n  embedding_dim: 512\n');
+  assertOneLineError(
+    await cli(['train', '--config', huge, '--data', data, '--run-dir', join(dir, 'r3')]),
+    /^infobound: the click-log tables \(clicklog\.hash_buckets 16777216 × clicklog\.embedding_dim 512\) need 96\.3 GiB, in arrays of 8589934592 floats; lower clicklog\.hash_buckets or clicklog\.embedding_dim/,
+  );
+  const file = join(dir, 'a-file');
+  writeFileSync(file, 'x');
+  assertOneLineError(
+    await cli(['train', '--data', data, '--steps', '1', '--run-dir', join(file, 'run')]),
+    /^infobound: --run-dir .*a-file\/run: cannot create the directory: ENOTDIR$/,
+  );
 });

@@ -1,6 +1,7 @@
+import { outputDirectory } from '../common/output-directory.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +28,7 @@ export interface LocalClusterOptions {
  */
 export async function runLocalCluster(config: Config, o: LocalClusterOptions): Promise<SummaryLine> {
   const runDir = resolveRunDir(config);
-  mkdirSync(runDir, { recursive: true });
+  outputDirectory('--run-dir', runDir);
   // The workers share this machine's cores: each takes an Nth unless the config says otherwise.
   const threads = config.train.threads > 0 ? config.train.threads : Math.max(1, Math.floor(availableParallelism() / o.workers));
   const job: Config = { ...config, run_dir: runDir, train: { ...config.train, threads } };

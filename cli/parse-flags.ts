@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CONFIG_FLAGS, flagValue, type ConfigFlagName } from '../common/config/mod.js';
 import { UserError } from '../common/user-error.js';
@@ -79,14 +78,4 @@ export function usageLine(command: string, words: string[]): string {
     lines[lines.length - 1] += ` ${word}`;
   }
   return lines.join('\n');
-}
-
-/** Creates a command's output directory (and its parents); a path that cannot be one is a one-line error naming the flag. */
-export function outputDirectory(flag: string, dir: string): string {
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    throw new UserError(`${flag} ${dir}: cannot create the directory: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-  return dir;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { outputDirectory } from '../common/output-directory.js';
 import { resolveRunDir, type Config } from '../common/config/mod.js';
 import type { InfoboundMetrics } from '../common/metrics.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
@@ -38,7 +38,7 @@ export interface RunCoordinatorOptions {
  */
 export async function runCoordinator(config: Config, o: RunCoordinatorOptions): Promise<CoordinatorRun> {
   const runDir = resolveRunDir(config);
-  mkdirSync(runDir, { recursive: true });
+  outputDirectory('--run-dir', runDir);
   const log = new JobLog(config, runDir, {
     workers: o.workers,
     ...(o.step ? { step: o.step } : {}),

@@ -8,7 +8,7 @@
  * of that rate; below it, a breakdown of where a tfjs step's time goes is printed (not with --json).
  * A config the onnx engine does not run yet is reported as such.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ import { matMul as onnxMatMul } from '../worker/engine/onnx/ops/matmul.js';
 import { Rng } from '../common/random.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { logitBias } from '../worker/bank/logit-bias.js';
+import { writeIdxDataset } from '../testing/idx-dataset.js';
 import { FASHION_MNIST_DIR } from '../worker/data/idx-reader.js';
 import { im2col } from '../worker/image/im2col.js';
 import type { ClickBatch } from '../worker/train/clicklog-model.js';
@@ -201,26 +202,6 @@ function pytorchStep(threads: number, steps: number): PytorchResult | string {
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as PytorchResult;
 }
 
-/** A synthetic IDX pair of random 28×28 images (for machines without Fashion-MNIST). */
-async function writeSyntheticIdx(dir: string, rng: Rng): Promise<void> {
-  const write = async (prefix: string, count: number) => {
-    const images = Buffer.alloc(16 + count * 28 * 28);
-    images.writeUInt32BE(0x803, 0);
-    images.writeUInt32BE(count, 4);
-    images.writeUInt32BE(28, 8);
-    images.writeUInt32BE(28, 12);
-    for (let i = 16; i < images.length; i++) images[i] = Math.floor(rng.next() * 256);
-    const labels = Buffer.alloc(8 + count);
-    labels.writeUInt32BE(0x801, 0);
-    labels.writeUInt32BE(count, 4);
-    for (let i = 8; i < labels.length; i++) labels[i] = Math.floor(rng.next() * 10);
-    await writeFile(join(dir, `${prefix}-images-idx3-ubyte`), images);
-    await writeFile(join(dir, `${prefix}-labels-idx1-ubyte`), labels);
-  };
-  await write('train', 4096);
-  await write('t10k', 512);
-}
-
 async function setUp(name: ConfigName, engine: Engine, backend: BackendName, tmp: string, say: (line: string) => void): Promise<Run<unknown>> {
   const config = defaultConfig();
   config.engine = engine;
@@ -253,7 +234,7 @@ async function setUpImages(config: Config, tmp: string, say: (line: string) => v
   } else {
     config.data = join(tmp, 'idx');
     await mkdir(config.data);
-    await writeSyntheticIdx(config.data, new Rng(1));
+    await writeIdxDataset(config.data, { train: 4096, test: 512, rows: 28, cols: 28 }, new Rng(1));
     say(`images: ${FASHION_MNIST_DIR} is absent, so random 28×28 images (synthetic IDX, 4096 train + 512 test); same shapes, same cost per step`);
   }
   const task = await ImageTask.load(config);

@@ -50,7 +50,13 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     const data = prepareClickLog(log, config.clicklog.holdout, config.clicklog.hash_buckets);
     if (data.events.length === 0) throw new UserError(`${path}: no training clicks left after holding out ${config.clicklog.holdout} of the rows`);
     const meta = await readClickLogMeta(path);
-    return new ClickLogTask(data, config, meta?.true_mi ?? null, meta?.oracle_recall_at_10 ?? null);
+    try {
+      return new ClickLogTask(data, config, meta?.true_mi ?? null, meta?.oracle_recall_at_10 ?? null);
+    } catch (err) {
+      // A typed array past the engine's limit, or memory the machine does not have.
+      if (err instanceof RangeError) throw new UserError(`${tablesNeed(config)}; lower clicklog.hash_buckets or clicklog.embedding_dim (${err.message})`);
+      throw err;
+    }
   }
 
   get skipped(): Record<string, number> {
@@ -125,4 +131,12 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     put('key.dense', m.key.values);
     put('key.stamp', m.keyTable.stamp);
   }
+}
+
+/** What the click-log model's tables take, in words: three tables of rows × embedding_dim floats, two Adagrad rows and the bookkeeping. */
+function tablesNeed(config: Config): string {
+  const { hash_buckets: rows, embedding_dim: e } = config.clicklog;
+  // Three float tables, two Adagrad accumulators, the momentum stamps and two scratch slot maps.
+  const bytes = 4 * rows * (3 * e + 2 + 1 + 2);
+  return `the click-log tables (clicklog.hash_buckets ${rows} × clicklog.embedding_dim ${e}) need ${(bytes / 2 ** 30).toFixed(1)} GiB, in arrays of ${rows * e} floats`;
 }

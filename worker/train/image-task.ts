@@ -44,7 +44,19 @@ export class ImageTask implements TrainingTask<ImageBatch> {
     const train = await readImageDataset(config.data!, 'train');
     const test = await readImageDataset(config.data!, 'test');
     if (train.rows !== test.rows || train.cols !== test.cols) throw new UserError(`${config.data}: train and test images differ in size`);
-    return new ImageTask(train, test, config);
+    for (const [split, set] of [
+      ['training', train],
+      ['test', test],
+    ] as const) {
+      if (set.count === 0) throw new UserError(`${config.data}: the ${split} images file holds no images`);
+    }
+    try {
+      return new ImageTask(train, test, config);
+    } catch (err) {
+      // The model refuses image sizes its conv layers cannot take.
+      if (err instanceof RangeError) throw new UserError(`${config.data}: ${err.message}`);
+      throw err;
+    }
   }
 
   batchAt(start: number, count: number): ImageBatch {

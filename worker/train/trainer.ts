@@ -1,5 +1,5 @@
+import { outputDirectory } from '../../common/output-directory.js';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { initBackend } from '../../common/backend.js';
 import { resolveRunDir, type Config } from '../../common/config/mod.js';
@@ -29,7 +29,7 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   await initBackend(config.backend);
   const task = await loadTask(config, observer.warn);
   const runDir = resolveRunDir(config);
-  mkdirSync(runDir, { recursive: true });
+  outputDirectory('--run-dir', runDir);
   observer.info?.(`${task.description}; run directory ${runDir}`);
   const transport = await openBankTransport(config, task.model.dim, { job: 'infobound', runId: randomUUID(), clientName: `infobound-train-${process.pid}` });
   try {
