@@ -5,6 +5,7 @@ import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { serverCredentials } from '../common/tls-credentials.js';
 import { CoordinatorServer } from './coordinator-server.js';
 import { JobLog } from './job-log.js';
+import { RunDirectoryLease } from './run-directory-lease.js';
 
 /** A running job, as {@link runCoordinator} returns it. */
 export interface CoordinatorRun {
@@ -39,23 +40,44 @@ export interface RunCoordinatorOptions {
 export async function runCoordinator(config: Config, o: RunCoordinatorOptions): Promise<CoordinatorRun> {
   const runDir = resolveRunDir(config);
   outputDirectory('--run-dir', runDir);
+  // Before anything in the directory is read or written: one coordinator per job.
+  const lease = await RunDirectoryLease.acquire(runDir);
   const log = new JobLog(config, runDir, {
     workers: o.workers,
     ...(o.step ? { step: o.step } : {}),
     ...(o.metrics ? { metrics: o.metrics } : {}),
     ...(o.info ? { info: o.info } : {}),
   });
-  const server = await CoordinatorServer.start({
-    host: o.host ?? '127.0.0.1',
-    port: o.port ?? 0,
-    token: o.token,
-    credentials: serverCredentials(config.tls),
-    workers: o.workers,
-    config,
-    stateDir: runDir,
-    ...(o.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
-    observer: log.observer(),
-  });
+  let server: CoordinatorServer;
+  try {
+    server = await CoordinatorServer.start({
+      host: o.host ?? '127.0.0.1',
+      port: o.port ?? 0,
+      token: o.token,
+      credentials: serverCredentials(config.tls),
+      workers: o.workers,
+      config,
+      stateDir: runDir,
+      ...(o.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
+      observer: log.observer(),
+      lease,
+    });
+  } catch (err) {
+    await lease.release();
+    throw err;
+  }
   o.info?.(`coordinator listening on ${server.address}; waiting for ${o.workers} workers; run directory ${runDir}`);
-  return { address: server.address, summary: log.summary, close: () => server.close() };
+  // Another coordinator that took the directory over ends this job here: it must not write on.
+  const lost = lease.lost.catch(async (err: Error) => {
+    await server.close();
+    throw err;
+  });
+  return {
+    address: server.address,
+    summary: Promise.race([log.summary, lost]),
+    close: async () => {
+      await server.close();
+      await lease.release();
+    },
+  };
 }

@@ -134,6 +134,8 @@ export interface CoordinatorOptions {
   job?: string;
   /** Directory of the state file `coordinator.json` (created if missing); an existing one is resumed. */
   stateDir: string;
+  /** The run directory's lease, checked before every state write (the fencing token). */
+  lease?: { check(): Promise<void> };
   /** A member not heard from (ping or RPC) for this long is removed. Default 3000 ms. */
   heartbeatTimeoutMs?: number;
   /** Deadline of every blocking RPC (Join, NextStep, ReportStep) on the coordinator's side. Default 60000 ms. */
@@ -149,6 +151,7 @@ interface Settings {
   batch: number;
   job: string;
   stateDir: string;
+  lease: { check(): Promise<void> } | null;
   heartbeatTimeoutMs: number;
   waitTimeoutMs: number;
   configJson: string;
@@ -210,6 +213,7 @@ export class CoordinatorServer {
       batch: positiveInteger('batch', options.batch ?? config.train.batch),
       job: options.job ?? 'infobound',
       stateDir,
+      lease: options.lease ?? null,
       heartbeatTimeoutMs: positiveInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs ?? 3000),
       waitTimeoutMs: positiveInteger('waitTimeoutMs', options.waitTimeoutMs ?? 60_000),
       configJson: '',
@@ -621,7 +625,9 @@ export class CoordinatorServer {
    * reported to the observer, and the chain goes on.
    */
   private persist(): Promise<void> {
-    const write = this.writes.then(() => {
+    const write = this.writes.then(async () => {
+      // A coordinator that lost its run directory to another writes nothing more there.
+      await this.settings.lease?.check();
       const position = this.ledger.committed;
       return writeCoordinatorState(this.settings.stateDir, {
         generation: this.roster.generation,
