@@ -10,6 +10,7 @@ import { benchMiCommand } from './command-bench-mi.js';
 import { studyTemperatureCommand } from './command-study-temperature.js';
 import { reportCommand } from './command-report.js';
 import { exportCommand } from './command-export.js';
+import { auditCommand } from './command-audit.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   train: { run: trainCommand, help: 'train an encoder and report its MI bounds' },
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   worker: { run: workerCommand, help: 'join a coordinator and train the steps it assigns' },
   'bench-mi': { run: benchMiCommand, help: 'the correlated-Gaussian MI benchmark of every estimator (Poole et al. 2019)' },
   'study-temperature': { run: studyTemperatureCommand, help: 'how the temperature changes the tightness of the InfoNCE bound' },
+  audit: { run: auditCommand, help: "check that a run's committed steps trained every example exactly once" },
   export: { run: exportCommand, help: 'turn a click-log checkpoint into ONNX towers, their featuriser spec and the site embeddings' },
   report: { run: reportCommand, help: 'one self-contained HTML page of plots for a run, study or benchmark directory' },
   demo: { run: demoCommand, help: 'generate a synthetic click log and train on it (what `npm start` runs)' },

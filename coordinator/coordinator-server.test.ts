@@ -163,6 +163,8 @@ test('bad requests are refused with the right status and counted; the coordinato
   await assertStatus(stranger.report(1, { generation: 1, examples: BATCH }), grpc.status.NOT_FOUND);
   await assertStatus(w0!.report(3), grpc.status.FAILED_PRECONDITION, /step 3 is not the next step.*next is 1/);
   await assertStatus(w0!.report(1, { examples: BATCH - 1 }), grpc.status.INVALID_ARGUMENT, /7 examples, but the assignment had 8/);
+  // Examples other than its own: the audit trail records assignments, so the report is refused.
+  await assertStatus(w0!.report(1, { splitStart: 8 }), grpc.status.INVALID_ARGUMENT, /reports examples from position 8, but rank 0 was assigned position 0$/);
 
   const first = w0!.report(1);
   await sleep(50);
@@ -191,8 +193,9 @@ test('bad requests are refused with the right status and counted; the coordinato
     replayed_report: 2,
     wrong_step: 1,
     wrong_example_count: 1,
+    wrong_range: 1,
   });
-  assert.equal(events.refusals.length, 14);
+  assert.equal(events.refusals.length, 15);
 
   // Nothing of that disturbed the job.
   const { acks } = await runStep([w0!, w1!]);

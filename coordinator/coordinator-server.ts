@@ -59,6 +59,10 @@ export interface CommitEvent {
   world: number;
   /** Epoch of the stream position `cursor` (floor(cursor / epoch_size)): epochs completed so far. */
   epoch: number;
+  /** Examples in an epoch: the stream positions of epoch e are [e·epochSize, (e+1)·epochSize). */
+  epochSize: number;
+  /** The examples each member was assigned, in rank order: [start position, count]. */
+  ranges: [number, number][];
   /** Stream position after the step: the next step starts here. */
   cursor: number;
   /** Whether a member reported a durable checkpoint of the state this step started from (the previous commit). */
@@ -477,8 +481,8 @@ export class CoordinatorServer {
    */
   private async reportStep(req: StepReport__Output, signal: AbortSignal): Promise<StepAck> {
     this.checkOpen();
-    this.requireMember(req.worker_id, req.generation);
-    this.ledger.accept(req);
+    const entry = this.requireMember(req.worker_id, req.generation);
+    this.ledger.accept(req, this.roster.rankOf(entry));
     if (this.ledger.complete(this.roster.members.map((m) => m.workerId))) this.commit();
     const { waitTimeoutMs } = this.settings;
     await this.waiters.wait(
@@ -561,6 +565,8 @@ export class CoordinatorServer {
       generation: this.roster.generation,
       world: members.length,
       epoch: epochOf(committed.cursor, this.epochSize!),
+      epochSize: this.epochSize!,
+      ranges: committed.ranges,
       cursor: committed.cursor,
       checkpoint: committed.checkpoint,
       reports: committed.reports,

@@ -61,6 +61,11 @@ test('the job log writes every commit with its ranges, the logged steps of every
       generation: 1,
       world: 2,
       epoch: 0,
+      epochSize: 1000,
+      ranges: [
+        [(step - 1) * 16, 8],
+        [(step - 1) * 16 + 8, 8],
+      ],
       cursor: step * 16,
       checkpoint: false,
       reports: [report(0, step, { refused }), report(1, step, { refused })],

@@ -87,7 +87,6 @@ export class JobLog {
   commit(e: CommitEvent): void {
     const { metrics } = this.o;
     const refused = e.reports.find((r) => r.refused !== '')?.refused ?? '';
-    const ranges = e.reports.map((r) => [r.split_start, r.examples]);
     this.append(
       this.commitsPath,
       JSON.stringify({
@@ -95,8 +94,9 @@ export class JobLog {
         generation: e.generation,
         world: e.world,
         epoch: e.epoch,
+        epoch_size: e.epochSize,
         cursor: e.cursor,
-        ranges,
+        ranges: e.ranges,
         ...(refused !== '' ? { refused } : {}),
       }) + '\n',
     );

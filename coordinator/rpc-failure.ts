@@ -22,6 +22,8 @@ export const REFUSAL_STATUS = {
   wrong_step: grpc.status.FAILED_PRECONDITION,
   /** A step report whose example count differs from the assignment's. */
   wrong_example_count: grpc.status.INVALID_ARGUMENT,
+  /** A step report of examples other than the ones the member was assigned: the audit trail records assignments. */
+  wrong_range: grpc.status.INVALID_ARGUMENT,
 } as const;
 
 /** One of the keys of {@link REFUSAL_STATUS}. */

@@ -29,6 +29,8 @@ export interface CommittedStep {
   cursor: number;
   /** The members' reports in rank order. */
   reports: StepReport__Output[];
+  /** The examples each member was assigned, in rank order: [start position, count]. */
+  ranges: [number, number][];
   /** Whether a member reported a durable checkpoint of the state this step started from (the previous commit). */
   checkpoint: boolean;
 }
@@ -86,10 +88,10 @@ export class StepLedger {
 
   /**
    * Checks and records a report of a member of the current generation (the caller has checked the
-   * worker and the generation). Throws the refusal of a replayed report, a wrong step or a wrong
-   * example count.
+   * worker and the generation; `rank` is the member's). Throws the refusal of a replayed report, a
+   * wrong step, a wrong example count or examples other than the member's assignment.
    */
-  accept(report: StepReport__Output): void {
+  accept(report: StepReport__Output, rank: number): void {
     const { worker_id: workerId, step, examples } = report;
     const committed = this.position.committedStep;
     if (step <= committed) {
@@ -104,6 +106,13 @@ export class StepLedger {
     }
     if (examples !== this.batch) {
       throw refusal('wrong_example_count', `step ${step} reports ${examples} examples, but the assignment had ${this.batch}`);
+    }
+    const assigned = this.assign(rank);
+    if (Number(report.split_start) !== assigned.start) {
+      throw refusal(
+        'wrong_range',
+        `step ${step} reports examples from position ${report.split_start}, but rank ${rank} was assigned position ${assigned.start}`,
+      );
     }
     this.reports.set(workerId, report);
   }
@@ -120,6 +129,11 @@ export class StepLedger {
    */
   commit(memberIds: readonly string[]): CommittedStep {
     const reports = memberIds.map((id) => this.reports.get(id)!);
+    // What the audit trail records: the members' assignments (their reports were checked against them).
+    const ranges = memberIds.map((_, rank): [number, number] => {
+      const split = this.assign(rank);
+      return [split.start, split.count];
+    });
     const step = this.position.committedStep + 1;
     const cursor = this.position.cursor + stepExamples(memberIds.length, this.batch);
     // A member writes a checkpoint of the state a step starts from (the last commit) and says so in
@@ -129,7 +143,7 @@ export class StepLedger {
       ? { committedStep: step, cursor, checkpointStep: this.position.committedStep, checkpointCursor: this.position.cursor }
       : { ...this.position, committedStep: step, cursor };
     this.discard();
-    return { step, cursor, reports, checkpoint };
+    return { step, cursor, reports, ranges, checkpoint };
   }
 
   /** Forgets the step in flight (its reports and assignments): the generation changed. */

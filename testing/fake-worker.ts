@@ -34,6 +34,8 @@ export interface ReportOptions {
   generation?: number;
   /** StepReport.checkpoint_written. Default false. */
   checkpointWritten?: boolean;
+  /** StepReport.split_start. Default the assignment's start (the last assignment's split). */
+  splitStart?: number;
 }
 
 /** A scripted worker for coordinator tests. Call {@link close} when done (tests: in `t.after`). */
@@ -137,6 +139,7 @@ export class FakeWorker {
       step,
       metrics: { loss: 1, logged: false },
       examples: options.examples ?? this.assignment?.splits[0]?.count ?? 0,
+      split_start: options.splitStart ?? Number(this.assignment?.splits[0]?.start ?? 0),
       checkpoint_written: options.checkpointWritten ?? false,
     };
     return this.unary<StepAck__Output>((opts, cb) => this.client.ReportStep(request, opts, cb));

@@ -43,6 +43,8 @@ export class LocalSchedule implements StepSchedule {
       generation: 1,
       world: 1,
       epoch: epochOf(a.positionAfter, this.run.task.order.size),
+      epochSize: this.run.task.order.size,
+      ranges: [[a.start, a.count]],
       cursor: a.positionAfter,
       checkpoint: outcome.checkpointWritten,
       reports: [stepReport(WORKER_ID, 1, a, outcome)],
