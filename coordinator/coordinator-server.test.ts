@@ -184,8 +184,24 @@ test('bad requests are refused with the right status and counted; the coordinato
   await until(() => stranger.streamError !== null, "the stranger's heartbeat stream ends");
   assert.equal(stranger.streamError!.code, grpc.status.NOT_FOUND);
 
+  // An intruder naming a member's worker id, without that member's session credential (or with a
+  // guessed one), is refused on every call; the member is untouched.
+  const impostor = new FakeWorker(coordinator.address, { workerId: w0!.id, token: 'sekret' });
+  t.after(() => impostor.close());
+  impostor.membership = w0!.membership;
+  for (const guess of ['', 'x'.repeat(43)]) {
+    impostor.session = guess;
+    await assertStatus(impostor.nextStep(), grpc.status.UNAUTHENTICATED, /session credential its Join issued$/);
+    await assertStatus(impostor.report(2, { examples: BATCH, splitStart: 16 }), grpc.status.UNAUTHENTICATED, /session credential its Join issued$/);
+    await assertStatus(impostor.leave(), grpc.status.UNAUTHENTICATED, /session credential its Join issued$/);
+  }
+  impostor.startHeartbeat(50);
+  await until(() => impostor.streamError !== null, "the impostor's heartbeat stream ends");
+  assert.equal(impostor.streamError!.code, grpc.status.UNAUTHENTICATED);
+
   assert.deepEqual(coordinator.refused, {
     wrong_token: 2,
+    bad_session: 7,
     invalid_join: 2,
     epoch_size_mismatch: 1,
     unknown_worker: 3,
@@ -195,7 +211,7 @@ test('bad requests are refused with the right status and counted; the coordinato
     wrong_example_count: 1,
     wrong_range: 1,
   });
-  assert.equal(events.refusals.length, 15);
+  assert.equal(events.refusals.length, 22);
 
   // Nothing of that disturbed the job.
   const { acks } = await runStep([w0!, w1!]);

@@ -9,7 +9,7 @@
  * a step boundary, while a removal discards the step in flight, which is planned again for the new
  * generation from the committed cursor. Every blocking call has a deadline.
  */
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -357,7 +357,15 @@ export class CoordinatorServer {
       );
     }
 
-    const entry: WorkerEntry = { workerId: id, peerAddress: req.peer_address, epochSize: req.epoch_size, lastHeard: performance.now() };
+    // The member's credential for every later call: only this Join's caller learns it.
+    const session = randomBytes(32).toString('base64url');
+    const entry: WorkerEntry = {
+      workerId: id,
+      peerAddress: req.peer_address,
+      epochSize: req.epoch_size,
+      sessionDigest: sha256(session),
+      lastHeard: performance.now(),
+    };
     this.roster.remove(id, 'rejoined');
     this.roster.addPending(entry);
     this.reconcile();
@@ -368,7 +376,7 @@ export class CoordinatorServer {
       return await this.waiters.wait(
         () => {
           this.checkOpen();
-          if (this.roster.rankOf(entry) >= 0) return this.membershipOf(entry);
+          if (this.roster.rankOf(entry) >= 0) return { ...this.membershipOf(entry), session };
           if (!this.roster.pending.includes(entry)) {
             throw new RpcFailure(grpc.status.ABORTED, `worker "${id}": superseded by a newer Join of the same worker, or left`);
           }
@@ -406,25 +414,29 @@ export class CoordinatorServer {
     call.on('data', (ping: HeartbeatPing__Output) => {
       if (this.closing || !this.openStreams.has(call)) return;
       const entry = this.roster.member(ping.worker_id);
-      if (entry === undefined) {
-        const failure = refusal('unknown_worker', `worker "${ping.worker_id}" is not a member of generation ${this.roster.generation}: Join first`);
+      const failure =
+        entry === undefined
+          ? refusal('unknown_worker', `worker "${ping.worker_id}" is not a member of generation ${this.roster.generation}: Join first`)
+          : sessionRefusal(entry, ping.session);
+      if (failure !== null) {
+        // Refused before it touches the member: a forged ping neither keeps it alive nor takes its stream.
         this.count(failure);
         detach();
         call.emit('error', { code: failure.code, details: failure.message });
         return;
       }
-      entry.lastHeard = performance.now();
+      entry!.lastHeard = performance.now();
       if (owner !== entry) {
-        const previous = this.streams.get(entry);
+        const previous = this.streams.get(entry!);
         // A worker keeps one stream: a reconnect replaces the old one, which is ended.
         if (previous !== undefined && previous !== call) {
           this.openStreams.delete(previous);
           previous.end();
         }
-        this.streams.set(entry, call);
+        this.streams.set(entry!, call);
         owner = entry;
       }
-      call.write(ping.generation === this.roster.generation ? { unchanged: true } : { unchanged: false, membership: this.membershipOf(entry) });
+      call.write(ping.generation === this.roster.generation ? { unchanged: true } : { unchanged: false, membership: this.membershipOf(entry!) });
     });
     call.on('end', () => {
       detach();
@@ -443,10 +455,11 @@ export class CoordinatorServer {
     this.checkOpen();
     // Once the job is done, members leave one by one and generations change under the others: a
     // member of any generation still gets `done` rather than a stale-generation refusal.
-    if (this.ledger.done && this.roster.member(req.worker_id) !== undefined) {
+    const known = this.roster.member(req.worker_id);
+    if (this.ledger.done && known !== undefined && sessionRefusal(known, req.session) === null) {
       return Promise.resolve({ generation: this.roster.generation, step: this.ledger.committedStep, splits: [], lr_scale: 1, done: true });
     }
-    const entry = this.requireMember(req.worker_id, req.generation);
+    const entry = this.requireMember(req.worker_id, req.generation, req.session);
     const { waitTimeoutMs } = this.settings;
     return this.waiters.wait(
       () => {
@@ -481,7 +494,7 @@ export class CoordinatorServer {
    */
   private async reportStep(req: StepReport__Output, signal: AbortSignal): Promise<StepAck> {
     this.checkOpen();
-    const entry = this.requireMember(req.worker_id, req.generation);
+    const entry = this.requireMember(req.worker_id, req.generation, req.session);
     this.ledger.accept(req, this.roster.rankOf(entry));
     if (this.ledger.complete(this.roster.members.map((m) => m.workerId))) this.commit();
     const { waitTimeoutMs } = this.settings;
@@ -539,6 +552,8 @@ export class CoordinatorServer {
     if (member === undefined) {
       throw refusal('unknown_worker', `worker "${req.worker_id}" is not a member of generation ${this.roster.generation}`);
     }
+    const forged = sessionRefusal(member, req.session);
+    if (forged !== null) throw forged;
     const event: LeaveEvent = {
       workerId: member.workerId,
       rank: this.roster.rankOf(member),
@@ -685,11 +700,13 @@ export class CoordinatorServer {
   }
 
   /** The member sending a request of `generation`, now heard from; refuses unknown workers and stale generations. */
-  private requireMember(workerId: string, generation: number): WorkerEntry {
+  private requireMember(workerId: string, generation: number, session: string): WorkerEntry {
     const entry = this.roster.member(workerId);
     if (entry === undefined) {
       throw refusal('unknown_worker', `worker "${workerId}" is not a member of generation ${this.roster.generation}: Join first`);
     }
+    const forged = sessionRefusal(entry, session);
+    if (forged !== null) throw forged;
     entry.lastHeard = performance.now();
     if (generation !== this.roster.generation) {
       throw refusal('stale_generation', `generation ${generation} is stale: the current generation is ${this.roster.generation}`);
@@ -741,4 +758,10 @@ function positiveInteger(name: string, value: number): number {
 
 function firstLine(text: string): string {
   return text.split('\n')[0]!;
+}
+
+/** The refusal of a call whose session credential is not the one the member's Join issued, or null. */
+function sessionRefusal(entry: WorkerEntry, session: string): RpcFailure | null {
+  if (session !== '' && timingSafeEqual(entry.sessionDigest, sha256(session))) return null;
+  return refusal('bad_session', `worker "${entry.workerId}": ${session === '' ? 'no' : 'not the'} session credential its Join issued`);
 }

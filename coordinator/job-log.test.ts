@@ -12,6 +12,7 @@ function report(rank: number, step: number, o: { logged?: boolean; refused?: str
   return {
     worker_id: `w${rank}`,
     generation: 1,
+    session: '',
     step,
     examples: 8,
     checkpoint_written: false,

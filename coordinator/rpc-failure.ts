@@ -8,6 +8,8 @@ import * as grpc from '@grpc/grpc-js';
 export const REFUSAL_STATUS = {
   /** Join carried a token other than the job's. */
   wrong_token: grpc.status.UNAUTHENTICATED,
+  /** A member's call without the session credential its Join issued (a forger naming its worker id). */
+  bad_session: grpc.status.UNAUTHENTICATED,
   /** Join without a worker id or version, or with an epoch size of 0. */
   invalid_join: grpc.status.INVALID_ARGUMENT,
   /** Join with an epoch size other than the job's: the members would read different data streams. */

@@ -52,6 +52,8 @@ export class FakeWorker {
   streamError: grpc.ServiceError | null = null;
   /** The last assignment NextStep gave. */
   assignment: Assignment__Output | null = null;
+  /** The session credential its calls carry: its Join's (a test may set another, as a forger would). */
+  session = '';
 
   private readonly options: Required<FakeWorkerOptions>;
   private stream: grpc.ClientDuplexStream<HeartbeatPing, MembershipUpdate__Output> | null = null;
@@ -89,6 +91,7 @@ export class FakeWorker {
     };
     const membership = await this.unary<Membership__Output>((opts, cb) => this.client.Join(request, opts, cb));
     this.membership = membership;
+    this.session = membership.session;
     return membership;
   }
 
@@ -112,7 +115,7 @@ export class FakeWorker {
     }
     clearInterval(this.pinger);
     const ping = (): void => {
-      this.stream?.write({ worker_id: this.id, generation: this.generation, step: this.assignment?.step ?? 0 });
+      this.stream?.write({ worker_id: this.id, generation: this.generation, step: this.assignment?.step ?? 0, session: this.session });
     };
     ping();
     this.pinger = setInterval(ping, everyMs);
@@ -126,7 +129,9 @@ export class FakeWorker {
 
   /** NextStep for `generation` (default its current one). */
   async nextStep(generation = this.generation): Promise<Assignment__Output> {
-    const assignment = await this.unary<Assignment__Output>((opts, cb) => this.client.NextStep({ worker_id: this.id, generation }, opts, cb));
+    const assignment = await this.unary<Assignment__Output>((opts, cb) =>
+      this.client.NextStep({ worker_id: this.id, generation, session: this.session }, opts, cb),
+    );
     this.assignment = assignment;
     return assignment;
   }
@@ -140,6 +145,7 @@ export class FakeWorker {
       metrics: { loss: 1, logged: false },
       examples: options.examples ?? this.assignment?.splits[0]?.count ?? 0,
       split_start: options.splitStart ?? Number(this.assignment?.splits[0]?.start ?? 0),
+      session: this.session,
       checkpoint_written: options.checkpointWritten ?? false,
     };
     return this.unary<StepAck__Output>((opts, cb) => this.client.ReportStep(request, opts, cb));
@@ -147,7 +153,7 @@ export class FakeWorker {
 
   /** Leave for its current generation. */
   async leave(): Promise<void> {
-    await this.unary((opts, cb) => this.client.Leave({ worker_id: this.id, generation: this.generation }, opts, cb));
+    await this.unary((opts, cb) => this.client.Leave({ worker_id: this.id, generation: this.generation, session: this.session }, opts, cb));
   }
 
   /**

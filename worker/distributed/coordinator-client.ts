@@ -48,6 +48,8 @@ export class CoordinatorClient {
   private readonly client: GrpcCoordinatorClient;
   private readonly timeoutMs: number;
   private readonly heartbeatMs: number;
+  /** The session credential of this client's last Join (empty before it). */
+  private session = '';
 
   constructor(
     readonly address: string,
@@ -61,21 +63,24 @@ export class CoordinatorClient {
     this.heartbeatMs = opts.heartbeatMs ?? 500;
   }
 
-  join(req: JoinRequest): Promise<Membership__Output> {
-    return this.unary('Join', (cb, o) => this.client.Join(req, o, cb));
+  /** Joins; the answer's session credential goes with every later call of this client. */
+  async join(req: JoinRequest): Promise<Membership__Output> {
+    const membership = await this.unary<Membership__Output>('Join', (cb, o) => this.client.Join(req, o, cb));
+    this.session = membership.session;
+    return membership;
   }
 
   nextStep(workerId: string, generation: number): Promise<Assignment__Output> {
-    return this.unary('NextStep', (cb, o) => this.client.NextStep({ worker_id: workerId, generation }, o, cb));
+    return this.unary('NextStep', (cb, o) => this.client.NextStep({ worker_id: workerId, generation, session: this.session }, o, cb));
   }
 
   /** Resolves once the step is committed (every member reported it). */
   reportStep(report: StepReport): Promise<StepAck__Output> {
-    return this.unary('ReportStep', (cb, o) => this.client.ReportStep(report, o, cb));
+    return this.unary('ReportStep', (cb, o) => this.client.ReportStep({ ...report, session: this.session }, o, cb));
   }
 
   async leave(workerId: string, generation: number, summaryJson = ''): Promise<void> {
-    await this.unary('Leave', (cb, o) => this.client.Leave({ worker_id: workerId, generation, summary_json: summaryJson }, o, cb));
+    await this.unary('Leave', (cb, o) => this.client.Leave({ worker_id: workerId, generation, summary_json: summaryJson, session: this.session }, o, cb));
   }
 
   /**
@@ -99,7 +104,7 @@ export class CoordinatorClient {
     });
     const ping = () => {
       const s = state();
-      call.write({ worker_id: workerId, generation: s.generation, step: s.step });
+      call.write({ worker_id: workerId, generation: s.generation, step: s.step, session: this.session });
     };
     ping();
     const timer = setInterval(ping, this.heartbeatMs);

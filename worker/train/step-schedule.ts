@@ -72,5 +72,7 @@ export function stepReport(workerId: string, generation: number, a: StepAssignme
     checkpoint_written: outcome.checkpointWritten,
     split_start: a.start,
     refused: outcome.refused ?? '',
+    // The coordinator client sends its own session credential with the report.
+    session: '',
   };
 }
