@@ -190,6 +190,8 @@ export class CoordinatorServer {
   private boundAddress = '';
   private closing = false;
   private closed: Promise<void> | undefined;
+  /** The job's peer credential (Membership.peer_credential), told to members only; new with every coordinator start. */
+  private readonly peerCredential = randomBytes(32).toString('base64url');
 
   private constructor(
     private readonly server: grpc.Server,
@@ -733,6 +735,7 @@ export class CoordinatorServer {
       // Rank 0 is the longest-standing member (members keep their order, joiners are appended), so it
       // holds the committed state whenever any member does.
       state_source_rank: 0,
+      peer_credential: this.peerCredential,
     };
   }
 

@@ -29,6 +29,8 @@ for (const bank of ['ring', 'NATS'] as const) {
     const address = await listeningAddress(coordinator);
     const workerArgs = (i: number) => ['worker', '--coordinator', address, '--config', cfg, '--worker-id', `w${i}`, ...nats];
     const workers = [startCli(workerArgs(0)), startCli(workerArgs(1))];
+    const logs = ['', '', ''];
+    workers.forEach((w, i) => w.stderr!.on('data', (d: Buffer) => (logs[i] += d.toString())));
     t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
     const lines: Line[] = [];
     let joinerLog = '';
@@ -36,12 +38,15 @@ for (const bank of ['ring', 'NATS'] as const) {
       lines.push(JSON.parse(line) as Line);
       if (workers.length === 2 && lines.at(-1)!.step! >= 3) {
         workers.push(startCli(workerArgs(2)));
-        workers[2]!.stderr!.on('data', (d: Buffer) => (joinerLog += d.toString()));
+        workers[2]!.stderr!.on('data', (d: Buffer) => {
+          joinerLog += d.toString();
+          logs[2] += d.toString();
+        });
       }
       if (lines.at(-1)!.type === 'summary') break;
     }
     assert.equal(await exited(coordinator), 0, stderr);
-    for (const w of workers) assert.equal(await exited(w), 0);
+    for (const [i, w] of workers.entries()) assert.equal(await exited(w), 0, `worker ${i}:\n${logs[i]}`);
     const summary = lines.at(-1)!;
     assert.equal(summary.steps, STEPS);
     assert.ok(summary.restarts! >= 1);

@@ -46,5 +46,19 @@ export async function runInProcessJob(
   });
   // A failing worker must not leave an unhandled rejection behind while the test awaits something else.
   for (const w of workers) w.catch(() => {});
-  return { summary: run.summary, workers };
+  // The coordinator closes once the job is over, before the summary is handed on: its last state
+  // write must not land in a run directory the test's cleanup is removing.
+  const closed = Promise.allSettled([run.summary, ...workers]).then(() => run.close());
+  const summary = run.summary.then(
+    async (s) => {
+      await closed;
+      return s;
+    },
+    async (err: unknown) => {
+      await closed;
+      throw err;
+    },
+  );
+  summary.catch(() => {});
+  return { summary, workers };
 }

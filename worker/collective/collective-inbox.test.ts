@@ -86,7 +86,10 @@ test('inbox: a new step drops what is left of earlier ones; the byte bound refus
   inbox.setTopology({ generation: 2, rank: 1, world: 2 });
   assert.equal(inbox.bufferedBytes, 0);
   assert.equal(inbox.offer(chunk({ generation: 3 }), src).kind, 'newer');
-  assert.deepEqual({ ...inbox.refused }, { generation: 0, step: 1, sender: 0, op: 0, phase: 0, dtype: 0, segment: 0, offset: 0, size: 0, overflow: 1 });
+  assert.deepEqual(
+    { ...inbox.refused },
+    { credential: 0, generation: 0, step: 1, sender: 0, op: 0, phase: 0, dtype: 0, segment: 0, offset: 0, size: 0, overflow: 1 },
+  );
 });
 
 test("inbox: when the predecessor's call ends, a take with nothing buffered rejects; a new call's chunk lifts it", async () => {

@@ -3,12 +3,15 @@ import type { Chunk__Output } from '../../proto/generated/infobound/v1/Chunk.js'
 import { allGatherOrigin, allGatherPhases, allReducePhases, allReduceSegment, predecessorOf } from './ring-plan.js';
 
 /**
- * Why a chunk was refused, and the gRPC status the call is ended with: FAILED_PRECONDITION for
+ * Why a chunk was refused, and the gRPC status the call is ended with: UNAUTHENTICATED for a caller
+ * without the job's peer credential, FAILED_PRECONDITION for
  * traffic of another generation or a finished step (the sender is behind or replaying),
  * PERMISSION_DENIED for a sender that is not the ring predecessor, INVALID_ARGUMENT for a chunk that
  * does not fit the ring schedule or its segment, RESOURCE_EXHAUSTED when the buffer of early chunks is full.
  */
 export const REFUSAL_STATUS = {
+  /** A call without the job's peer credential (checked before any chunk: the caller is no member). */
+  credential: status.UNAUTHENTICATED,
   /** Another generation than the receiver's (or the receiver has no membership yet). */
   generation: status.FAILED_PRECONDITION,
   /** A step the receiver has finished, or a segment it already received in full. */
@@ -244,6 +247,11 @@ export class CollectiveInbox {
     return new Promise((resolve, reject) => {
       slot.waiter = { resolve, reject };
     });
+  }
+
+  /** Counts a call refused before any of its chunks reached the inbox (no peer credential). */
+  countRefusedCall(reason: RefusalReason): void {
+    this.refused[reason]++;
   }
 
   /**

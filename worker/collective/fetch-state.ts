@@ -3,7 +3,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { PeerService } from '../../common/proto.js';
 import type { PeerClient } from '../../proto/generated/infobound/v1/Peer.js';
 import type { StateChunk__Output } from '../../proto/generated/infobound/v1/StateChunk.js';
-import type { PeerState } from './peer-server.js';
+import { PEER_CREDENTIAL_METADATA, type PeerState } from './peer-server.js';
 
 /** Options of fetchState. */
 export interface FetchStateOptions {
@@ -13,6 +13,8 @@ export interface FetchStateOptions {
   generation: number;
   /** Deadline of the whole transfer, in ms; default 30000. */
   timeoutMs?: number;
+  /** The job's peer credential (Membership.peer_credential), which the serving peer requires. */
+  credential?: string;
   /** Default insecure. */
   credentials?: grpc.ChannelCredentials;
   /** Extra channel options. */
@@ -26,14 +28,16 @@ export interface FetchStateOptions {
  */
 export async function fetchState(
   address: string,
-  { workerId, generation, timeoutMs = 30_000, credentials = grpc.credentials.createInsecure(), channelOptions }: FetchStateOptions,
+  { workerId, generation, timeoutMs = 30_000, credential, credentials = grpc.credentials.createInsecure(), channelOptions }: FetchStateOptions,
 ): Promise<PeerState> {
   // A wide receive window: the state flows toward this client, 1 MiB pieces through Node's default 64 KiB window would crawl.
   const client = new PeerService(address, credentials, { 'grpc-node.flow_control_window': 8 * 2 ** 20, ...channelOptions }) as unknown as PeerClient;
   try {
     return await new Promise<PeerState>((resolve, reject) => {
       // A bounded transfer, unlike the collectives' streams: one deadline covers it.
-      const call = client.FetchState({ worker_id: workerId, generation }, { deadline: Date.now() + timeoutMs });
+      const metadata = new grpc.Metadata();
+      if (credential !== undefined) metadata.set(PEER_CREDENTIAL_METADATA, credential);
+      const call = client.FetchState({ worker_id: workerId, generation }, metadata, { deadline: Date.now() + timeoutMs });
       let data: Buffer | undefined;
       let step = 0;
       let received = 0;

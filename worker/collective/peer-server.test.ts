@@ -6,7 +6,8 @@ import type { Chunk, Chunk__Output } from '../../proto/generated/infobound/v1/Ch
 import type { ChunkAck, ChunkAck__Output } from '../../proto/generated/infobound/v1/ChunkAck.js';
 import type { PeerClient } from '../../proto/generated/infobound/v1/Peer.js';
 import { healthClient } from '../../common/grpc-health-client.js';
-import { PEER_HEALTH_SERVICES, PeerServer } from './peer-server.js';
+import { fetchState } from './fetch-state.js';
+import { PEER_CREDENTIAL_METADATA, PEER_HEALTH_SERVICES, PeerServer } from './peer-server.js';
 import { RingReducer } from './ring-reducer.js';
 import { startTestRing } from '../../testing/ring-test-helpers.js';
 
@@ -37,8 +38,8 @@ interface CallOutcome {
 }
 
 /** Writes chunks on a fresh Collective call, then waits up to `ms` for the call to end; the call is cancelled after. */
-async function sendChunks(client: PeerClient, chunks: Chunk[], ms = 2000): Promise<CallOutcome> {
-  const call = client.Collective();
+async function sendChunks(client: PeerClient, chunks: Chunk[], ms = 2000, metadata = new grpc.Metadata()): Promise<CallOutcome> {
+  const call = client.Collective(metadata);
   const outcome: CallOutcome = { acks: [] };
   call.on('data', (ack: ChunkAck__Output) => outcome.acks.push(ack));
   const ended = new Promise<void>((resolve) => {
@@ -220,4 +221,29 @@ test("health reports SERVING for the server and Peer until close (the workers' K
     client.close();
     await server.close();
   }
+});
+
+test('a worker’s Peer server serves members only: a call without the job’s peer credential is refused and counted', async (t) => {
+  const server = await PeerServer.start({ requireCredential: true });
+  t.after(() => server.close());
+  server.setStateProvider(async () => ({ step: 4, data: Buffer.from('the model') }));
+  const c = client(t, server.address);
+  const fetch = (credential?: string) => fetchState(server.address, { workerId: 'thief', generation: 3, ...(credential !== undefined ? { credential } : {}) });
+  // Before its membership the worker knows no credential: nothing is served.
+  await assert.rejects(fetch('guess'), /UNAUTHENTICATED.*this peer has no membership yet|this peer has no membership yet/);
+  server.setCredential('the-job-credential');
+  await assert.rejects(fetch(), /peer credential/);
+  await assert.rejects(fetch('guess'), /peer credential/);
+  const stolen = await sendChunks(c, [VALID]);
+  assert.equal(stolen.code, grpc.status.UNAUTHENTICATED);
+  assert.match(stolen.details!, /without the job's peer credential \(x-infobound-peer\)$/);
+  assert.equal(server.refused.credential, 4);
+  // A member's calls carry it and are served.
+  const state = await fetch('the-job-credential');
+  assert.equal(state.data.toString(), 'the model');
+  const metadata = new grpc.Metadata();
+  metadata.set(PEER_CREDENTIAL_METADATA, 'the-job-credential');
+  const member = await sendChunks(c, [VALID], 300, metadata);
+  assert.notEqual(member.code, grpc.status.UNAUTHENTICATED, 'past the credential check (refused, if at all, for its generation)');
+  assert.equal(server.refused.credential, 4);
 });

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
@@ -40,7 +41,16 @@ export interface PeerServerOptions {
   closeGraceMs?: number;
   /** HTTP/2 receive window of each incoming stream, in bytes (see widenReceiveWindow). Default 8 MiB. */
   receiveWindowBytes?: number;
+  /**
+   * Refuse every Peer call (Collective, FetchState) that does not carry the job's peer credential
+   * (set by {@link PeerServer.setCredential}, from the membership), and every call before it is known.
+   * A worker sets it; a server without it serves anyone (collective benchmarks and tests). Default false.
+   */
+  requireCredential?: boolean;
 }
+
+/** The gRPC metadata key of the job's peer credential on every Peer call. */
+export const PEER_CREDENTIAL_METADATA = 'x-infobound-peer';
 
 /** Bytes of one StateChunk's payload: well under gRPC's 4 MiB default message limit. */
 export const STATE_CHUNK_BYTES = 2 ** 20;
@@ -116,13 +126,22 @@ export class PeerServer {
   private readonly collectiveCalls = new Set<grpc.ServerDuplexStream<Chunk__Output, ChunkAck>>();
   private closing?: Promise<void>;
   private bound = '';
+  /** SHA-256 of the job's peer credential, once the membership told it. */
+  private credentialDigest: Buffer | null = null;
+  /** Resolves when the first credential is set. */
+  private readonly credentialKnown: Promise<void>;
+  private credentialArrived!: () => void;
 
   private constructor(
     private readonly server: grpc.Server,
     /** Chunks received from the ring predecessor, for the local reducer. */
     readonly inbox: CollectiveInbox,
-    private readonly opts: Required<Pick<PeerServerOptions, 'newerGenerationWaitMs' | 'sendTimeoutMs' | 'closeGraceMs'>>,
-  ) {}
+    private readonly opts: Required<Pick<PeerServerOptions, 'newerGenerationWaitMs' | 'sendTimeoutMs' | 'closeGraceMs' | 'requireCredential'>>,
+  ) {
+    this.credentialKnown = new Promise((resolve) => {
+      this.credentialArrived = resolve;
+    });
+  }
 
   /** Binds and starts a Peer server. */
   static async start({
@@ -134,9 +153,10 @@ export class PeerServer {
     sendTimeoutMs = 30_000,
     closeGraceMs = 1000,
     receiveWindowBytes = 8 * 2 ** 20,
+    requireCredential = false,
   }: PeerServerOptions = {}): Promise<PeerServer> {
     const server = new grpc.Server({ ...SERVER_OPTIONS, 'grpc-node.flow_control_window': receiveWindowBytes });
-    const peer = new PeerServer(server, new CollectiveInbox({ maxBufferedBytes }), { newerGenerationWaitMs, sendTimeoutMs, closeGraceMs });
+    const peer = new PeerServer(server, new CollectiveInbox({ maxBufferedBytes }), { newerGenerationWaitMs, sendTimeoutMs, closeGraceMs, requireCredential });
     server.addService(PeerService.service, {
       Collective: (call: grpc.ServerDuplexStream<Chunk__Output, ChunkAck>) => peer.collective(call),
       FetchState: (call: grpc.ServerWritableStream<StateRequest__Output, StateChunk>) => void peer.fetchState(call),
@@ -158,6 +178,23 @@ export class PeerServer {
   /** Chunks refused so far, by reason. */
   get refused(): Record<RefusalReason, number> {
     return this.inbox.refused;
+  }
+
+  /** Sets the job's peer credential (Membership.peer_credential), which every Peer call must carry. */
+  setCredential(credential: string): void {
+    this.credentialDigest = createHash('sha256').update(credential).digest();
+    this.credentialArrived();
+  }
+
+  /** Why a call may not be served (no or a wrong peer credential), or null when it may. */
+  private unauthenticated(call: { metadata: grpc.Metadata }): string | null {
+    if (!this.opts.requireCredential) return null;
+    if (this.credentialDigest === null) return 'this peer has no membership yet';
+    const given = call.metadata.get(PEER_CREDENTIAL_METADATA)[0];
+    if (typeof given !== 'string' || !timingSafeEqual(createHash('sha256').update(given).digest(), this.credentialDigest)) {
+      return `a Peer call without the job's peer credential (${PEER_CREDENTIAL_METADATA})`;
+    }
+    return null;
   }
 
   /** Sets (or clears) what FetchState serves; without a provider FetchState answers UNAVAILABLE. */
@@ -189,6 +226,29 @@ export class PeerServer {
    * call until it does (bounded by newerGenerationWaitMs): flow control holds the sender meanwhile.
    */
   private collective(call: grpc.ServerDuplexStream<Chunk__Output, ChunkAck>): void {
+    if (this.opts.requireCredential && this.credentialDigest === null) {
+      // A member may open its stream moments before this worker has its first membership (a joiner
+      // still in its Join): the call waits for it (its chunks stay unread), bounded like a newer generation.
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.opts.newerGenerationWaitMs);
+      });
+      void Promise.race([this.credentialKnown, waited]).then(() => {
+        clearTimeout(timer);
+        this.serveCollective(call);
+      });
+      return;
+    }
+    this.serveCollective(call);
+  }
+
+  private serveCollective(call: grpc.ServerDuplexStream<Chunk__Output, ChunkAck>): void {
+    const refused = this.unauthenticated(call);
+    if (refused !== null) {
+      this.inbox.countRefusedCall('credential');
+      call.emit('error', statusError(REFUSAL_STATUS.credential, refused));
+      return;
+    }
     this.collectiveCalls.add(call);
     let ended = false;
     const source: ChunkSource = {
@@ -248,6 +308,11 @@ export class PeerServer {
   /** Streams the provider's state in STATE_CHUNK_BYTES pieces (one empty piece for an empty state). */
   private async fetchState(call: grpc.ServerWritableStream<StateRequest__Output, StateChunk>): Promise<void> {
     const fail = (code: grpc.status, details: string): void => void call.emit('error', statusError(code, details));
+    const refused = this.unauthenticated(call);
+    if (refused !== null) {
+      this.inbox.countRefusedCall('credential');
+      return fail(REFUSAL_STATUS.credential, refused);
+    }
     const provider = this.provider;
     if (!provider) return fail(grpc.status.UNAVAILABLE, `peer ${this.address} has no state to serve yet`);
     const { generation } = this.inbox;

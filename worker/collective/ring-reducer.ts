@@ -7,7 +7,7 @@ import type { PeerClient } from '../../proto/generated/infobound/v1/Peer.js';
 import type { SparseRowGrad } from '../model/sparse-embedding.js';
 import type { CollectiveInbox, SlotKey } from './collective-inbox.js';
 import type { GradientReducer } from './gradient-reducer.js';
-import type { PeerServer } from './peer-server.js';
+import { PEER_CREDENTIAL_METADATA, type PeerServer } from './peer-server.js';
 import { allGatherOrigin, allGatherPhases, allReducePhases, allReduceSegment, predecessorOf, segmentRange, successorOf } from './ring-plan.js';
 import { RingOp } from './ring-op.js';
 import { rowWidth, rowsMean } from './rows-mean.js';
@@ -23,6 +23,11 @@ export interface RingTopology {
   world: number;
   /** Peer address (host:port) of every rank, in rank order. */
   peers: readonly string[];
+  /**
+   * The job's peer credential (Membership.peer_credential): every call to the successor carries it,
+   * and this worker's Peer server requires it. Absent: calls go without one (collective tests).
+   */
+  credential?: string;
 }
 
 /** Options of a RingReducer. */
@@ -94,6 +99,9 @@ export class RingReducer implements GradientReducer {
   /** Payload bytes this worker has sent to its successor (all collectives), for the metrics. */
   bytesSent = 0;
   private readonly inbox: CollectiveInbox;
+  private readonly server: PeerServer;
+  /** What every call to the successor carries: the job's peer credential, once known. */
+  private metadata = new grpc.Metadata();
   private readonly chunkBytes: number;
   private readonly timeoutMs: number;
   private readonly window: number;
@@ -128,6 +136,7 @@ export class RingReducer implements GradientReducer {
     if (!(timeoutMs > 0)) throw new UserError(`timeoutMs must be positive, got ${timeoutMs}`);
     if (!(windowBytes > 0)) throw new UserError(`windowBytes must be positive, got ${windowBytes}`);
     this.inbox = server.inbox;
+    this.server = server;
     this.chunkBytes = chunkBytes;
     this.timeoutMs = timeoutMs;
     this.window = Math.max(1, Math.floor(windowBytes / chunkBytes));
@@ -147,12 +156,17 @@ export class RingReducer implements GradientReducer {
    * The same topology again changes nothing else.
    */
   setTopology(topology: RingTopology): void {
-    const { generation, rank, world, peers } = topology;
+    const { generation, rank, world, peers, credential } = topology;
     if (this.closed) throw new Error('setTopology on a closed RingReducer');
     if (!Number.isSafeInteger(generation) || generation < 0) throw new UserError(`generation must be a non-negative integer, got ${generation}`);
     if (!Number.isInteger(world) || world < 1) throw new UserError(`world must be a positive integer, got ${world}`);
     if (!Number.isInteger(rank) || rank < 0 || rank >= world) throw new UserError(`rank ${rank} is not in [0, ${world})`);
     if (peers.length !== world) throw new UserError(`${peers.length} peer addresses for a world of ${world}`);
+    if (credential !== undefined) {
+      this.server.setCredential(credential);
+      this.metadata = new grpc.Metadata();
+      this.metadata.set(PEER_CREDENTIAL_METADATA, credential);
+    }
     const old = this.topology;
     this.aborted = undefined;
     const same = old && old.generation === generation && old.rank === rank && old.world === world && old.peers.every((p, i) => p === peers[i]);
@@ -290,7 +304,7 @@ export class RingReducer implements GradientReducer {
   private openLink(topo: RingTopology): void {
     if (this.link) return;
     const succ = successorOf(topo.rank, topo.world);
-    const link: SuccessorStream = new SuccessorStream(this.clients.get(topo.peers[succ]!)!, this.window, {
+    const link: SuccessorStream = new SuccessorStream(this.clients.get(topo.peers[succ]!)!, this.metadata, this.window, {
       onAck: () => this.op?.ackedOne(),
       onError: (err) => {
         if (this.link === link) this.link = undefined;

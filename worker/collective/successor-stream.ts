@@ -26,12 +26,14 @@ export class SuccessorStream {
 
   constructor(
     client: PeerClient,
+    /** Sent with the call: the job's peer credential. */
+    metadata: grpc.Metadata,
     /** Most chunks written and not yet acknowledged. */
     private readonly window: number,
     private readonly events: SuccessorEvents,
   ) {
     // No deadline: the call lives for a whole generation (docs/architecture.md §9); each wait on it has its own.
-    this.call = client.Collective();
+    this.call = client.Collective(metadata);
     this.call.on('data', (ack: ChunkAck__Output) => {
       this.inFlight = Math.max(0, this.inFlight - 1);
       this.events.onAck(ack);

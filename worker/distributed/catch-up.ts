@@ -42,7 +42,12 @@ export async function catchUp(run: TrainingRun, m: Membership__Output, o: CatchU
   const deadline = Date.now() + SOURCE_WAIT_MS;
   const backoff = new Backoff({ initialMs: 20, maxMs: 500 });
   for (;;) {
-    const state = await fetchState(source.peer_address, { workerId: o.workerId, generation: m.generation, credentials: o.credentials });
+    const state = await fetchState(source.peer_address, {
+      workerId: o.workerId,
+      generation: m.generation,
+      credential: m.peer_credential,
+      credentials: o.credentials,
+    });
     if (state.step === m.committed_step) {
       const restored = run.restoreBytes(state.data, `the state of step ${state.step} from rank ${m.state_source_rank}`);
       o.info?.(`fetched the state of step ${state.step} from rank ${m.state_source_rank}`);

@@ -119,7 +119,13 @@ export class CoordinatorSchedule implements StepSchedule {
     this.adopted = true;
     ctx.rank = m.rank;
     ctx.round = { generation: m.generation, world: m.world };
-    o.ring.setTopology({ generation: m.generation, rank: m.rank, world: m.world, peers: m.members.map((x) => x.peer_address) });
+    o.ring.setTopology({
+      generation: m.generation,
+      rank: m.rank,
+      world: m.world,
+      peers: m.members.map((x) => x.peer_address),
+      credential: m.peer_credential,
+    });
     if (m.committed_step !== run.step) {
       await catchUp(run, m, { workerId: o.workerId, credentials: o.credentials, ...(o.info ? { info: o.info } : {}) });
       this.replayBank = true;

@@ -72,11 +72,14 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   await initBackend(config.backend);
   const task = await loadTask(config, o.warn);
   const credentials = channelCredentials(config.tls);
-  const peer = await PeerServer.start({ host: o.peerHost, port: o.peerPort ?? 0, credentials: serverCredentials(config.tls) }).catch((err: Error) => {
-    throw new UserError(
-      `worker ${o.workerId}: cannot serve Peer on ${o.peerHost}:${o.peerPort ?? 0} (--bind, --peer-port): ${err.message.replace(/^.*\[(.*)\]$/, '$1')}`,
-    );
-  });
+  // Members only: Collective and FetchState need the job's peer credential, which the membership brings.
+  const peer = await PeerServer.start({ host: o.peerHost, port: o.peerPort ?? 0, credentials: serverCredentials(config.tls), requireCredential: true }).catch(
+    (err: Error) => {
+      throw new UserError(
+        `worker ${o.workerId}: cannot serve Peer on ${o.peerHost}:${o.peerPort ?? 0} (--bind, --peer-port): ${err.message.replace(/^.*\[(.*)\]$/, '$1')}`,
+      );
+    },
+  );
   const port = peer.address.slice(peer.address.lastIndexOf(':') + 1);
   const client = new CoordinatorClient(o.coordinator, { credentials });
   const ring = new RingReducer(peer, { channelCredentials: credentials });
