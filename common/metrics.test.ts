@@ -45,6 +45,8 @@ function fedMetrics(now: () => number): InfoboundMetrics {
   m.skippedInputs({ wrong_column_count: 3 });
   m.skippedInputs({ wrong_column_count: 5, bank_nan_key: 1 });
   m.refusal('stale_generation');
+  m.refusedTotals({ peer_credential: 2 });
+  m.refusedTotals({ peer_credential: 3, peer_sender: 0 });
   m.commit(512);
   m.checkpointNow();
   return m;
@@ -78,6 +80,8 @@ test('every figure lands in its metric, counters only move up, and the checkpoin
   assert.equal(sample(text, `${n.skipped}{reason="wrong_column_count",role="worker"}`), 5, 'totals, not sums of totals');
   assert.equal(sample(text, `${n.skipped}{reason="bank_nan_key",role="worker"}`), 1);
   assert.equal(sample(text, `${n.refused}{reason="stale_generation",role="worker"}`), 1);
+  assert.equal(sample(text, `${n.refused}{reason="peer_credential",role="worker"}`), 3, 'a Peer server’s totals, not their sum');
+  assert.equal(sample(text, `${n.refused}{reason="peer_sender",role="worker"}`), 0);
   assert.equal(sample(text, `${n.committedExamples}{role="worker"}`), 512);
   assert.equal(sample(text, `${n.checkpointAge}{role="worker"}`), 7.5);
   // Every name in METRIC_NAMES is exposed.

@@ -69,6 +69,7 @@ export class InfoboundMetrics {
   private readonly refused: Counter<'reason'>;
   private lastCheckpoint: number | null = null;
   private readonly skippedSoFar = new Map<string, number>();
+  private readonly refusedSoFar = new Map<string, number>();
 
   constructor(
     /** `train`, `worker` or `coordinator`: the `role` label of every metric. */
@@ -214,11 +215,15 @@ export class InfoboundMetrics {
    * is exported at 0, so that dashboards find the series before the first skip.
    */
   skippedInputs(totals: Readonly<Record<string, number>>): void {
-    for (const [reason, total] of Object.entries(totals)) {
-      const before = this.skippedSoFar.get(reason) ?? 0;
-      this.skipped.inc({ reason }, Math.max(0, total - before));
-      this.skippedSoFar.set(reason, Math.max(before, total));
-    }
+    addTotals(this.skipped, this.skippedSoFar, totals);
+  }
+
+  /**
+   * Refusal counts so far by reason, for refusals counted elsewhere (a worker's Peer server: its
+   * reasons are prefixed `peer_`), exported as {@link skippedInputs} exports skips.
+   */
+  refusedTotals(totals: Readonly<Record<string, number>>): void {
+    addTotals(this.refused, this.refusedSoFar, totals);
   }
 
   /** Exports every reason the coordinator can refuse a request for, at 0 until it happens. */
@@ -233,5 +238,14 @@ export class InfoboundMetrics {
   /** The exposition text (Prometheus text format 0.0.4). */
   text(): Promise<string> {
     return this.registry.metrics();
+  }
+}
+
+/** Adds to `counter` what each reason's running total grew by since `soFar` last saw it. */
+function addTotals(counter: Counter<'reason'>, soFar: Map<string, number>, totals: Readonly<Record<string, number>>): void {
+  for (const [reason, total] of Object.entries(totals)) {
+    const before = soFar.get(reason) ?? 0;
+    counter.inc({ reason }, Math.max(0, total - before));
+    soFar.set(reason, Math.max(before, total));
   }
 }

@@ -144,6 +144,11 @@ export class RingReducer implements GradientReducer {
     this.channelOptions = { ...CHANNEL_OPTIONS, ...channelOptions };
   }
 
+  /** Chunks and calls this worker's Peer server refused so far, by reason. */
+  get refused(): Readonly<Record<string, number>> {
+    return this.server.refused;
+  }
+
   /** Workers in the current generation (1 before the first setTopology). */
   get world(): number {
     return this.topology?.world ?? 1;

@@ -87,6 +87,8 @@ export class CoordinatorSchedule implements StepSchedule {
   async report(a: StepAssignment, outcome: StepOutcome): Promise<'committed' | 'discarded'> {
     try {
       ({ next: this.next_ } = await this.o.client.reportStep(stepReport(this.o.workerId, this.membership.generation, a, outcome)));
+      // What this worker's Peer server refused (intruders, stale peers), beside the coordinator's refusals.
+      this.o.metrics?.refusedTotals(Object.fromEntries(Object.entries(this.o.ring.refused).map(([reason, n]) => [`peer_${reason}`, n])));
       return 'committed';
     } catch (err) {
       await this.adopt(await this.session.recover(err, this.membership.generation, `step ${a.step} was discarded`));
