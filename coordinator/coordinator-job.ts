@@ -67,6 +67,10 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
     throw err;
   }
   o.info?.(`coordinator listening on ${server.address}; waiting for ${o.workers} workers; run directory ${runDir}`);
+  if (o.token === null || o.token === '') {
+    const channel = config.tls.ca === null ? ' and the channels are plaintext (no tls section)' : '';
+    o.info?.(`warning: no join token${channel}: anyone who can reach ${server.address} can join this job and read its config; set --token or INFOBOUND_TOKEN`);
+  }
   // Another coordinator that took the directory over ends this job here: it must not write on.
   const lost = lease.lost.catch(async (err: Error) => {
     await server.close();
