@@ -27,4 +27,7 @@ export const PeerService = pkg.Peer!;
  * The bank's message type (BankKeys), for encoding outside gRPC: bank keys travel over NATS, and
  * proto-loader only serialises messages of services. protobufjs reads the same file.
  */
-export const BankKeysType = new protobuf.Root().loadSync(PROTO_PATH, { keepCase: true }).lookupType('infobound.v1.BankKeys');
+const bankTypes = new protobuf.Root().loadSync(PROTO_PATH, { keepCase: true });
+export const BankKeysType = bankTypes.lookupType('infobound.v1.BankKeys');
+/** The signed wrapper a NATS bank message carries (SignedBankKeys). */
+export const SignedBankKeysType = bankTypes.lookupType('infobound.v1.SignedBankKeys');

@@ -201,6 +201,8 @@ export class CoordinatorServer {
     epochSize: number | null,
     /** This run of the job (Membership.run_id). */
     private readonly runId: string,
+    /** The run's bank key (Membership.bank_key), kept in the state file with the run id. */
+    private readonly bankKey: Buffer,
   ) {
     this.epochSize = epochSize;
   }
@@ -255,7 +257,10 @@ export class CoordinatorServer {
     const roster = new Roster(saved?.generation ?? 0);
 
     const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
-    const coordinator = new CoordinatorServer(server, settings, roster, ledger, saved?.epoch_size ?? null, saved?.run_id ?? randomUUID());
+    const coordinator = new CoordinatorServer(server, settings, roster, ledger, saved?.epoch_size ?? null,
+      saved?.run_id ?? randomUUID(),
+      saved?.bank_key !== undefined ? Buffer.from(saved.bank_key, 'base64url') : randomBytes(32),
+    );
     // Services before binding: grpc-js serves as soon as the port is bound.
     const handlers: CoordinatorHandlers = {
       Join: coordinator.unary((req: JoinRequest__Output, signal) => coordinator.join(req, signal)),
@@ -662,6 +667,7 @@ export class CoordinatorServer {
         checkpoint_cursor: position.checkpointCursor,
         job: this.settings.job,
         run_id: this.runId,
+        bank_key: this.bankKey.toString('base64url'),
       });
     });
     this.writes = write.catch((err: Error) => this.settings.observer.error?.(err));
@@ -736,6 +742,7 @@ export class CoordinatorServer {
       // holds the committed state whenever any member does.
       state_source_rank: 0,
       peer_credential: this.peerCredential,
+      bank_key: this.bankKey,
     };
   }
 

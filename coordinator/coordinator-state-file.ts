@@ -33,6 +33,12 @@ export interface CoordinatorState {
   job: string;
   /** Identity of this run of the job (random, fixed when the job starts), sent to workers as Membership.run_id. */
   run_id: string;
+  /**
+   * The run's bank key, base64url (Membership.bank_key): bank messages are signed under it, so it
+   * must outlive a coordinator restart for a rebuild to verify the stream. A secret: the file is
+   * written readable by its owner only. Absent in files of older versions (a new key is made).
+   */
+  bank_key?: string;
 }
 
 const COUNTERS = ['generation', 'committed_step', 'cursor', 'epoch_size', 'checkpoint_step', 'checkpoint_cursor'] as const;
@@ -74,7 +80,11 @@ export async function readCoordinatorState(stateDir: string): Promise<Coordinato
   }
   if (typeof record.job !== 'string' || record.job === '') throw fail('corrupt, "job" must be a non-empty string');
   if (typeof record.run_id !== 'string' || record.run_id === '') throw fail('corrupt, "run_id" must be a non-empty string');
-  const state = Object.fromEntries([...COUNTERS, 'job', 'run_id'].map((k) => [k, record[k]])) as unknown as CoordinatorState;
+  if (record.bank_key !== undefined && (typeof record.bank_key !== 'string' || Buffer.from(record.bank_key, 'base64url').byteLength < 16)) {
+    throw fail('corrupt, "bank_key" must be a base64url key of at least 16 bytes');
+  }
+  const fields = record.bank_key === undefined ? [...COUNTERS, 'job', 'run_id'] : [...COUNTERS, 'job', 'run_id', 'bank_key'];
+  const state = Object.fromEntries(fields.map((k) => [k, record[k]])) as unknown as CoordinatorState;
   if (state.epoch_size === 0) throw fail('corrupt, "epoch_size" must be at least 1');
   if (state.checkpoint_step > state.committed_step || state.checkpoint_cursor > state.cursor) {
     throw fail(
@@ -94,7 +104,8 @@ export async function writeCoordinatorState(stateDir: string, state: Coordinator
   let handle: FileHandle | undefined;
   try {
     await mkdir(stateDir, { recursive: true });
-    handle = await open(tmp, 'wx');
+    // Owner only: the file holds the run's bank key.
+    handle = await open(tmp, 'wx', 0o600);
     await handle.writeFile(JSON.stringify(state, null, 2) + '\n', 'utf8');
     await handle.sync();
     await handle.close();

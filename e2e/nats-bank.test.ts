@@ -4,7 +4,10 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { readCheckpoint } from '../common/checkpoint-file.js';
+import { BankKeysType, SignedBankKeysType } from '../common/proto.js';
 import type { Config } from '../common/config/mod.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { expectArraysClose, tempDir } from '../testing/test-helpers.js';
@@ -158,4 +161,71 @@ test('a coordinator restarted from a checkpoint: the workers rebuild the bank of
   const twice = [...afterDigests.keys()].filter((s) => beforeDigests.has(s));
   assert.ok(twice.includes(resumed) && twice.length >= 2, `steps ${twice.join(', ')} were trained before the restart too`);
   for (const s of twice) assert.equal(afterDigests.get(s), beforeDigests.get(s), `bank at step ${s}`);
+});
+
+test('a forger and a flood on the NATS bank during a 2-worker run: the job ends with the replicas of a clean run, every forgery counted', {
+  timeout: 120_000,
+}, async (t) => {
+  const server = await NatsTestServer.start(t);
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 35 });
+  const clean = await trainCluster(job(dir, data, 'clean', { steps: 12 }), 2, ['--nats', server.url]);
+  assert.equal(clean.code, 0, clean.stderr);
+
+  // The attacker can reach NATS (no authorization here) and reads every genuine message as it is
+  // published; it has no member credential, so not the job's bank key.
+  const nc = await connect({ servers: server.url });
+  t.after(() => nc.close());
+  const js = jetstream(nc);
+  const attacks: Promise<unknown>[] = [];
+  let forged = 0;
+  let flooded = false;
+  const ours = new Set<string>();
+  const publish = (subject: string, data: Uint8Array, msgID?: string) => {
+    ours.add(Buffer.from(data).toString('base64'));
+    return js.publish(subject, data, msgID === undefined ? {} : { msgID }).then(() => forged++);
+  };
+  const sub = nc.subscribe('ib.*.bank.*');
+  const sniffing = (async () => {
+    for await (const m of sub) {
+      // Its own messages come back too: it reads only the producers' genuine ones.
+      if (!/\.[01]$/.test(m.subject) || ours.delete(Buffer.from(m.data).toString('base64'))) continue;
+      const signed = SignedBankKeysType.toObject(SignedBankKeysType.decode(m.data), { bytes: Buffer, defaults: true }) as {
+        bank_keys: Buffer;
+        hmac_sha256: Buffer;
+      };
+      const body = BankKeysType.toObject(BankKeysType.decode(signed.bank_keys), { longs: Number, bytes: Buffer, defaults: true }) as Record<string, unknown>;
+      const { run_id: run, step, producer, generation } = body as { run_id: string; step: number; producer: number; generation: number };
+      const prefix = m.subject.slice(0, m.subject.lastIndexOf('.'));
+      // The next step's keys, first: zero keys and item ids past the data's, under the genuine MAC
+      // (which does not cover them) and the id the genuine message would have had before it carried its MAC.
+      const ids = Buffer.from(Int32Array.from({ length: 16 }, () => 1 << 20).buffer);
+      const next = BankKeysType.encode(
+        BankKeysType.fromObject({ ...body, step: step + 1, keys: Buffer.alloc((body.keys as Buffer).byteLength), ids }),
+      ).finish();
+      const fake = SignedBankKeysType.encode(SignedBankKeysType.fromObject({ bank_keys: next, hmac_sha256: signed.hmac_sha256 })).finish();
+      attacks.push(publish(m.subject, fake, `${run}.${generation}.${step + 1}.${producer}`));
+      // The genuine message replayed as the other producer's.
+      attacks.push(publish(`${prefix}.${1 - producer}`, m.data));
+      if (!flooded) {
+        flooded = true;
+        // 3,000 messages on a subject of the stream that no producer uses.
+        for (let i = 0; i < 3000; i++) attacks.push(js.publish(`${prefix}.7`, Buffer.from(`garbage ${i}`)));
+      }
+    }
+  })();
+  const attacked = await trainCluster(job(dir, data, 'attacked', { steps: 12 }), 2, ['--nats', server.url]);
+  sub.unsubscribe();
+  await sniffing;
+  await Promise.allSettled(attacks);
+  assert.equal(attacked.code, 0, attacked.stderr);
+  assert.ok(flooded && forged >= 20, `${forged} forgeries stored`);
+  assert.deepEqual(agreedDigests(attacked.lines), agreedDigests(clean.lines), 'the same keys at every step as without the attacker');
+  const skipped = attacked.lines.at(-1)!.skipped_inputs!;
+  // Each worker counts what it read; the summary is rank 0's.
+  assert.ok((skipped.bank_unauthenticated ?? 0) >= 10 && (skipped.bank_unknown_producer ?? 0) >= 10, JSON.stringify(skipped));
+  const a = await readCheckpoint(join(dir, 'attacked', 'checkpoint.ibck'));
+  const b = await readCheckpoint(join(dir, 'clean', 'checkpoint.ibck'));
+  for (const name of Object.keys(b.tensors)) expectArraysClose(a.tensors[name]!.data, b.tensors[name]!.data, { atol: 1e-6 });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * `npm run bench:bank-size [-- --json] [--sizes 4096,65536,262144,1048576] [--steps N]`
  *
@@ -57,7 +58,7 @@ async function measure(bank: number, data: string): Promise<SizeResult> {
   Object.assign(config.train, { batch: BATCH });
   Object.assign(config.bank, { size: bank });
   const task = await ClickLogTask.load(config);
-  const transport = await openBankTransport(config, task.model.dim, { job: 'bench', runId: 'bench', clientName: 'bench-bank-size' });
+  const transport = await openBankTransport(config, task.model, { job: 'bench', runId: 'bench', bankKey: randomBytes(32), clientName: 'bench-bank-size' });
   const ctx = createStepContext(config, task, transport);
   let step = 0;
   const run = async (logged: boolean) => {

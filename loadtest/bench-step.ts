@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * `npm run bench:step [-- --json] [--steps N] [--backend NAME] [--engine tfjs|onnx|both] [--only clicklog|images]`
  *
@@ -40,7 +41,7 @@ import { openBankTransport } from '../worker/bank/open-bank-transport.js';
 import type { TrainingTask } from '../worker/train/training-task.js';
 
 /** The embedded bank, as a single-process run opens it. */
-const BENCH_BANK = { job: 'bench', runId: 'bench', clientName: 'bench-step' };
+const BENCH_BANK = { job: 'bench', runId: 'bench', bankKey: randomBytes(32), clientName: 'bench-step' };
 
 /** The issue's target: a step at this fraction of the plain-matMul rate. */
 const GOAL_RATIO = 0.5;
@@ -220,7 +221,7 @@ async function setUpClickLog(config: Config, tmp: string, say: (line: string) =>
     name: 'clicklog',
     config,
     task,
-    ctx: createStepContext(config, task, await openBankTransport(config, task.model.dim, BENCH_BANK)),
+    ctx: createStepContext(config, task, await openBankTransport(config, task.model, BENCH_BANK)),
     step: 0,
     flops,
     sides: [],
@@ -251,7 +252,7 @@ async function setUpImages(config: Config, tmp: string, say: (line: string) => v
     name: 'images',
     config,
     task,
-    ctx: createStepContext(config, task, await openBankTransport(config, task.model.dim, BENCH_BANK)),
+    ctx: createStepContext(config, task, await openBankTransport(config, task.model, BENCH_BANK)),
     step: 0,
     flops,
     sides,

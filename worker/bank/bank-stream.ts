@@ -9,7 +9,7 @@ export interface StoredBankMessage {
 
 /**
  * The log the bank's keys travel through (docs/architecture.md §4): one shard per producing worker, one
- * sequence over all shards, bounded to the last messages that hold K keys. NATS JetStream is the
+ * sequence over all shards, each shard bounded to its last messages that hold K keys. NATS JetStream is the
  * distributed one; {@link InProcessBankLog} serves a single process.
  */
 export interface BankStream {
@@ -35,8 +35,8 @@ export class InProcessBankLog {
   private readonly listeners = new Set<(m: StoredBankMessage) => void>();
   private seq = 0;
 
-  /** Holds at most `maxMessages` messages, dropping the oldest (JetStream's discard: old). */
-  constructor(private readonly maxMessages: number) {}
+  /** Holds at most `maxMessagesPerProducer` messages of each producer, dropping its oldest (JetStream's per-subject limit, discard: old). */
+  constructor(private readonly maxMessagesPerProducer: number) {}
 
   /** A handle for one worker. */
   handle(): BankStream {
@@ -64,14 +64,20 @@ export class InProcessBankLog {
     const m = { seq: ++this.seq, producer, data: data.slice(), id };
     this.messages.push(m);
     this.ids.set(id, m.seq);
-    if (this.messages.length > this.maxMessages) this.ids.delete(this.messages.shift()!.id);
+    const own = this.messages.filter((x) => x.producer === producer);
+    if (own.length > this.maxMessagesPerProducer) {
+      const oldest = own[0]!;
+      this.messages.splice(this.messages.indexOf(oldest), 1);
+      this.ids.delete(oldest.id);
+    }
     for (const deliver of this.listeners) deliver(m);
     return m.seq;
   }
 }
 
 /**
- * Messages the stream keeps: enough whole steps to hold K keys of `batch` keys per message, plus
+ * Messages the stream keeps of each producer: enough whole steps to hold K keys (a step's messages
+ * hold `batch` keys together, so each producer has one message per step), plus
  * slack for steps in flight or discarded by a membership change and the steps a staleness bound
  * keeps pending.
  */

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import test, { type TestContext } from 'node:test';
 import { defaultConfig } from '../../common/config/mod.js';
 import { Rng } from '../../common/random.js';
 import { encodeBankKeys, type BankEnvelope } from './bank-keys-codec.js';
-import { InProcessBankLog, type BankStream } from './bank-stream.js';
+import { InProcessBankLog, type BankStream, type StoredBankMessage } from './bank-stream.js';
 import { KeyBank, type BankMessage } from './key-bank.js';
 import { NatsBankStream } from './nats-bank-stream.js';
 import { NatsTestServer } from '../../testing/nats-test-server.js';
@@ -20,24 +21,28 @@ import { BankUnavailableError, StreamBankTransport, type StreamBankTransportOpti
 const DIM = 4;
 const BATCH = 3;
 const RUN = 'run-a';
+/** The job's bank key, as Membership.bank_key brings it; ids of {@link keysOf} stay below ITEMS. */
+const KEY = randomBytes(32);
+const ITEMS = 1000;
 
 /** Opens handles on one shared stream, as the workers of one job do. */
 type StreamFactory = () => Promise<BankStream>;
 
-const KINDS: { name: string; streams: (t: TestContext) => Promise<StreamFactory> }[] = [
+/** Each kind of stream, kept to `perProducer` messages of each producer. */
+const KINDS: { name: string; streams: (t: TestContext, perProducer?: number) => Promise<StreamFactory> }[] = [
   {
     name: 'in-process',
-    streams: async () => {
-      const log = new InProcessBankLog(1000);
+    streams: async (_t, perProducer = 1000) => {
+      const log = new InProcessBankLog(perProducer);
       return async () => log.handle();
     },
   },
   {
     name: 'NATS',
-    streams: async (t) => {
+    streams: async (t, perProducer = 1000) => {
       const server = await NatsTestServer.start(t);
       const config = { ...defaultConfig().nats, url: server.url, timeout_ms: 5000 };
-      return () => NatsBankStream.open(config, 'conformance', 1000, 'test');
+      return () => NatsBankStream.open(config, 'conformance', perProducer, 'test');
     },
   },
 ];
@@ -86,7 +91,7 @@ const ringKind: TransportKind = {
 const ALL_KINDS: TransportKind[] = [...streamKinds, ringKind];
 
 function options(over: Partial<StreamBankTransportOptions> = {}): StreamBankTransportOptions {
-  return { runId: RUN, dim: DIM, capacity: 10, staleness: 0, timeoutMs: 5000, ...over };
+  return { runId: RUN, bankKey: KEY, dim: DIM, itemCount: ITEMS, capacity: 10, staleness: 0, timeoutMs: 5000, ...over };
 }
 
 async function openAll(t: TestContext, factory: StreamFactory, n: number, over: Partial<StreamBankTransportOptions> = {}): Promise<StreamBankTransport[]> {
@@ -203,24 +208,69 @@ for (const kind of KINDS) {
     const good: BankEnvelope = { ...keysOf(1, 0), runId: RUN, generation: 1, world: 1 };
     const nan = { ...good, keys: good.keys.slice() };
     nan.keys[2] = Number.NaN;
+    const signed = (m: BankEnvelope, key: Uint8Array = KEY) => encodeBankKeys(m, key).data;
     const bad: [number, Uint8Array][] = [
-      [0, encodeBankKeys({ ...good, keys: new Float32Array(BATCH * 3), producer: 0 })], // keys of dim 3
-      [0, encodeBankKeys(nan)],
-      [0, encodeBankKeys({ ...good, producer: 1 })], // names another producer than its subject
-      [3, encodeBankKeys({ ...good, producer: 3, world: 2 })], // outside its generation
-      [0, encodeBankKeys({ ...good, step: 50 })], // from the future
-      [0, encodeBankKeys({ ...good, runId: 'another-run' })],
-      [0, Uint8Array.from([0xff, 0xff, 0xff])],
+      [0, signed(good, randomBytes(32))], // signed by someone without the job's key
+      [0, Uint8Array.from([0xff, 0xff, 0xff])], // not even a signed envelope
+      [0, signed({ ...good, keys: new Float32Array(BATCH * 3), producer: 0 })], // keys of dim 3
+      [0, signed(nan)],
+      [0, signed({ ...good, ids: Int32Array.of(1, ITEMS, 2) })], // an item id past the data's
+      [0, signed({ ...good, ids: Int32Array.of(1, -7, 2) })],
+      [0, signed({ ...good, producer: 1 })], // names another producer than its subject
+      [3, signed({ ...good, producer: 3, world: 2 })], // outside its generation
+      [0, signed({ ...good, step: 50 })], // from the future
+      [0, signed({ ...good, runId: 'another-run' })],
     ];
     for (const [i, [producer, data]] of bad.entries()) await raw.publish(producer, data, `bad-${i}`);
     const set = await worker!.exchange(keysOf(1, 0), { generation: 1, world: 1 });
     set.forEach((m) => bank.enqueue(m));
     // Wait until every bad message has been read too.
-    for (let i = 0; i < 100 && worker!.position < 8; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(worker!.dropped, { malformed: 1, other_run: 1, wrong_dim: 1, nan_key: 1, unknown_producer: 2, future_step: 1, duplicate: 0 });
+    for (let i = 0; i < 100 && worker!.position < bad.length + 1; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(worker!.dropped, {
+      unauthenticated: 2,
+      malformed: 0,
+      other_run: 1,
+      wrong_dim: 1,
+      nan_key: 1,
+      bad_item_id: 2,
+      unknown_producer: 2,
+      future_step: 1,
+      duplicate: 0,
+    });
     assert.equal(set.length, 1);
     assert.equal(bank.filled, BATCH);
     assert.ok(Array.from(bank.keys.subarray(0, BATCH * DIM)).every(Number.isFinite));
+  });
+
+  test(`${kind.name}: a forgery published first, even under the genuine message's id, neither pre-empts nor replaces the genuine keys`, async (t) => {
+    const factory = await kind.streams(t);
+    const [worker] = await openAll(t, factory, 1);
+    const forger = await factory();
+    t.after(() => forger.close());
+    const forged: BankEnvelope = { ...keysOf(1, 0), ids: Int32Array.of(7, 7, 7), runId: RUN, generation: 1, world: 1 };
+    // Without the key a forger cannot sign, nor know the MAC that ends the genuine id: it tries the rest of it.
+    for (const id of [`${RUN}.1.1.0`, `${RUN}.1.1.0.`, 'x']) await forger.publish(0, encodeBankKeys(forged, randomBytes(32)).data, id);
+    const set = await worker!.exchange(keysOf(1, 0), { generation: 1, world: 1 });
+    assert.equal(set.length, 1);
+    assert.deepEqual(Array.from(set[0]!.ids), Array.from(keysOf(1, 0).ids));
+    assert.equal(worker!.dropped.unauthenticated, 3);
+  });
+
+  test(`${kind.name}: a flood of one producer's subject evicts only that subject's messages`, async (t) => {
+    const stream = await (await kind.streams(t, 10))();
+    t.after(() => stream.close());
+    for (let i = 0; i < 3; i++) await stream.publish(1, Uint8Array.of(1, i), `genuine-${i}`);
+    for (let i = 0; i < 50; i++) await stream.publish(0, Uint8Array.of(0, i), `flood-${i}`);
+    const kept: StoredBankMessage[] = [];
+    await stream.replay((m) => kept.push(m));
+    assert.deepEqual(
+      kept.filter((m) => m.producer === 1).map((m) => m.data[1]),
+      [0, 1, 2],
+    );
+    assert.deepEqual(
+      kept.filter((m) => m.producer === 0).map((m) => m.data[1]),
+      Array.from({ length: 10 }, (_, i) => 40 + i),
+    );
   });
 
   test(`${kind.name}: a producer that never publishes ends the wait with a clear error after the timeout`, async (t) => {

@@ -67,10 +67,10 @@ export class NatsBankStream implements BankStream {
   ) {}
 
   /**
-   * Connects and makes sure the job's stream exists with limits of `maxMessages` messages (oldest
-   * discarded). Unreachable servers and refused credentials are one-line {@link UserError}s.
+   * Connects and makes sure the job's stream exists with limits of `maxMessagesPerSubject` messages
+   * per producer's subject (oldest discarded). Unreachable servers and refused credentials are one-line {@link UserError}s.
    */
-  static async open(config: NatsConfig, job: string, maxMessages: number, clientName: string): Promise<NatsBankStream> {
+  static async open(config: NatsConfig, job: string, maxMessagesPerSubject: number, clientName: string): Promise<NatsBankStream> {
     const options = natsConnectionOptions(config, clientName);
     let nc: NatsConnection;
     const connecting = connect(options);
@@ -98,7 +98,10 @@ export class NatsBankStream implements BankStream {
       const stream = {
         name: names.stream,
         subjects: [`${names.subjectPrefix}.*`],
-        max_msgs: maxMessages,
+        // Limits per subject: a flood of one subject (forged or not) can evict only its own
+        // messages, never another producer's keys. Who may publish at all is NATS authorization's.
+        max_msgs_per_subject: maxMessagesPerSubject,
+        max_msgs: -1,
         discard: 'old' as const,
         retention: 'limits' as const,
         storage: 'file' as const,

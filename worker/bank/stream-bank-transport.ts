@@ -11,8 +11,12 @@ export class BankUnavailableError extends UserError {}
 export interface StreamBankTransportOptions {
   /** The run whose messages count (Membership.run_id); others in the stream are skipped. */
   runId: string;
+  /** The job's bank key (Membership.bank_key): what this worker signs with and every message must verify under. */
+  bankKey: Uint8Array;
   /** Floats per key. */
   dim: number;
+  /** Item ids a key may carry: [0, itemCount), or -1. */
+  itemCount: number;
   /** Keys K of the replica: how much history a rebuild needs. */
   capacity: number;
   /** Steps by which the replica lags (config bank.staleness): step t returns the keys of step t − staleness. */
@@ -78,10 +82,10 @@ export class StreamBankTransport implements BankTransport {
     this.abortReason = null;
     this.latestStep = Math.max(this.latestStep ?? 0, msg.step);
     this.rounds.set(msg.step, round);
-    const data = encodeBankKeys({ ...msg, runId: this.o.runId, generation: round.generation, world: round.world });
-    await this.retrying(`publish the keys of step ${msg.step}`, () =>
-      this.stream.publish(msg.producer, data, `${this.o.runId}.${round.generation}.${msg.step}.${msg.producer}`),
-    );
+    const signed = encodeBankKeys({ ...msg, runId: this.o.runId, generation: round.generation, world: round.world }, this.o.bankKey);
+    // The id de-duplicates this worker's retries; its MAC part keeps a forger from claiming it first.
+    const id = `${this.o.runId}.${round.generation}.${msg.step}.${msg.producer}.${signed.idSuffix}`;
+    await this.retrying(`publish the keys of step ${msg.step}`, () => this.stream.publish(msg.producer, signed.data, id));
     const due = msg.step - this.o.staleness;
     if (due < 1) return [];
     const committed = this.rounds.get(due);
@@ -199,7 +203,7 @@ export class StreamBankTransport implements BankTransport {
 
   /** Decodes and checks a message and files it under its step, generation and producer; returns why it was dropped, or null. */
   private file(m: StoredBankMessage, into: Map<number, StepMessages>, maxStep: number): BankDropReason | null {
-    const r = decodeBankKeys(m.data, { runId: this.o.runId, dim: this.o.dim, sender: m.producer, maxStep });
+    const r = decodeBankKeys(m.data, { key: this.o.bankKey, runId: this.o.runId, dim: this.o.dim, itemCount: this.o.itemCount, sender: m.producer, maxStep });
     if (typeof r === 'string') return r;
     let byGeneration = into.get(r.step);
     if (byGeneration === undefined) {

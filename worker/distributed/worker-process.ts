@@ -105,7 +105,12 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
     });
     checkSameConfig(config, session.latest.config_json);
     if (config.nats.url !== null) {
-      nats = await openBankTransport(config, task.model.dim, { job: session.latest.job, runId: session.latest.run_id, clientName: o.workerId });
+      nats = await openBankTransport(config, task.model, {
+        job: session.latest.job,
+        runId: session.latest.run_id,
+        bankKey: session.latest.bank_key,
+        clientName: o.workerId,
+      });
       ctx.transport = nats;
     }
     schedule = new CoordinatorSchedule(run, session, {

@@ -56,6 +56,8 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
   readonly key: ParamSet;
   readonly dim: number;
   readonly trainsPositives = false;
+  /** The sites: a positive's id is its site's. */
+  readonly itemCount: number;
   readonly queryTable: SparseEmbedding;
   readonly siteTable: SparseEmbedding;
   readonly keyTable: MomentumEmbedding;
@@ -79,6 +81,7 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
     if (options.learnableTemperature) this.online.values[this.online.offsets[specs.length - 1]!] = Math.log(options.initialScale);
     this.key = new ParamSet(siteSpecs, this.online.values.slice(this.siteOffset));
     this.dim = options.outputDim;
+    this.itemCount = siteFeatures.offsets.length - 1;
     this.queryTable = new SparseEmbedding(options.buckets, options.embeddingDim, rng);
     this.siteTable = new SparseEmbedding(options.buckets, options.embeddingDim, rng);
     this.keyTable = new MomentumEmbedding(this.siteTable, options.momentum);

@@ -21,6 +21,8 @@ export interface ContrastiveModel<B> {
   readonly trainsPositives: boolean;
   /** Momentum-encoder keys of the batch (B×d), computed before this step's update as MoCo does. */
   momentumKeys(batch: B, step: number): Float32Array;
+  /** Item ids a positive can have: [0, itemCount), or -1 for none; a bank message's ids are checked against it. */
+  readonly itemCount: number;
   /** Item id of each row's positive, for accidental-hit masks and logQ (-1: no identity). */
   positiveIds(batch: B): Int32Array;
   /** Inputs built outside autodiff whose gradients the model needs (pooled sparse rows); may be empty. */

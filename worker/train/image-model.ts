@@ -45,6 +45,8 @@ export class ImageModel implements ContrastiveModel<ImageBatch> {
   readonly key: ParamSet;
   readonly dim: number;
   readonly trainsPositives = false;
+  /** Images carry no item identity: every positive id is -1. */
+  readonly itemCount = 0;
   private readonly outRows: number;
   private readonly outCols: number;
 

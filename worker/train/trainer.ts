@@ -1,5 +1,5 @@
 import { outputDirectory } from '../../common/output-directory.js';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { initBackend } from '../../common/backend.js';
 import { resolveRunDir, type Config } from '../../common/config/mod.js';
@@ -31,7 +31,7 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   const runDir = resolveRunDir(config);
   outputDirectory('--run-dir', runDir);
   observer.info?.(`${task.description}; run directory ${runDir}`);
-  const transport = await openBankTransport(config, task.model.dim, { job: 'infobound', runId: randomUUID(), clientName: `infobound-train-${process.pid}` });
+  const transport = await openBankTransport(config, task.model, { job: 'infobound', runId: randomUUID(), bankKey: randomBytes(32), clientName: `infobound-train-${process.pid}` });
   try {
     const ctx = createStepContext(config, task, transport);
     if (observer.localGradientHook !== undefined) ctx.localGradientHook = observer.localGradientHook;

@@ -1,7 +1,7 @@
 // Checkpoints are checked by shape, not only by hash: a crafted checkpoint with a valid SHA-256 but
 // arrays or meta that do not fit the model and config is one line, and changes nothing.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import test from 'node:test';
 import { type CheckpointArray, type CheckpointContents, decodeCheckpoint, encodeCheckpoint } from '../../common/checkpoint-file.js';
@@ -42,7 +42,7 @@ test('a crafted checkpoint with a valid hash is one line naming what does not fi
   Object.assign(config.bank, { size: 40 });
   const open = async () => {
     const task = await ClickLogTask.load(config);
-    const transport = await openBankTransport(config, task.model.dim, { job: 'test', runId: 'r', clientName: 't' });
+    const transport = await openBankTransport(config, task.model, { job: 'test', runId: 'r', bankKey: randomBytes(32), clientName: 't' });
     t.after(() => transport.close());
     return { task, ctx: createStepContext(config, task, transport) };
   };

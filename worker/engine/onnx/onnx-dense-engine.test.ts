@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 // The onnx engine beside the tfjs engine through several training steps: before every step of a
 // tfjs run, both engines compute the step's dense part from the same state, and agree.
 import assert from 'node:assert/strict';
@@ -61,7 +62,7 @@ for (const kind of ['clicklog', 'images'] as const) {
         const { task, config } = await smallTask(kind, tempDir(t), learnable);
         Object.assign(config.train, { objective });
         const model = task.model as ClickLogTask['model'];
-        const transport = await openBankTransport(config, model.dim, { job: 'test', runId: 'r', clientName: 't' });
+        const transport = await openBankTransport(config, model, { job: 'test', runId: 'r', bankKey: randomBytes(32), clientName: 't' });
         t.after(() => transport.close());
         const ctx = createStepContext(config, task, transport);
         const tfjs = new TfjsDenseEngine();
