@@ -257,7 +257,12 @@ export class CoordinatorServer {
     const roster = new Roster(saved?.generation ?? 0);
 
     const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
-    const coordinator = new CoordinatorServer(server, settings, roster, ledger, saved?.epoch_size ?? null,
+    const coordinator = new CoordinatorServer(
+      server,
+      settings,
+      roster,
+      ledger,
+      saved?.epoch_size ?? null,
       saved?.run_id ?? randomUUID(),
       saved?.bank_key !== undefined ? Buffer.from(saved.bank_key, 'base64url') : randomBytes(32),
     );

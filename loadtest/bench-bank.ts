@@ -47,7 +47,15 @@ interface ThroughputResult {
 
 /** Runs `messages` steps of `n` keys through a fresh transport on `stream`. */
 async function publishAndApply(stream: BankStream, transport: ThroughputResult['transport'], n: number, messages: number): Promise<ThroughputResult> {
-  const t = await StreamBankTransport.open(stream, { runId: `bench-${n}`, bankKey: randomBytes(32), dim: DIM, itemCount: n, capacity: BANK, staleness: 0, timeoutMs: 30_000 });
+  const t = await StreamBankTransport.open(stream, {
+    runId: `bench-${n}`,
+    bankKey: randomBytes(32),
+    dim: DIM,
+    itemCount: n,
+    capacity: BANK,
+    staleness: 0,
+    timeoutMs: 30_000,
+  });
   const bank = new KeyBank(BANK, DIM);
   const rng = new Rng(n);
   const keys = Float32Array.from({ length: n * DIM }, () => rng.normal());

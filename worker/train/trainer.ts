@@ -31,7 +31,12 @@ export async function train(config: Config, observer: TrainObserver = {}): Promi
   const runDir = resolveRunDir(config);
   outputDirectory('--run-dir', runDir);
   observer.info?.(`${task.description}; run directory ${runDir}`);
-  const transport = await openBankTransport(config, task.model, { job: 'infobound', runId: randomUUID(), bankKey: randomBytes(32), clientName: `infobound-train-${process.pid}` });
+  const transport = await openBankTransport(config, task.model, {
+    job: 'infobound',
+    runId: randomUUID(),
+    bankKey: randomBytes(32),
+    clientName: `infobound-train-${process.pid}`,
+  });
   try {
     const ctx = createStepContext(config, task, transport);
     if (observer.localGradientHook !== undefined) ctx.localGradientHook = observer.localGradientHook;
