@@ -1,5 +1,6 @@
 import { loadConfig } from '../common/config/mod.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';
+import { countEpochExamples } from '../worker/train/load-task.js';
 import { formatSummary, printStepLine } from './run-output.js';
 import { configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
@@ -53,6 +54,8 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
   const endpoint = await startMetricsEndpoint('coordinator', values['metrics-port'], values.host ?? '127.0.0.1', say);
   const run = await runCoordinator(config, {
     workers,
+    // The coordinator's own count of its data: the epoch every member must agree with.
+    epochSize: () => countEpochExamples(config),
     ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}),
     port,
     ...(values.host !== undefined ? { host: values.host } : {}),

@@ -9,6 +9,7 @@ import { resolveRunDir, type Config } from '../common/config/mod.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { UserError } from '../common/user-error.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';
+import { countEpochExamples } from '../worker/train/load-task.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));
@@ -39,6 +40,7 @@ export async function runLocalCluster(config: Config, o: LocalClusterOptions): P
   const endpoint = await startMetricsEndpoint('coordinator', o.metricsPort?.toString(), '127.0.0.1', o.info);
   const run = await runCoordinator(job, {
     workers: o.workers,
+    epochSize: () => countEpochExamples(job),
     token,
     step: o.step,
     info: o.info,

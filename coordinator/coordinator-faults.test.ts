@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { defaultConfig } from '../common/config/mod.js';
 import { tempDir } from '../testing/test-helpers.js';
@@ -220,20 +220,32 @@ test('a restarted coordinator resumes from the last checkpoint with the next gen
     checkpoint_cursor: 2 * 2 * BATCH,
     job: 'infobound',
     run_id: saved?.run_id,
+    bank_key: saved?.bank_key,
   });
+  assert.equal(Buffer.from(saved!.bank_key!, 'base64url').byteLength, 32);
+  assert.equal(statSync(stateFilePath(stateDir)).mode & 0o777, 0o600, 'the state file holds the bank key: owner only');
+  // The data is the coordinator's to count: with another count, the job cannot resume.
+  await assert.rejects(
+    startCoordinator(t, { workers: 2, stateDir, epochSize: 99 }),
+    (err: Error) => err instanceof UserError && /had 100 examples per epoch, the data now has 99: the data changed/.test(err.message),
+  );
 
   const second = await startCoordinator(t, { workers: 2, stateDir });
   assert.deepEqual([second.coordinator.committedStep, second.coordinator.cursor, second.coordinator.generation], [2, 32, 1]);
   const [v0, v1] = fakeWorkers(t, second.coordinator.address, 2, {}, 'v');
   await assert.rejects(
     v0!.join({ epochSize: 50 }),
-    (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT && /epoch_size 50.*job's is 100/.test(err.details),
+    (err: grpc.ServiceError) => err.code === grpc.status.INVALID_ARGUMENT && /epoch_size 50.*job's data has 100/.test(err.details),
   );
   const memberships = await joinInOrder([v0!, v1!]);
   assert.ok(memberships.every((m) => m.generation === 2 && m.committed_step === 2));
   assert.ok(
     memberships.every((m) => m.run_id === saved?.run_id),
     'a restarted coordinator keeps the run id',
+  );
+  assert.ok(
+    memberships.every((m) => Buffer.from(m.bank_key).toString('base64url') === saved?.bank_key),
+    'and the bank key, so the stream written before the restart still verifies',
   );
   const { assignments } = await runStep([v0!, v1!]);
   assert.deepEqual(
@@ -250,7 +262,7 @@ test('a restarted coordinator resumes from the last checkpoint with the next gen
 test('a corrupt state file or one of another job stops the start with a one-line UserError', async (t) => {
   const stateDir = tempDir(t, 'infobound-coordinator-');
   const start = (job?: string): Promise<CoordinatorServer> =>
-    CoordinatorServer.start({ config: defaultConfig(), workers: 1, stateDir, ...(job === undefined ? {} : { job }) });
+    CoordinatorServer.start({ config: defaultConfig(), workers: 1, epochSize: 100, stateDir, ...(job === undefined ? {} : { job }) });
   const corrupt: [string, RegExp][] = [
     ['{"generation": 1, "committed', /corrupt, not JSON/],
     ['[]', /corrupt, not a JSON object/],

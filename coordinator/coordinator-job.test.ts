@@ -9,7 +9,12 @@ import { runCoordinator } from './coordinator-job.js';
 test('a coordinator without a join token warns once at start-up, naming the plaintext channels', async (t) => {
   const dir = tempDir(t);
   const said: string[] = [];
-  const run = await runCoordinator(smallJob(join(dir, 'unused.tsv'), join(dir, 'run'), { steps: 1 }), { workers: 1, token: null, info: (m) => said.push(m) });
+  const run = await runCoordinator(smallJob(join(dir, 'unused.tsv'), join(dir, 'run'), { steps: 1 }), {
+    workers: 1,
+    epochSize: async () => 10,
+    token: null,
+    info: (m) => said.push(m),
+  });
   await run.close();
   const warnings = said.filter((m) => m.startsWith('warning:'));
   assert.equal(warnings.length, 1);
@@ -20,6 +25,7 @@ test('a coordinator without a join token warns once at start-up, naming the plai
   const quiet: string[] = [];
   const withToken = await runCoordinator(smallJob(join(dir, 'unused.tsv'), join(dir, 'run2'), { steps: 1 }), {
     workers: 1,
+    epochSize: async () => 10,
     token: 'tok',
     info: (m) => quiet.push(m),
   });

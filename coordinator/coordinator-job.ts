@@ -19,6 +19,11 @@ export interface CoordinatorRun {
 /** Options of {@link runCoordinator}. */
 export interface RunCoordinatorOptions {
   workers: number;
+  /**
+   * Counts the examples per epoch of the job's data from the coordinator's own config
+   * (worker/train/load-task.ts countEpochExamples); called once the run directory's lease is held.
+   */
+  epochSize(): Promise<number>;
   /** Address to listen on. @default '127.0.0.1' */
   host?: string;
   /** Port to listen on; 0 takes a free one. @default 0 */
@@ -50,12 +55,15 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
   });
   let server: CoordinatorServer;
   try {
+    const epochSize = await o.epochSize();
     server = await CoordinatorServer.start({
       host: o.host ?? '127.0.0.1',
       port: o.port ?? 0,
       token: o.token,
       credentials: serverCredentials(config.tls),
+      certificateIdentity: config.tls.ca !== null && config.tls.mutual && config.tls.worker_identity === 'certificate',
       workers: o.workers,
+      epochSize,
       config,
       stateDir: runDir,
       ...(o.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),

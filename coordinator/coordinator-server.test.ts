@@ -8,6 +8,8 @@ import { HEALTH_SERVICES, MAX_RECEIVE_MESSAGE_BYTES } from './coordinator-server
 import { fakeWorkers, joinInOrder, runStep, sleep, startCoordinator, until } from '../testing/coordinator-harness.js';
 import { epochRanges } from './data-plan.js';
 import { FakeWorker } from '../testing/fake-worker.js';
+import { issueTestClientCertificate, makeTestPki, tempDir } from '../testing/test-helpers.js';
+import { readFileSync } from 'node:fs';
 
 const BATCH = 8;
 
@@ -150,10 +152,10 @@ test('bad requests are refused with the right status and counted; the coordinato
   const huge = new FakeWorker(coordinator.address, { workerId: 'x'.repeat(MAX_RECEIVE_MESSAGE_BYTES + 1), token: 'sekret' });
   t.after(() => [unversioned, huge].forEach((w) => w.close()));
   await assertStatus(unversioned.join(), grpc.status.INVALID_ARGUMENT, /Join needs a version/);
-  // Over the receive limit: refused by gRPC before it is parsed (not counted: no handler saw it).
-  await assertStatus(huge.join(), grpc.status.RESOURCE_EXHAUSTED);
+  // Over the size limit: refused before it is parsed, and counted.
+  await assertStatus(huge.join(), grpc.status.RESOURCE_EXHAUSTED, /over the limit of 1048576$/);
   await joinInOrder([w0!, w1!]);
-  await assertStatus(stranger.join({ epochSize: 90 }), grpc.status.INVALID_ARGUMENT, /epoch_size 90.*job's is 100/);
+  await assertStatus(stranger.join({ epochSize: 90 }), grpc.status.INVALID_ARGUMENT, /epoch_size 90.*job's data has 100/);
 
   const [a0, a1] = await Promise.all([w0!.nextStep(), w1!.nextStep()]);
   assert.equal(a0!.step, 1);
@@ -202,6 +204,9 @@ test('bad requests are refused with the right status and counted; the coordinato
   assert.deepEqual(coordinator.refused, {
     wrong_token: 2,
     bad_session: 7,
+    join_rate: 0,
+    certificate_mismatch: 0,
+    oversized: 1,
     invalid_join: 2,
     epoch_size_mismatch: 1,
     unknown_worker: 3,
@@ -211,7 +216,7 @@ test('bad requests are refused with the right status and counted; the coordinato
     wrong_example_count: 1,
     wrong_range: 1,
   });
-  assert.equal(events.refusals.length, 22);
+  assert.equal(events.refusals.length, 23);
 
   // Nothing of that disturbed the job.
   const { acks } = await runStep([w0!, w1!]);
@@ -262,4 +267,63 @@ test('health reports SERVING for the server and the Coordinator, NOT_SERVING onc
   watch.cancel();
   await closing;
   assert.deepEqual(statuses, ['SERVING', 'NOT_SERVING']);
+});
+
+test("Joins past a host's rate limit are refused and counted; a joiner's epoch size and a forged Leave cannot touch the job", async (t) => {
+  const { coordinator } = await startCoordinator(t, { workers: 2, joinBurst: 4, joinsPerSecond: 0.01 });
+  const [w0, w1] = fakeWorkers(t, coordinator.address, 2);
+  const [intruder, forger, late] = ['intruder', w0!.id, 'late'].map((workerId) => new FakeWorker(coordinator.address, { workerId }));
+  t.after(() => [intruder, forger, late].forEach((w) => w!.close()));
+  // The first to join does not set the job's epoch: the coordinator counted its own data.
+  await assertStatus(intruder!.join({ epochSize: 7 }), grpc.status.INVALID_ARGUMENT, /epoch_size 7.*job's data has 100/);
+  const waiting = w0!.join();
+  await sleep(100);
+  // A waiting joiner has no session yet: a Leave naming it is a stranger's and withdraws nothing.
+  await assertStatus(forger!.leave(), grpc.status.NOT_FOUND, /"w0" is not a member/);
+  const [m0, m1] = await Promise.all([waiting, w1!.join()]);
+  assert.deepEqual(
+    [m0, m1].map((m) => [m.generation, m.world]),
+    [
+      [1, 2],
+      [1, 2],
+    ],
+  );
+  // Four Joins spent the burst; the fifth, long before the next token, is turned away.
+  await assertStatus(late!.join({ epochSize: 7 }), grpc.status.INVALID_ARGUMENT);
+  await assertStatus(late!.join(), grpc.status.RESOURCE_EXHAUSTED, /too many Joins from 127\.0\.0\.1: try again shortly/);
+  assert.equal(coordinator.refused.join_rate, 1);
+  assert.equal(coordinator.refused.epoch_size_mismatch, 2);
+});
+
+test('under mutual TLS with certificate identity, a worker id other than its certificate names is refused on every call', async (t) => {
+  const dir = tempDir(t);
+  const pki = makeTestPki(dir, 'job');
+  const read = (path: string) => readFileSync(path);
+  const { coordinator } = await startCoordinator(t, {
+    workers: 1,
+    credentials: grpc.ServerCredentials.createSsl(read(pki.ca), [{ private_key: read(pki.key), cert_chain: read(pki.cert) }], true),
+    certificateIdentity: true,
+  });
+  const client = (name: string) => {
+    const c = issueTestClientCertificate(dir, 'job', name);
+    return grpc.credentials.createSsl(read(pki.ca), read(c.key), read(c.cert));
+  };
+  const address = coordinator.address.replace('127.0.0.1', 'localhost');
+  const w0 = new FakeWorker(address, { workerId: 'w0', credentials: client('w0') });
+  // Another process with a certificate of the job's CA, but for w1, claims w0.
+  const thief = new FakeWorker(address, { workerId: 'w0', credentials: client('w1') });
+  t.after(() => [w0, thief].forEach((w) => w.close()));
+  await assertStatus(thief.join(), grpc.status.PERMISSION_DENIED, /worker id "w0" is not a name of the caller's certificate \(w1, w1\)/);
+  const m = await w0.join();
+  assert.equal(m.world, 1);
+  // Even with the member's session (stolen), the thief's certificate gives it away.
+  thief.membership = m;
+  thief.session = m.session;
+  await assertStatus(thief.nextStep(), grpc.status.PERMISSION_DENIED);
+  thief.startHeartbeat(50);
+  await until(() => thief.streamError !== null, "the thief's heartbeat stream ends");
+  assert.equal(thief.streamError!.code, grpc.status.PERMISSION_DENIED);
+  assert.equal(coordinator.refused.certificate_mismatch, 3);
+  const [a] = await Promise.all([w0.nextStep()]);
+  assert.equal(a!.step, 1);
 });

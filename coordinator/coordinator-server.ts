@@ -15,6 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Config } from '../common/config/mod.js';
 import { CoordinatorService } from '../common/proto.js';
+import { OversizedRequest, hardReceiveLimit, sizeLimitedService } from '../common/size-limited-service.js';
 import { UserError } from '../common/user-error.js';
 import type { Assignment } from '../proto/generated/infobound/v1/Assignment.js';
 import type { CoordinatorHandlers } from '../proto/generated/infobound/v1/Coordinator.js';
@@ -28,20 +29,23 @@ import type { MembershipUpdate } from '../proto/generated/infobound/v1/Membershi
 import type { StepAck } from '../proto/generated/infobound/v1/StepAck.js';
 import type { StepReport__Output } from '../proto/generated/infobound/v1/StepReport.js';
 import type { StepRequest__Output } from '../proto/generated/infobound/v1/StepRequest.js';
+import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context.js';
+import { certificateNames } from './certificate-identity.js';
 import { ChangeWaiters } from './change-waiters.js';
 import { readCoordinatorState, stateFilePath, writeCoordinatorState } from './coordinator-state-file.js';
 import { epochOf } from './data-plan.js';
+import { JoinRateLimiter, peerHost } from './join-rate-limiter.js';
 import { Roster, type RemovalCause, type WorkerEntry } from './membership.js';
 import { REFUSAL_REASONS, RpcFailure, refusal, type RefusalReason } from './rpc-failure.js';
 import { StepLedger } from './step-ledger.js';
 
 /**
- * Largest message the coordinator accepts, set explicitly rather than left to grpc-js's default (the
- * same 4 MiB today) so the bound is visible and stays put: coordinator messages are a few hundred
- * bytes (the largest is a Membership carrying the config JSON), so anything near this is malformed or
- * hostile and is refused with RESOURCE_EXHAUSTED before it is parsed.
+ * Largest request the coordinator parses: coordinator requests are a few hundred bytes (the largest
+ * is a Leave carrying a summary), so anything near this is malformed or hostile. Up to four times this
+ * a request is refused with RESOURCE_EXHAUSTED and counted (`oversized`); beyond, gRPC refuses it
+ * from its declared length, unread and uncounted.
  */
-export const MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
+export const MAX_RECEIVE_MESSAGE_BYTES = 1024 * 1024;
 
 /** Service names the health service reports: the server as a whole ('') and the Coordinator. */
 export const HEALTH_SERVICES = ['', 'infobound.v1.Coordinator'] as const;
@@ -123,6 +127,20 @@ export interface CoordinatorOptions {
   credentials?: grpc.ServerCredentials;
   /** Shared secret a Join must carry (compared in constant time), or null for none. Default null. */
   token?: string | null;
+  /**
+   * Examples per epoch of the job's data, counted by the coordinator from its own config (never taken
+   * from a joiner): a Join reporting another count is refused, and so is a state file that says another.
+   */
+  epochSize: number;
+  /**
+   * Under mutual TLS: a call's worker id must be a name of the caller's client certificate (its CN or a
+   * DNS subject alternative name), so that only the holder of a worker's key can act as that worker. Default false.
+   */
+  certificateIdentity?: boolean;
+  /** Joins let through at once from one host, then {@link joinsPerSecond} a second. @default max(64, 2 × workers) */
+  joinBurst?: number;
+  /** Joins a second from one host once its burst is spent (a fraction is one every so many seconds). @default 8 */
+  joinsPerSecond?: number;
   /** World size of the first generation: Joins wait until this many workers have joined. */
   workers: number;
   /** Steps of the whole job. Default `config.train.steps`. */
@@ -161,6 +179,7 @@ interface Settings {
   configJson: string;
   /** SHA-256 of the join token, or null when Join needs none. */
   tokenDigest: Buffer | null;
+  certificateIdentity: boolean;
   observer: CoordinatorObserver;
 }
 
@@ -180,8 +199,9 @@ export class CoordinatorServer {
   private readonly streams = new Map<WorkerEntry, HeartbeatCall>();
   /** Every open heartbeat stream, including those that have not identified their worker yet. */
   private readonly openStreams = new Set<HeartbeatCall>();
-  /** Examples per epoch every member has, fixed by the first generation (or the state file). */
-  private epochSize: number | null;
+  /** Examples per epoch of the job's data (the coordinator's own count). */
+  private readonly epochSize: number;
+  private readonly joinLimiter: JoinRateLimiter;
   /** State-file writes run one after the other; this is the end of the chain. */
   private writes: Promise<void> = Promise.resolve();
   /** The write of the last commit that moved the checkpoint: ReportStep answers once it is durable. */
@@ -198,13 +218,15 @@ export class CoordinatorServer {
     private readonly settings: Settings,
     private readonly roster: Roster,
     private readonly ledger: StepLedger,
-    epochSize: number | null,
+    epochSize: number,
+    joinLimiter: JoinRateLimiter,
     /** This run of the job (Membership.run_id). */
     private readonly runId: string,
     /** The run's bank key (Membership.bank_key), kept in the state file with the run id. */
     private readonly bankKey: Buffer,
   ) {
     this.epochSize = epochSize;
+    this.joinLimiter = joinLimiter;
   }
 
   /**
@@ -226,6 +248,7 @@ export class CoordinatorServer {
       waitTimeoutMs: positiveInteger('waitTimeoutMs', options.waitTimeoutMs ?? 60_000),
       configJson: '',
       tokenDigest: null,
+      certificateIdentity: options.certificateIdentity ?? false,
       observer: options.observer ?? {},
     };
     settings.configJson = JSON.stringify({ ...config, train: { ...config.train, steps: settings.steps, batch: settings.batch } });
@@ -244,6 +267,12 @@ export class CoordinatorServer {
     if (saved !== null && saved.job !== settings.job) {
       throw new UserError(`coordinator state ${stateFilePath(stateDir)}: belongs to job "${saved.job}", not "${settings.job}"`);
     }
+    const epochSize = positiveInteger('epochSize', options.epochSize);
+    if (saved !== null && saved.epoch_size !== epochSize) {
+      throw new UserError(
+        `coordinator state ${stateFilePath(stateDir)}: the job's data had ${saved.epoch_size} examples per epoch, the data now has ${epochSize}: the data changed, so the job cannot resume (use another --run-dir)`,
+      );
+    }
     // A restart resumes from the last checkpoint, the only state the workers can restore; the
     // steps committed after it are trained again.
     const resumeStep = saved?.checkpoint_step ?? 0;
@@ -256,25 +285,29 @@ export class CoordinatorServer {
     });
     const roster = new Roster(saved?.generation ?? 0);
 
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES });
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': hardReceiveLimit(MAX_RECEIVE_MESSAGE_BYTES) });
     const coordinator = new CoordinatorServer(
       server,
       settings,
       roster,
       ledger,
-      saved?.epoch_size ?? null,
+      epochSize,
+      new JoinRateLimiter(
+        positiveInteger('joinBurst', options.joinBurst ?? Math.max(64, 2 * settings.workers)),
+        positiveNumber('joinsPerSecond', options.joinsPerSecond ?? 8),
+      ),
       saved?.run_id ?? randomUUID(),
       saved?.bank_key !== undefined ? Buffer.from(saved.bank_key, 'base64url') : randomBytes(32),
     );
     // Services before binding: grpc-js serves as soon as the port is bound.
     const handlers: CoordinatorHandlers = {
-      Join: coordinator.unary((req: JoinRequest__Output, signal) => coordinator.join(req, signal)),
+      Join: coordinator.unary((req: JoinRequest__Output, signal, call) => coordinator.join(req, signal, call.getPeer())),
       Heartbeat: (call) => coordinator.heartbeat(call),
       NextStep: coordinator.unary((req: StepRequest__Output, signal) => coordinator.nextStep(req, signal)),
       ReportStep: coordinator.unary((req: StepReport__Output, signal) => coordinator.reportStep(req, signal)),
       Leave: coordinator.unary((req: LeaveRequest__Output) => coordinator.leave(req)),
     };
-    server.addService(CoordinatorService.service, handlers);
+    server.addService(sizeLimitedService(CoordinatorService.service, MAX_RECEIVE_MESSAGE_BYTES), handlers);
     coordinator.health.addToServer(server);
     const host = options.host ?? '127.0.0.1';
     const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
@@ -289,7 +322,10 @@ export class CoordinatorServer {
     coordinator.boundAddress = `${hostPart}:${port}`;
     // Detection latency is the timeout plus at most a quarter of it.
     const sweepEvery = Math.min(1000, Math.max(10, Math.floor(settings.heartbeatTimeoutMs / 4)));
-    coordinator.sweepTimer = setInterval(() => coordinator.sweep(), sweepEvery);
+    coordinator.sweepTimer = setInterval(() => {
+      coordinator.sweep();
+      coordinator.joinLimiter.forgetIdle(performance.now());
+    }, sweepEvery);
     return coordinator;
   }
 
@@ -332,7 +368,7 @@ export class CoordinatorServer {
     this.openStreams.clear();
     this.streams.clear();
     // Commits between checkpoints are written lazily: leave an up-to-date state file behind.
-    if (this.epochSize !== null) void this.persist();
+    if (this.roster.generation > 0) void this.persist();
     await this.writes;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -349,23 +385,26 @@ export class CoordinatorServer {
   // ---- RPC handlers --------------------------------------------------------------------------------
 
   /**
-   * Join: checks the token and the request, then waits (deadline `waitTimeoutMs`) until the worker is
+   * Join: rate-limited per calling host; checks the token and the request, then waits (deadline `waitTimeoutMs`) until the worker is
    * a member of a generation: the first one once `workers` have joined, later ones at the next step
    * boundary. A live member joining again restarted: it is removed and joins anew.
    */
-  private async join(req: JoinRequest__Output, signal: AbortSignal): Promise<Membership> {
+  private async join(req: JoinRequest__Output, signal: AbortSignal, peer: string): Promise<Membership> {
     this.checkOpen();
+    // Before the token: a flood of guesses is slowed down too.
+    if (!this.joinLimiter.take(peerHost(peer), performance.now())) {
+      throw refusal('join_rate', `too many Joins from ${peerHost(peer)}: try again shortly`);
+    }
     const { tokenDigest } = this.settings;
     if (tokenDigest !== null && !timingSafeEqual(tokenDigest, sha256(req.token))) throw refusal('wrong_token', 'wrong join token');
     const id = req.worker_id;
     if (id === '') throw refusal('invalid_join', 'Join needs a worker_id');
     if (req.version === '') throw refusal('invalid_join', `worker "${id}": Join needs a version`);
     if (req.epoch_size <= 0) throw refusal('invalid_join', `worker "${id}": epoch_size must be at least 1, got ${req.epoch_size}`);
-    const expected = this.epochSize ?? this.roster.pending.find((p) => p.workerId !== id)?.epochSize;
-    if (expected !== undefined && req.epoch_size !== expected) {
+    if (req.epoch_size !== this.epochSize) {
       throw refusal(
         'epoch_size_mismatch',
-        `worker "${id}" has epoch_size ${req.epoch_size}, but the job's is ${expected}: every member must read the same data`,
+        `worker "${id}" has epoch_size ${req.epoch_size}, but the job's data has ${this.epochSize}: every member must read the coordinator's data`,
       );
     }
 
@@ -374,7 +413,6 @@ export class CoordinatorServer {
     const entry: WorkerEntry = {
       workerId: id,
       peerAddress: req.peer_address,
-      epochSize: req.epoch_size,
       sessionDigest: sha256(session),
       lastHeard: performance.now(),
     };
@@ -426,10 +464,17 @@ export class CoordinatorServer {
     call.on('data', (ping: HeartbeatPing__Output) => {
       if (this.closing || !this.openStreams.has(call)) return;
       const entry = this.roster.member(ping.worker_id);
-      const failure =
-        entry === undefined
-          ? refusal('unknown_worker', `worker "${ping.worker_id}" is not a member of generation ${this.roster.generation}: Join first`)
-          : sessionRefusal(entry, ping.session);
+      let failure: RpcFailure | null;
+      try {
+        refuseOversized(ping);
+        this.checkIdentity(call, ping.worker_id);
+        failure =
+          entry === undefined
+            ? refusal('unknown_worker', `worker "${ping.worker_id}" is not a member of generation ${this.roster.generation}: Join first`)
+            : sessionRefusal(entry, ping.session);
+      } catch (err) {
+        failure = err as RpcFailure;
+      }
       if (failure !== null) {
         // Refused before it touches the member: a forged ping neither keeps it alive nor takes its stream.
         this.count(failure);
@@ -549,17 +594,13 @@ export class CoordinatorServer {
   }
 
   /**
-   * Leave: the member is removed and a new generation forms (a waiting joiner just stops waiting).
-   * The generation is not checked: a worker that leaves has nothing to gain from catching up first.
+   * Leave: the member is removed and a new generation forms. The generation is not checked: a worker
+   * that leaves has nothing to gain from catching up first. A waiting joiner has no session yet and
+   * leaves by cancelling its Join, so a Leave naming one is refused like any other non-member's: a
+   * forger that knows its id cannot withdraw it.
    */
   private leave(req: LeaveRequest__Output): LeaveAck {
     this.checkOpen();
-    const joiner = this.roster.pending.find((p) => p.workerId === req.worker_id);
-    if (joiner !== undefined) {
-      this.roster.withdraw(joiner);
-      this.waiters.notify();
-      return {};
-    }
     const member = this.roster.member(req.worker_id);
     if (member === undefined) {
       throw refusal('unknown_worker', `worker "${req.worker_id}" is not a member of generation ${this.roster.generation}`);
@@ -591,8 +632,8 @@ export class CoordinatorServer {
       step: committed.step,
       generation: this.roster.generation,
       world: members.length,
-      epoch: epochOf(committed.cursor, this.epochSize!),
-      epochSize: this.epochSize!,
+      epoch: epochOf(committed.cursor, this.epochSize),
+      epochSize: this.epochSize,
       ranges: committed.ranges,
       cursor: committed.cursor,
       checkpoint: committed.checkpoint,
@@ -618,7 +659,6 @@ export class CoordinatorServer {
     const now = performance.now();
     // A joiner's heartbeat can only start once its Join has answered: its clock starts now.
     for (const entry of change.joined) entry.lastHeard = now;
-    this.epochSize ??= change.members[0]?.epochSize ?? null;
     for (const { entry, cause } of change.removed) {
       const call = this.streams.get(entry);
       if (call === undefined) continue;
@@ -666,8 +706,7 @@ export class CoordinatorServer {
         generation: this.roster.generation,
         committed_step: position.committedStep,
         cursor: position.cursor,
-        // Set: a state write follows a commit or a generation, and either needs members.
-        epoch_size: this.epochSize!,
+        epoch_size: this.epochSize,
         checkpoint_step: position.checkpointStep,
         checkpoint_cursor: position.checkpointCursor,
         job: this.settings.job,
@@ -682,12 +721,18 @@ export class CoordinatorServer {
   // ---- helpers -------------------------------------------------------------------------------------
 
   /** Adapts an async handler to grpc-js: failures become statuses, refusals are counted. */
-  private unary<Req, Res>(handler: (request: Req, signal: AbortSignal) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
+  private unary<Req extends { worker_id: string }, Res>(
+    handler: (request: Req, signal: AbortSignal, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+  ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       const abort = new AbortController();
       // The client gave up (cancelled, or its own deadline passed): stop waiting for it.
       call.on('cancelled', () => abort.abort(new RpcFailure(grpc.status.CANCELLED, 'cancelled by the client')));
-      new Promise<Res>((resolve) => resolve(handler(call.request, abort.signal))).then(
+      new Promise<Res>((resolve) => {
+        refuseOversized(call.request);
+        this.checkIdentity(call, call.request.worker_id);
+        resolve(handler(call.request, abort.signal, call));
+      }).then(
         (response) => callback(null, response),
         (err: unknown) => callback(this.toStatus(err)),
       );
@@ -710,6 +755,18 @@ export class CoordinatorServer {
     if (failure.reason === null) return;
     this.refused[failure.reason] += 1;
     this.settings.observer.refused?.(failure.reason, failure.message);
+  }
+
+  /** Under {@link CoordinatorOptions.certificateIdentity}: refuses a worker id that the caller's certificate does not name. */
+  private checkIdentity(call: { getAuthContext(): AuthContext }, workerId: string): void {
+    if (!this.settings.certificateIdentity) return;
+    const names = certificateNames(call.getAuthContext().sslPeerCertificate);
+    if (!names.includes(workerId)) {
+      throw refusal(
+        'certificate_mismatch',
+        `worker id "${workerId}" is not a name of the caller's certificate (${names.length === 0 ? 'none' : names.join(', ')}): each worker needs a certificate for its own id`,
+      );
+    }
   }
 
   /** The member sending a request of `generation`, now heard from; refuses unknown workers and stale generations. */
@@ -762,12 +819,22 @@ export class CoordinatorServer {
   }
 }
 
+/** A request too large to parse (see common/size-limited-service.ts) is refused and counted. */
+function refuseOversized(request: unknown): void {
+  if (request instanceof OversizedRequest) throw refusal('oversized', request.message);
+}
+
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
 function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new UserError(`coordinator: ${name} must be a positive integer, got ${value}`);
+  return value;
+}
+
+function positiveNumber(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new UserError(`coordinator: ${name} must be a positive number, got ${value}`);
   return value;
 }
 

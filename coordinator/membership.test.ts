@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Roster, type WorkerEntry } from './membership.js';
 
 function entry(workerId: string): WorkerEntry {
-  return { workerId, peerAddress: `${workerId}:1`, epochSize: 10, sessionDigest: Buffer.alloc(32), lastHeard: 0 };
+  return { workerId, peerAddress: `${workerId}:1`, sessionDigest: Buffer.alloc(32), lastHeard: 0 };
 }
 
 const ids = (entries: readonly WorkerEntry[]): string[] => entries.map((e) => e.workerId);

@@ -10,8 +10,6 @@ export interface WorkerEntry {
   readonly workerId: string;
   /** host:port where the worker serves Peer. */
   readonly peerAddress: string;
-  /** Examples per epoch of the worker's data (JoinRequest.epoch_size). */
-  readonly epochSize: number;
   /** SHA-256 of the session credential its Join issued, which its every later call must carry. */
   readonly sessionDigest: Buffer;
   /** `performance.now()` when the coordinator last heard from the worker (Join, ping or RPC). */

@@ -10,9 +10,15 @@ export const REFUSAL_STATUS = {
   wrong_token: grpc.status.UNAUTHENTICATED,
   /** A member's call without the session credential its Join issued (a forger naming its worker id). */
   bad_session: grpc.status.UNAUTHENTICATED,
+  /** Joins from one host faster than the coordinator's rate limit: the worker retries with backoff. */
+  join_rate: grpc.status.RESOURCE_EXHAUSTED,
+  /** Under mutual TLS, a worker id that the caller's certificate does not name (a stolen or guessed id). */
+  certificate_mismatch: grpc.status.PERMISSION_DENIED,
+  /** A request over the coordinator's message size limit (not parsed). */
+  oversized: grpc.status.RESOURCE_EXHAUSTED,
   /** Join without a worker id or version, or with an epoch size of 0. */
   invalid_join: grpc.status.INVALID_ARGUMENT,
-  /** Join with an epoch size other than the job's: the members would read different data streams. */
+  /** Join with an epoch size other than the coordinator's count of its data: the members would read different data streams. */
   epoch_size_mismatch: grpc.status.INVALID_ARGUMENT,
   /** A request from a worker that is not a member of the current generation (never joined, or removed). */
   unknown_worker: grpc.status.NOT_FOUND,

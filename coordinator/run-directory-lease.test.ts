@@ -5,6 +5,7 @@ import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
+import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { UserError } from '../common/user-error.js';
 import { exited, listeningAddress, smallJob, startCli, writeConfig } from '../testing/cluster-test-helpers.js';
 import { assertOneLineError, runCli } from '../testing/cli-harness.js';
@@ -80,7 +81,9 @@ test('a holder whose lease was taken over finds it at its next check, and lost r
 test('a second coordinator process on a live run directory exits with one line naming the first', { timeout: 60_000 }, async (t) => {
   const dir = tempDir(t);
   const runDir = join(dir, 'run');
-  const config = writeConfig(dir, 'job', smallJob(join(dir, 'unused.tsv'), runDir, { steps: 5 }));
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 100, sites: 10, seed: 1 });
+  const config = writeConfig(dir, 'job', smallJob(data, runDir, { steps: 5 }));
   const first = startCli(['coordinator', '--config', config, '--workers', '2', '--port', '0']);
   t.after(() => first.kill('SIGKILL'));
   await listeningAddress(first);

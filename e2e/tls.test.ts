@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { defaultConfig, type Config } from '../common/config/mod.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { CLI_BIN, runCli } from '../testing/cli-harness.js';
-import { makeTestPki, tempDir } from '../testing/test-helpers.js';
+import { issueTestClientCertificate, makeTestPki, tempDir } from '../testing/test-helpers.js';
 
 const cli = runCli;
 
-test('mutual TLS on every channel: a job trains; a worker with another CA, no TLS or a wrong token is refused with one clear line', {
+test('mutual TLS on every channel: a job trains; a worker with another CA, no TLS, a certificate for another id or a wrong token is refused with one clear line', {
   timeout: 120_000,
 }, async (t) => {
   const dir = tempDir(t);
@@ -31,7 +31,8 @@ test('mutual TLS on every channel: a job trains; a worker with another CA, no TL
     return path;
   };
 
-  const ok = await cli(['train', '--config', config(good, 'tls-run'), '--workers', '2', '--json']);
+  // One certificate for the whole job: any worker may use it (tls.worker_identity: ca).
+  const ok = await cli(['train', '--config', config({ ...good, worker_identity: 'ca' }, 'tls-run'), '--workers', '2', '--json']);
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal((JSON.parse(ok.stdout.trim().split('\n').at(-1)!) as { steps: number }).steps, 6);
 
@@ -49,10 +50,17 @@ test('mutual TLS on every channel: a job trains; a worker with another CA, no TL
   });
   const worker = (cfg: string, token: string) =>
     cli(['worker', '--coordinator', address, '--config', cfg, '--worker-id', 'intruder', '--connect-timeout', '2'], { INFOBOUND_TOKEN: token });
+  const own = issueTestClientCertificate(dir, 'job', 'intruder');
   for (const [what, cfg, token, pattern] of [
     ['a certificate of another CA', config(rogue, 'rogue'), 'secret', /coordinator Join: .*(UNAVAILABLE|No connection|handshake|certificate)/i],
     ['no TLS', config({}, 'plain'), 'secret', /coordinator .* unreachable for 2 s: coordinator Join: /],
-    ['a wrong token', config(good, 'token'), 'nope', /wrong join token/],
+    [
+      'a certificate that does not name its worker id',
+      config(good, 'other-id'),
+      'secret',
+      /worker id "intruder" is not a name of the caller's certificate \(job-node/,
+    ],
+    ['a wrong token', config({ ...good, ...own }, 'token'), 'nope', /wrong join token/],
   ] as const) {
     const r = await worker(cfg, token);
     assert.notEqual(r.code, 0, `${what} was let in`);

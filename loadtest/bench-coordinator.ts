@@ -22,12 +22,15 @@ import { parseArgs } from 'node:util';
 import { healthClient } from '../common/grpc-health-client.js';
 import { defaultConfig } from '../common/config/mod.js';
 import { FakeWorker } from '../testing/fake-worker.js';
+import { countEpochExamples } from '../worker/train/load-task.js';
 import type { Assignment__Output } from '../proto/generated/infobound/v1/Assignment.js';
 
 const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));
-/** Examples per worker per step and per epoch: any values the simulated workers agree on. */
+/** Examples per worker per step: any value. */
 const BATCH = 16;
-const EPOCH = 1_000_000;
+/** The coordinator counts its data's epoch: a click log of this many queries with this many clicks each. */
+const LOG_QUERIES = 2000;
+const LOG_CLICKS = 500;
 
 /** The `--json` object of one N (field names are an interface). */
 interface Result {
@@ -57,9 +60,11 @@ function quantile(sorted: number[], q: number): number {
 }
 
 /** Starts `infobound coordinator` for `workers` and resolves with its address. */
-async function startCoordinator(dir: string, workers: number): Promise<{ address: string; process: ChildProcess }> {
+async function startCoordinator(dir: string, workers: number): Promise<{ address: string; process: ChildProcess; epochSize: number }> {
   const config = defaultConfig();
-  Object.assign(config, { kind: 'clicklog', run_dir: join(dir, `run-${workers}`) });
+  const data = join(dir, 'clicks.tsv');
+  writeFileSync(data, Array.from({ length: LOG_QUERIES }, (_, i) => `query ${i}\tsite ${i % 97}\t${LOG_CLICKS}\n`).join(''));
+  Object.assign(config, { kind: 'clicklog', data, run_dir: join(dir, `run-${workers}`) });
   Object.assign(config.train, { batch: BATCH, steps: 1_000_000_000, checkpoint_every: 0 });
   const path = join(dir, `config-${workers}.json`);
   writeFileSync(path, JSON.stringify(config));
@@ -74,7 +79,8 @@ async function startCoordinator(dir: string, workers: number): Promise<{ address
     });
   });
   p.removeAllListeners('exit');
-  return { address, process: p };
+  // What the simulated workers must report: the coordinator's own count.
+  return { address, process: p, epochSize: await countEpochExamples(config) };
 }
 
 /** A gRPC health client of the coordinator, and one timed Check (ms). */
@@ -94,7 +100,10 @@ function healthProbe(address: string): { check(): Promise<number>; close(): void
 async function benchOne(dir: string, n: number, seconds: number, heartbeatMs: number): Promise<Result> {
   const load = loadavg()[0]!;
   const coordinator = await startCoordinator(dir, n);
-  const workers = Array.from({ length: n }, (_, i) => new FakeWorker(coordinator.address, { workerId: `sim-${i}`, epochSize: EPOCH, callTimeoutMs: 30_000 }));
+  const workers = Array.from(
+    { length: n },
+    (_, i) => new FakeWorker(coordinator.address, { workerId: `sim-${i}`, epochSize: coordinator.epochSize, callTimeoutMs: 30_000 }),
+  );
   try {
     await Promise.all(workers.map((w) => w.join()));
     for (const w of workers) w.startHeartbeat(heartbeatMs);

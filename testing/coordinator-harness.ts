@@ -33,7 +33,7 @@ interface TestContext {
 }
 
 /**
- * Starts a coordinator for a test: defaults batch 8, steps 100, heartbeat timeout 2000 ms, wait
+ * Starts a coordinator for a test: defaults batch 8, steps 100, epoch size 100, heartbeat timeout 2000 ms, wait
  * timeout 5000 ms, a fresh state directory; closed after the test. A test that passes its own
  * `stateDir` (made before this call) closes the coordinator itself, before the directory goes.
  */
@@ -49,6 +49,8 @@ export async function startCoordinator(
   const coordinator = await CoordinatorServer.start({
     config: defaultConfig(),
     stateDir: options.stateDir ?? tempDir(t, 'infobound-coordinator-'),
+    // FakeWorker's default.
+    epochSize: 100,
     batch: 8,
     steps: 100,
     heartbeatTimeoutMs: 2000,

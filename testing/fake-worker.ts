@@ -22,6 +22,8 @@ export interface FakeWorkerOptions {
   token?: string;
   /** JoinRequest.version. Default 'test'. */
   version?: string;
+  /** Channel credentials (TLS, a client certificate). Default insecure. */
+  credentials?: grpc.ChannelCredentials;
   /** Deadline of each call, in ms from its start. Default 5000. */
   callTimeoutMs?: number;
 }
@@ -55,13 +57,13 @@ export class FakeWorker {
   /** The session credential its calls carry: its Join's (a test may set another, as a forger would). */
   session = '';
 
-  private readonly options: Required<FakeWorkerOptions>;
+  private readonly options: Required<Omit<FakeWorkerOptions, 'credentials'>>;
   private stream: grpc.ClientDuplexStream<HeartbeatPing, MembershipUpdate__Output> | null = null;
   private pinger: NodeJS.Timeout | undefined;
 
   constructor(address: string, options: FakeWorkerOptions) {
     this.options = { epochSize: 100, token: '', version: 'test', callTimeoutMs: 5000, ...options };
-    this.client = new CoordinatorService(address, grpc.credentials.createInsecure()) as unknown as CoordinatorClient;
+    this.client = new CoordinatorService(address, options.credentials ?? grpc.credentials.createInsecure()) as unknown as CoordinatorClient;
   }
 
   /** Its worker id. */

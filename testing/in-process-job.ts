@@ -5,6 +5,7 @@ import type { SummaryLine } from '../common/run-lines.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';
 import { CHECKPOINT_FILE } from '../coordinator/job-log.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
+import { countEpochExamples } from '../worker/train/load-task.js';
 
 /** Options of {@link runInProcessJob}. */
 export interface InProcessJobOptions {
@@ -26,6 +27,7 @@ export async function runInProcessJob(
 ): Promise<{ summary: Promise<SummaryLine>; workers: Promise<void>[] }> {
   const run = await runCoordinator(config, {
     workers: o.workers,
+    epochSize: () => countEpochExamples(config),
     token: null,
     ...(o.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
   });

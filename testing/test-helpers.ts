@@ -55,3 +55,33 @@ export function makeTestPki(dir: string, name: string): { ca: string; cert: stri
   ossl('x509', '-req', '-in', p('node.csr'), ...signedBy, '-out', p('node.pem'), '-days', '1', '-extfile', p('ext.cnf'));
   return { ca: p('ca.pem'), cert: p('node.pem'), key: p('node.key') };
 }
+
+/**
+ * A client certificate for `name` (its CN and only DNS name) signed by the CA of `makeTestPki(dir, pki)`:
+ * what a worker with its own identity presents under mutual TLS.
+ */
+export function issueTestClientCertificate(dir: string, pki: string, name: string): { cert: string; key: string } {
+  const p = (f: string) => join(dir, `${pki}-${name}-${f}`);
+  const ca = (f: string) => join(dir, `${pki}-${f}`);
+  const ossl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p('key'), '-out', p('csr'), '-subj', `/CN=${name}`);
+  writeFileSync(p('ext.cnf'), `subjectAltName=DNS:${name}\nextendedKeyUsage=clientAuth\n`);
+  ossl(
+    'x509',
+    '-req',
+    '-in',
+    p('csr'),
+    '-CA',
+    ca('ca.pem'),
+    '-CAkey',
+    ca('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    p('pem'),
+    '-days',
+    '1',
+    '-extfile',
+    p('ext.cnf'),
+  );
+  return { cert: p('pem'), key: p('key') };
+}

@@ -7,7 +7,8 @@ import { allGatherOrigin, allGatherPhases, allReducePhases, allReduceSegment, pr
  * without the job's peer credential, FAILED_PRECONDITION for
  * traffic of another generation or a finished step (the sender is behind or replaying),
  * PERMISSION_DENIED for a sender that is not the ring predecessor, INVALID_ARGUMENT for a chunk that
- * does not fit the ring schedule or its segment, RESOURCE_EXHAUSTED when the buffer of early chunks is full.
+ * does not fit the ring schedule or its segment, RESOURCE_EXHAUSTED when the buffer of early chunks is
+ * full or a message is over the size limit.
  */
 export const REFUSAL_STATUS = {
   /** A call without the job's peer credential (checked before any chunk: the caller is no member). */
@@ -32,6 +33,8 @@ export const REFUSAL_STATUS = {
   size: status.INVALID_ARGUMENT,
   /** Accepting the chunk would exceed the inbox's buffer bound. */
   overflow: status.RESOURCE_EXHAUSTED,
+  /** A message over the Peer service's size limit (not parsed). */
+  oversized: status.RESOURCE_EXHAUSTED,
 } as const;
 
 /** Reason a chunk was refused (a key of REFUSAL_STATUS). */

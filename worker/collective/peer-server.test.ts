@@ -7,7 +7,7 @@ import type { ChunkAck, ChunkAck__Output } from '../../proto/generated/infobound
 import type { PeerClient } from '../../proto/generated/infobound/v1/Peer.js';
 import { healthClient } from '../../common/grpc-health-client.js';
 import { fetchState } from './fetch-state.js';
-import { PEER_CREDENTIAL_METADATA, PEER_HEALTH_SERVICES, PeerServer } from './peer-server.js';
+import { MAX_PEER_REQUEST_BYTES, PEER_CREDENTIAL_METADATA, PEER_HEALTH_SERVICES, PeerServer } from './peer-server.js';
 import { RingReducer } from './ring-reducer.js';
 import { startTestRing } from '../../testing/ring-test-helpers.js';
 
@@ -76,6 +76,13 @@ test('bad chunks are refused with the right status and counted; the server keeps
     { change: { offset: 1 }, code: grpc.status.INVALID_ARGUMENT, reason: 'offset', details: /offset 1, expected 0/ },
     { change: { data: Buffer.alloc(3) }, code: grpc.status.INVALID_ARGUMENT, reason: 'size', details: /not whole 4-byte elements/ },
     { change: { data: floats(1, 2) }, code: grpc.status.INVALID_ARGUMENT, reason: 'size', details: /run past/ },
+    // Over the size limit: refused unparsed, and counted (gRPC's own limit would refuse it uncounted).
+    {
+      change: { data: Buffer.alloc(MAX_PEER_REQUEST_BYTES + 4) },
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      reason: 'oversized',
+      details: new RegExp(`over the limit of ${MAX_PEER_REQUEST_BYTES}$`),
+    },
   ];
   for (const { change, code, reason, details } of cases) {
     const before = server.refused[reason];

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import { PeerService } from '../../common/proto.js';
+import { OversizedRequest, hardReceiveLimit, sizeLimitedService } from '../../common/size-limited-service.js';
 import type { Chunk__Output } from '../../proto/generated/infobound/v1/Chunk.js';
 import type { ChunkAck } from '../../proto/generated/infobound/v1/ChunkAck.js';
 import type { StateChunk } from '../../proto/generated/infobound/v1/StateChunk.js';
@@ -54,6 +55,9 @@ export const PEER_CREDENTIAL_METADATA = 'x-infobound-peer';
 
 /** Bytes of one StateChunk's payload: well under gRPC's 4 MiB default message limit. */
 export const STATE_CHUNK_BYTES = 2 ** 20;
+
+/** Largest Peer request parsed: a collective chunk carries at most a MiB or so; larger is refused and counted (`oversized`). */
+export const MAX_PEER_REQUEST_BYTES = 4 * 2 ** 20;
 
 /**
  * Keepalive pings on idle connections, so a peer that vanished without closing its sockets is noticed
@@ -155,9 +159,13 @@ export class PeerServer {
     receiveWindowBytes = 8 * 2 ** 20,
     requireCredential = false,
   }: PeerServerOptions = {}): Promise<PeerServer> {
-    const server = new grpc.Server({ ...SERVER_OPTIONS, 'grpc-node.flow_control_window': receiveWindowBytes });
+    const server = new grpc.Server({
+      ...SERVER_OPTIONS,
+      'grpc-node.flow_control_window': receiveWindowBytes,
+      'grpc.max_receive_message_length': hardReceiveLimit(MAX_PEER_REQUEST_BYTES),
+    });
     const peer = new PeerServer(server, new CollectiveInbox({ maxBufferedBytes }), { newerGenerationWaitMs, sendTimeoutMs, closeGraceMs, requireCredential });
-    server.addService(PeerService.service, {
+    server.addService(sizeLimitedService(PeerService.service, MAX_PEER_REQUEST_BYTES), {
       Collective: (call: grpc.ServerDuplexStream<Chunk__Output, ChunkAck>) => peer.collective(call),
       FetchState: (call: grpc.ServerWritableStream<StateRequest__Output, StateChunk>) => void peer.fetchState(call),
     });
@@ -286,8 +294,13 @@ export class PeerServer {
         if (verdict.kind === 'refused') source.refuse(verdict.refusal);
       }
     };
-    call.on('data', (chunk: Chunk__Output) => {
+    call.on('data', (chunk: Chunk__Output | OversizedRequest) => {
       if (ended) return;
+      if (chunk instanceof OversizedRequest) {
+        this.inbox.countRefusedCall('oversized');
+        source.refuse({ reason: 'oversized', message: chunk.message });
+        return;
+      }
       pending.push(chunk);
       offerPending();
     });
@@ -312,6 +325,10 @@ export class PeerServer {
     if (refused !== null) {
       this.inbox.countRefusedCall('credential');
       return fail(REFUSAL_STATUS.credential, refused);
+    }
+    if ((call.request as unknown) instanceof OversizedRequest) {
+      this.inbox.countRefusedCall('oversized');
+      return fail(REFUSAL_STATUS.oversized, (call.request as unknown as OversizedRequest).message);
     }
     const provider = this.provider;
     if (!provider) return fail(grpc.status.UNAVAILABLE, `peer ${this.address} has no state to serve yet`);

@@ -36,10 +36,14 @@ export class GenerationEndedError extends CoordinatorCallError {}
 /** The coordinator cannot be reached (UNAVAILABLE: not started yet, restarting, gone): join again. */
 export class CoordinatorLostError extends CoordinatorCallError {}
 
+/** The coordinator turned the call away for now (RESOURCE_EXHAUSTED: its Join rate limit): try again after a while. */
+export class CoordinatorBusyError extends CoordinatorCallError {}
+
 /** The typed error of a failed call: what the caller does next follows from its class. */
 function callError(method: string, code: grpc.status, details: string): CoordinatorCallError {
   if (code === grpc.status.ABORTED || code === grpc.status.FAILED_PRECONDITION) return new GenerationEndedError(method, code, details);
   if (code === grpc.status.UNAVAILABLE) return new CoordinatorLostError(method, code, details);
+  if (code === grpc.status.RESOURCE_EXHAUSTED) return new CoordinatorBusyError(method, code, details);
   return new CoordinatorCallError(method, code, details);
 }
 

@@ -2,7 +2,7 @@ import { Backoff } from '../../common/backoff.js';
 import { UserError } from '../../common/user-error.js';
 import type { JoinRequest } from '../../proto/generated/infobound/v1/JoinRequest.js';
 import type { Membership__Output } from '../../proto/generated/infobound/v1/Membership.js';
-import { CoordinatorLostError, GenerationEndedError, type CoordinatorClient } from './coordinator-client.js';
+import { CoordinatorBusyError, CoordinatorLostError, GenerationEndedError, type CoordinatorClient } from './coordinator-client.js';
 
 /** Options of a {@link MembershipSession}. */
 export interface MembershipSessionOptions {
@@ -135,7 +135,7 @@ export class MembershipSession {
   }
 }
 
-/** Joins, retrying with backoff while the coordinator is unreachable (not started yet, or restarting), up to the recovery deadline. */
+/** Joins, retrying with backoff while the coordinator is unreachable (not started yet, or restarting) or busy (its Join rate limit), up to the recovery deadline. */
 async function joinWhenReachable(client: CoordinatorClient, o: MembershipSessionOptions): Promise<Membership__Output> {
   const recoveryMs = o.recoveryMs ?? 60_000;
   const deadline = Date.now() + recoveryMs;
@@ -144,7 +144,7 @@ async function joinWhenReachable(client: CoordinatorClient, o: MembershipSession
     try {
       return await client.join(o.join);
     } catch (err) {
-      if (!(err instanceof CoordinatorLostError)) throw err;
+      if (!(err instanceof CoordinatorLostError || err instanceof CoordinatorBusyError)) throw err;
       // A certificate the coordinator or this worker rejects will not get better by waiting.
       if (/certificate|handshake|ssl|tls/i.test(err.message)) throw err;
       if (Date.now() > deadline)

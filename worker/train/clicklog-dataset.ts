@@ -27,24 +27,17 @@ const HOLDOUT_SALT = 0x2545f491;
  * seen with: a held-out row is by construction a site its query was never clicked with in training.
  */
 export function prepareClickLog(log: ClickLog, holdout: number, buckets: number): ClickLogDataset {
-  const n = log.rowQuery.length;
-  const train: number[] = [];
-  const held: number[] = [];
-  const threshold = holdout * 2 ** 32;
-  for (let r = 0; r < n; r++) {
-    const key = log.queries[log.rowQuery[r]!]!;
-    (hashRange(key, 0, key.length, HOLDOUT_SALT) < threshold ? held : train).push(r);
-  }
+  const { train, held } = splitByQuery(log, holdout);
   const siteClicks = new Float64Array(log.sites.length);
   let total = 0;
   for (const r of train) {
-    const c = Math.round(log.rowClicks[r]!);
+    const c = clicksOf(log, r);
     siteClicks[log.rowSite[r]!]! += c;
     total += c;
   }
   const events = new Int32Array(total);
   let k = 0;
-  for (const r of train) for (let c = Math.round(log.rowClicks[r]!); c > 0; c--) events[k++] = r;
+  for (const r of train) for (let c = clicksOf(log, r); c > 0; c--) events[k++] = r;
   // Sites never clicked in training still get a finite correction: half a click.
   const logQ = Float32Array.from(siteClicks, (c) => Math.log(Math.max(c, 0.5) / Math.max(total, 1)));
   return {
@@ -80,4 +73,28 @@ export function heldOutPairs(d: ClickLogDataset, maxQueries: number): { queryIds
     queryIds: Int32Array.from(queryRow.keys()),
     pairs: { query: Int32Array.from(q), site: Int32Array.from(s), weight: Float64Array.from(w) },
   };
+}
+
+/** Training and held-out rows: a row is held out when its query's hash falls below `holdout`. */
+function splitByQuery(log: ClickLog, holdout: number): { train: number[]; held: number[] } {
+  const train: number[] = [];
+  const held: number[] = [];
+  const threshold = holdout * 2 ** 32;
+  for (let r = 0; r < log.rowQuery.length; r++) {
+    const key = log.queries[log.rowQuery[r]!]!;
+    (hashRange(key, 0, key.length, HOLDOUT_SALT) < threshold ? held : train).push(r);
+  }
+  return { train, held };
+}
+
+/** Training examples row `r` gives: its clicks, rounded to the nearest integer. */
+function clicksOf(log: ClickLog, r: number): number {
+  return Math.round(log.rowClicks[r]!);
+}
+
+/** Training examples (click events) of `log` after the held-out split: the length of {@link prepareClickLog}'s events. */
+export function trainingClickCount(log: ClickLog, holdout: number): number {
+  let total = 0;
+  for (const r of splitByQuery(log, holdout).train) total += clicksOf(log, r);
+  return total;
 }

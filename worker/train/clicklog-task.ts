@@ -48,7 +48,7 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     const path = config.data!;
     const log = await readClickLog(path, { format: config.clicklog.format, maxLineBytes: config.clicklog.max_line_bytes, ...(warn ? { warn } : {}) });
     const data = prepareClickLog(log, config.clicklog.holdout, config.clicklog.hash_buckets);
-    if (data.events.length === 0) throw new UserError(`${path}: no training clicks left after holding out ${config.clicklog.holdout} of the rows`);
+    if (data.events.length === 0) throw noTrainingClicks(config);
     const meta = await readClickLogMeta(path);
     try {
       return new ClickLogTask(data, config, meta?.true_mi ?? null, meta?.oracle_recall_at_10 ?? null);
@@ -139,4 +139,9 @@ function tablesNeed(config: Config): string {
   // Three float tables, two Adagrad accumulators, the momentum stamps and two scratch slot maps.
   const bytes = 4 * rows * (3 * e + 2 + 1 + 2);
   return `the click-log tables (clicklog.hash_buckets ${rows} × clicklog.embedding_dim ${e}) need ${(bytes / 2 ** 30).toFixed(1)} GiB, in arrays of ${rows * e} floats`;
+}
+
+/** The error of a click log with nothing left to train on. */
+export function noTrainingClicks(config: Config): UserError {
+  return new UserError(`${config.data}: no training clicks left after holding out ${config.clicklog.holdout} of the rows`);
 }

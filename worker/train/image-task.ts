@@ -35,7 +35,7 @@ export class ImageTask implements TrainingTask<ImageBatch> {
       learnableTemperature: config.temperature.learnable,
       seed: config.seed,
     });
-    const epochSize = im.max_train > 0 ? Math.min(im.max_train, train.count) : train.count;
+    const epochSize = imageEpochSize(config, train.count);
     this.order = new ExampleOrder(epochSize, config.seed);
     this.description = `images ${config.data}: ${epochSize} training images of ${train.rows}×${train.cols}, ${test.count} test images`;
   }
@@ -101,4 +101,10 @@ export class ImageTask implements TrainingTask<ImageBatch> {
   restoreState(state: ReadonlyMap<string, CheckpointArray>): void {
     this.model.key.values.set(state.get('key.dense')!.data as Float32Array);
   }
+}
+
+/** Training images per epoch: the training file's, or the first `images.max_train` of them. */
+export function imageEpochSize(config: Config, trainCount: number): number {
+  const max = config.images.max_train;
+  return max > 0 ? Math.min(max, trainCount) : trainCount;
 }

@@ -1,11 +1,32 @@
 import { resolveKind, type Config } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
-import { ClickLogTask } from './clicklog-task.js';
-import { ImageTask } from './image-task.js';
+import { readClickLog } from '../data/clicklog-reader.js';
+import { readImageDataset } from '../data/idx-reader.js';
+import { trainingClickCount } from './clicklog-dataset.js';
+import { ClickLogTask, noTrainingClicks } from './clicklog-task.js';
+import { ImageTask, imageEpochSize } from './image-task.js';
 import type { TrainingTask } from './training-task.js';
 
 /** Loads the data named by `config.data` and builds the model of its kind. */
 export async function loadTask(config: Config, warn?: (message: string) => void): Promise<TrainingTask<unknown>> {
-  if (config.data === null) throw new UserError('no data: pass --data FILE (a click log, or a directory of IDX files)');
+  requireData(config);
   return resolveKind(config) === 'clicklog' ? ClickLogTask.load(config, warn) : ImageTask.load(config);
+}
+
+/**
+ * Examples per epoch of the data `config` names, counted as a worker's task would count them, without
+ * building a model: what a coordinator plans over (its own count, never a joiner's).
+ */
+export async function countEpochExamples(config: Config): Promise<number> {
+  requireData(config);
+  if (resolveKind(config) === 'images') return imageEpochSize(config, (await readImageDataset(config.data!, 'train')).count);
+  // Quiet: the workers report the skipped lines.
+  const log = await readClickLog(config.data!, { format: config.clicklog.format, maxLineBytes: config.clicklog.max_line_bytes, warn: () => {} });
+  const count = trainingClickCount(log, config.clicklog.holdout);
+  if (count === 0) throw noTrainingClicks(config);
+  return count;
+}
+
+function requireData(config: Config): void {
+  if (config.data === null) throw new UserError('no data: pass --data FILE (a click log, or a directory of IDX files)');
 }
