@@ -1,4 +1,5 @@
 import { loadConfig } from '../common/config/mod.js';
+import { UserError } from '../common/user-error.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';
 import { countEpochExamples } from '../worker/train/load-task.js';
 import { formatSummary, printStepLine } from './run-output.js';
@@ -15,6 +16,7 @@ export const COORDINATOR_USAGE = `${usageLine('coordinator', [
   '[--workers N]',
   '[--host H]',
   '[--token TOKEN]',
+  '[--require-token]',
   '[--heartbeat-timeout MS]',
   '[--metrics-port P]',
   '[--json]',
@@ -24,7 +26,8 @@ Serves a job's membership, data plan and step commits to N workers (infobound wo
 stdout carries one JSON line per worker per logged step and the summary (with generation and restarts).
 The run directory gets run.jsonl, commits.jsonl (every committed step's stream ranges) and the
 coordinator's state file; a coordinator started again on it resumes from the last checkpoint.
-The join token may also come from INFOBOUND_TOKEN. --nats URL (config nats.url) tells the workers to
+The join token may also come from INFOBOUND_TOKEN; with --require-token the coordinator refuses to
+start without one (what a deployment sets, so that a missing secret cannot open the job to anyone). --nats URL (config nats.url) tells the workers to
 carry the bank over NATS JetStream; every worker must then be given it too. --metrics-port P serves
 Prometheus metrics at http://HOST:P/metrics.`;
 
@@ -37,6 +40,7 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     host: { type: 'string' },
     workers: { type: 'string' },
     token: { type: 'string' },
+    'require-token': { type: 'boolean' },
     'heartbeat-timeout': { type: 'string' },
     'metrics-port': { type: 'string' },
     json: { type: 'boolean' },
@@ -50,6 +54,10 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
   const workers = positiveInt('--workers', values.workers ?? '1');
   const port = values.port === undefined ? 0 : portNumber('--port', values.port);
   const json = values.json === true;
+  const token = values.token ?? process.env.INFOBOUND_TOKEN ?? null;
+  if (values['require-token'] === true && (token === null || token === '')) {
+    throw new UserError('coordinator: --require-token, but no join token: set INFOBOUND_TOKEN (in Kubernetes, the Secret infobound-secrets) or --token');
+  }
   const say = (m: string) => process.stderr.write(`infobound coordinator: ${m}\n`);
   const endpoint = await startMetricsEndpoint('coordinator', values['metrics-port'], values.host ?? '127.0.0.1', say);
   const run = await runCoordinator(config, {
@@ -59,7 +67,7 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}),
     port,
     ...(values.host !== undefined ? { host: values.host } : {}),
-    token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,
+    token,
     ...(values['heartbeat-timeout'] !== undefined ? { heartbeatTimeoutMs: positiveInt('--heartbeat-timeout', values['heartbeat-timeout']) } : {}),
     step: (line) => printStepLine(line, json),
     info: (m) => process.stderr.write(`infobound coordinator: ${m}\n`),

@@ -201,6 +201,10 @@ test('network flag mistakes of train, coordinator and worker are one line each',
   );
   assertOneLineError(await cli(['coordinator', '--data', data, '--port', '99999']), /--port must be a port number in \[0, 65535\]/);
   assertOneLineError(
+    await cli(['coordinator', '--data', data, '--require-token'], { INFOBOUND_TOKEN: '' }),
+    /^infobound: coordinator: --require-token, but no join token: set INFOBOUND_TOKEN/,
+  );
+  assertOneLineError(
     await cli(['train', '--data', data, '--workers', '2', '--metrics-port', '65535']),
     /--metrics-port with --workers 2 needs ports P to P\+2/,
   );

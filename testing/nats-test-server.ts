@@ -1,12 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
-/** How a test's nats-server runs: extra flags (authentication, for instance). */
+/** How a test's nats-server runs: extra flags (authentication, for instance), or a config file. */
 export interface NatsTestServerOptions {
   args?: string[];
+  /**
+   * The server's config file (a deployment's, say), given the directory its JetStream store must use;
+   * the address and port still come from the test. Without it: JetStream on, no authentication.
+   */
+  config?: (storeDir: string) => string;
+  /** Environment of the server (variables its config reads). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -19,14 +26,23 @@ export class NatsTestServer {
   /** The client port, fixed by the first start so that a restart listens where clients reconnect. */
   port = -1;
 
+  private readonly args: string[];
+
   private constructor(
     readonly storeDir: string,
-    private readonly args: string[],
-  ) {}
+    private readonly options: NatsTestServerOptions,
+  ) {
+    if (options.config === undefined) this.args = ['-js', '-sd', storeDir, ...(options.args ?? [])];
+    else {
+      const path = join(storeDir, 'nats.conf');
+      writeFileSync(path, options.config(join(storeDir, 'store')));
+      this.args = ['-c', path, ...(options.args ?? [])];
+    }
+  }
 
   /** Starts a server; the test's end stops it and removes its store. */
   static async start(t: TestContext, options: NatsTestServerOptions = {}): Promise<NatsTestServer> {
-    const server = new NatsTestServer(mkdtempSync(join(tmpdir(), 'infobound-nats-')), options.args ?? []);
+    const server = new NatsTestServer(mkdtempSync(join(tmpdir(), 'infobound-nats-')), options);
     t.after(() => server.stop());
     server.port = await server.launch(-1);
     return server;
@@ -34,7 +50,7 @@ export class NatsTestServer {
 
   /** Starts a server outside a test (a load test); the caller stops it. */
   static async startDetached(options: NatsTestServerOptions = {}): Promise<NatsTestServer> {
-    const server = new NatsTestServer(mkdtempSync(join(tmpdir(), 'infobound-nats-')), options.args ?? []);
+    const server = new NatsTestServer(mkdtempSync(join(tmpdir(), 'infobound-nats-')), options);
     server.port = await server.launch(-1);
     return server;
   }
@@ -66,8 +82,9 @@ export class NatsTestServer {
 
   /** Spawns nats-server and resolves with its client port once it accepts connections (bounded wait). */
   private launch(port: number): Promise<number> {
-    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', this.storeDir, ...this.args], {
+    const child = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), ...this.args], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      ...(this.options.env !== undefined ? { env: { ...process.env, ...this.options.env } } : {}),
     });
     this.child = child;
     return new Promise((resolve, reject) => {

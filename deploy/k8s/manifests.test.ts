@@ -11,9 +11,16 @@ import { ConfigMap, PersistentVolumeClaim, Service } from 'kubernetes-models/v1'
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { COORDINATOR_USAGE } from '../../cli/command-coordinator.js';
 import { WORKER_USAGE } from '../../cli/command-worker.js';
-import { loadConfig } from '../../common/config/mod.js';
+import { defaultConfig, loadConfig, type Config } from '../../common/config/mod.js';
 import { METRIC_NAMES } from '../../common/metrics.js';
-import { tempDir } from '../../testing/test-helpers.js';
+import { makeTestPki, tempDir } from '../../testing/test-helpers.js';
+import { NatsTestServer } from '../../testing/nats-test-server.js';
+import { UserError } from '../../common/user-error.js';
+import { NatsBankStream } from '../../worker/bank/nats-bank-stream.js';
+import { openBankTransport } from '../../worker/bank/open-bank-transport.js';
+import { randomBytes } from 'node:crypto';
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 
 const ROOT = new URL('../../..', import.meta.url).pathname;
 const deployPath = (...parts: string[]) => join(ROOT, 'deploy', ...parts);
@@ -178,8 +185,35 @@ for (const dir of ['base', 'gpu']) {
     const nats = services.find((s) => s.metadata.name === 'infobound-nats')!;
     assert.equal(job.nats.url, `nats://infobound-nats:${nats.spec.ports.find((p: { name: string }) => p.name === 'client').port}`);
 
+    // Safe by default: TLS on every gRPC channel, the token and the NATS password required.
+    assert.ok(job.tls.ca !== null && job.tls.cert !== null && job.tls.key !== null && job.tls.mutual, 'mutual TLS on');
+    assert.equal(job.tls.worker_identity, 'certificate');
+    const coordinatorPod = pods.find((p) => p.owner.metadata.name === 'infobound-coordinator')!;
+    assert.ok(coordinatorPod.spec.containers[0]!.args!.includes('--require-token'));
+    const secretRefs = pods.flatMap((p) =>
+      p.spec.containers.flatMap((c) =>
+        (c.env ?? []).flatMap((e) => ((e as Loose).valueFrom?.secretKeyRef ? [[c.name, e.name, (e as Loose).valueFrom.secretKeyRef]] : [])),
+      ),
+    );
+    assert.deepEqual(secretRefs.map(([c, name]) => `${c} ${name}`).sort(), [
+      'coordinator INFOBOUND_TOKEN',
+      'nats NATS_PASSWORD',
+      'worker INFOBOUND_TOKEN',
+      'worker NATS_PASSWORD',
+    ]);
+    for (const [c, name, ref] of secretRefs) assert.notEqual(ref.optional, true, `${c} ${name} is required`);
+    const natsConf = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'infobound-nats-config')!.data!['nats.conf']!;
+    assert.match(natsConf, /authorization \{/);
+    // Each pod's certificate is at the config's paths: the coordinator's from the Secret, a worker's from its init container.
+    const tlsMount = (p: { spec: Loose }) => p.spec.containers[0].volumeMounts.find((m: { mountPath: string }) => job.tls.ca!.startsWith(m.mountPath));
+    for (const p of pods.filter((x) => ['infobound-coordinator', 'infobound-worker'].includes(x.owner.metadata.name)))
+      assert.ok(tlsMount(p), `${p.owner.metadata.name} mounts the TLS files`);
+    assert.equal(job.nats.tls_ca, job.tls.ca, 'NATS on TLS too, with the job’s CA');
     const workers = pods.find((p) => p.owner.metadata.name === 'infobound-worker')!;
+    const init = (workers.spec as Loose).initContainers[0];
+    assert.match(init.command.join(' '), /\/etc\/infobound-tls\/tls\.crt/);
     const worker = workers.spec.containers[0]!;
+    assert.equal(worker.args![worker.args!.indexOf('--advertise') + 1], '$(POD_NAME).infobound-workers', 'peers dial the name the certificate carries');
     if (dir === 'gpu') {
       assert.equal(worker.resources.limits['nvidia.com/gpu'], 1);
       assert.match(worker.image, /infobound-gpu:/);
@@ -217,4 +251,39 @@ test('container images: non-root, the documented ports, and the GPU one on CUDA 
   assert.match(gpu, /^ENV INFOBOUND_DEVICE=cuda$/m);
   for (const text of [cpu, gpu]) assert.match(text, /npm ci --ignore-scripts/, 'no install script runs in npm ci');
   assert.doesNotMatch(cpu, /tfjs-node|ONNXRUNTIME_NODE_INSTALL/, 'the CPU image has the CPU engines of the npm packages only');
+});
+
+test("the manifests' NATS: TLS, no connection without the job's user; under its permissions the bank works, and other subjects are refused", async (t) => {
+  const objs = render('base');
+  const conf = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'infobound-nats-config')!.data!['nats.conf']!;
+  // The manifests' own file, with this test's store and certificates and no monitoring port (the address comes from the test).
+  const pki = makeTestPki(tempDir(t), 'nats');
+  const server = await NatsTestServer.start(t, {
+    config: (store) =>
+      conf
+        .replace('store_dir: /data', `store_dir: ${JSON.stringify(store)}`)
+        .replace(/^http_port: .*$/m, '')
+        .replace('/etc/nats-tls/tls.crt', pki.cert)
+        .replace('/etc/nats-tls/tls.key', pki.key)
+        .replace('/etc/nats-tls/ca.crt', pki.ca),
+    env: { NATS_PASSWORD: 'the-secret' },
+  });
+  const base: Config['nats'] = { ...defaultConfig().nats, url: server.url, timeout_ms: 3000, tls_ca: pki.ca };
+  const refused = (over: Partial<Config['nats']>, pattern: RegExp) =>
+    assert.rejects(
+      NatsBankStream.open({ ...base, ...over }, 'infobound', 100, 'intruder'),
+      (err: Error) => err instanceof UserError && pattern.test(err.message),
+    );
+  await refused({}, /Authorization Violation/);
+  await refused({ user: 'infobound', password: 'guess' }, /Authorization Violation/);
+  await refused({ user: 'infobound', password: 'the-secret', tls_ca: null }, /cannot connect/);
+  const config = { ...defaultConfig(), nats: { ...base, user: 'infobound', password: 'the-secret' } };
+  const bank = await openBankTransport(config, { dim: 2, itemCount: 10 }, { job: 'infobound', runId: 'run', bankKey: randomBytes(32), clientName: 'worker' });
+  t.after(() => bank.close());
+  const got = await bank.exchange({ keys: Float32Array.of(0.6, 0.8), ids: Int32Array.of(3), step: 1, producer: 0 }, { generation: 1, world: 1 });
+  assert.deepEqual(Array.from(got[0]!.ids), [3]);
+  // Another job's subjects are not this user's.
+  const nc = await connect({ servers: server.url, user: 'infobound', pass: 'the-secret', tls: { ca: readFileSync(pki.ca, 'utf8') } });
+  t.after(() => nc.close());
+  await assert.rejects(jetstream(nc).publish('ib.other.bank.0', 'x', { timeout: 2000 }), /Permissions Violation for Publish to "ib\.other\.bank\.0"/);
 });
