@@ -11,10 +11,12 @@ import { studyTemperatureCommand } from './command-study-temperature.js';
 import { reportCommand } from './command-report.js';
 import { exportCommand } from './command-export.js';
 import { auditCommand } from './command-audit.js';
+import { prepareCommand } from './command-prepare.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   train: { run: trainCommand, help: 'train an encoder and report its MI bounds' },
   'gen-clicklog': { run: genClicklogCommand, help: 'write a synthetic click log with known MI' },
+  prepare: { run: prepareCommand, help: 'turn click logs into a prepared, sharded dataset (streaming, bounded memory)' },
   coordinator: { run: coordinatorCommand, help: 'serve a multi-worker job: membership, data plan, step commits' },
   worker: { run: workerCommand, help: 'join a coordinator and train the steps it assigns' },
   'bench-mi': { run: benchMiCommand, help: 'the correlated-Gaussian MI benchmark of every estimator (Poole et al. 2019)' },

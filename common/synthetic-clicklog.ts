@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { LargeStringSet } from './large-string-set.js';
 import { UserError } from './user-error.js';
 import { Rng } from './random.js';
 
@@ -199,7 +200,8 @@ function assignGroups(n: number, t: number, rng: Rng): Int32Array {
 
 /** Returns a generator of pronounceable pseudo-words that never repeats a word nor returns a reserved one. */
 function pseudoWords(rng: Rng, reserved: Iterable<string>): () => string {
-  const used = new Set(reserved);
+  const used = new LargeStringSet();
+  for (const word of reserved) used.add(word);
   return () => {
     for (let failures = 0; ; failures++) {
       // Longer words once short ones keep colliding, so any number of words can be made.
@@ -234,7 +236,7 @@ function pickWords(vocab: readonly string[], n: number, rng: Rng): string[] {
 }
 
 /** A new query of an intent: 1–3 of its words, sometimes with a generic word, distinct from every query in `seen`. */
-function freshQuery(vocab: readonly string[], seen: Set<string>, rng: Rng): string {
+function freshQuery(vocab: readonly string[], seen: LargeStringSet, rng: Rng): string {
   for (let attempt = 0; ; attempt++) {
     // Grow the query when short ones are exhausted, so the loop always ends.
     const words = pickWords(vocab, 1 + rng.int(3) + Math.floor(attempt / 4), rng);
@@ -264,7 +266,8 @@ export function buildClickLogModel(options: SyntheticClickLogOptions): ClickLogM
   // About n_t^(1/3) words give enough 1–3 word combinations for an intent's n_t distinct queries.
   const intentWords = Array.from(queriesPerIntent, (count) => Array.from({ length: Math.max(WORDS_PER_INTENT, Math.ceil(Math.cbrt(2 * count))) }, newWord));
 
-  const seen = new Set<string>();
+  // More distinct queries than one Set holds are allowed (2^24).
+  const seen = new LargeStringSet();
   const queries = Array.from(queryIntent, (t) => freshQuery(intentWords[t]!, seen, rng));
   // Site names reuse only words that some query of the intent contains, so name and queries always overlap.
   const queriedWords = intentWords.map(() => new Set<string>());

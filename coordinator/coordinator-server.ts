@@ -764,7 +764,7 @@ export class CoordinatorServer {
     if (!names.includes(workerId)) {
       throw refusal(
         'certificate_mismatch',
-        `worker id "${workerId}" is not a name of the caller's certificate (${names.length === 0 ? 'none' : names.join(', ')}): each worker needs a certificate for its own id`,
+        `worker id "${workerId}" is not a name of the caller's certificate (${names.length === 0 ? 'none' : names.join(', ')}): each worker needs a certificate for its own id, or the job sets tls.worker_identity: ca`,
       );
     }
   }

@@ -262,7 +262,7 @@ async function setUpImages(config: Config, tmp: string, say: (line: string) => v
 /** One training step as the trainer runs it (bounds on every log_every-th step); returns its wall ms. */
 async function runStep(run: Run<unknown>): Promise<number> {
   run.step++;
-  const batch = run.task.batchAt(run.step * run.config.train.batch, run.config.train.batch);
+  const batch = await run.task.batchAt(run.step * run.config.train.batch, run.config.train.batch);
   const t0 = performance.now();
   await contrastiveStep(run.task.model, batch, run.step, run.ctx, run.step % run.config.train.log_every === 0);
   return performance.now() - t0;
@@ -352,7 +352,7 @@ async function timePieces<B>(run: Run<B>, steps: number): Promise<{ total: numbe
       // Plain steps only: the logged-step surcharge is reported from the timed run.
       run.step += (run.step + 1) % config.train.log_every === 0 ? 2 : 1;
       const d0 = performance.now();
-      const batch = task.batchAt(run.step * config.train.batch, config.train.batch);
+      const batch = await task.batchAt(run.step * config.train.batch, config.train.batch);
       dataMs += performance.now() - d0;
       for (const side of sides) {
         const s0 = performance.now();
@@ -390,7 +390,7 @@ async function profileKernels(
   const info = await tf.profile(async () => {
     for (let i = 0; i < steps; i++) {
       run.step += (run.step + 1) % config.train.log_every === 0 ? 2 : 1;
-      await contrastiveStep(task.model, task.batchAt(run.step * config.train.batch, config.train.batch), run.step, ctx, false);
+      await contrastiveStep(task.model, await task.batchAt(run.step * config.train.batch, config.train.batch), run.step, ctx, false);
     }
   });
   const backend = tf.getBackend();

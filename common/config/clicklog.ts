@@ -41,6 +41,12 @@ export const CLICKLOG = section('Two-tower query→site retrieval from a click l
     default: 1048576,
     doc: 'Longest accepted log line in bytes; longer lines are skipped and counted, so a corrupt file cannot exhaust memory.',
   }),
+  max_clicks: int({
+    ge: 1,
+    le: 1_000_000_000,
+    default: 100_000,
+    doc: 'Largest click count a row keeps (each click is one training example); larger counts are capped to it and counted, so a corrupt count cannot allocate gigabytes.',
+  }),
 });
 
 /** Click-log settings (`clicklog:`). */

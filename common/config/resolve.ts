@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../user-error.js';
 import type { Config } from './schema.js';
@@ -11,7 +11,8 @@ export function resolveRunDir(config: Pick<Config, 'kind' | 'data' | 'run_dir'>)
 
 /**
  * The data kind the run trains on: `kind` when it is explicit, otherwise `images` when `data` is a
- * directory and `clicklog` when it is anything else. Throws a UserError when `data` is given but does
+ * directory (but a prepared click-log dataset's, which holds manifest.json) and `clicklog` when it is
+ * anything else. Throws a UserError when `data` is given but does
  * not exist, or when `kind` is `auto` and there is no `data` to decide from.
  */
 export function resolveKind(config: Pick<Config, 'kind' | 'data'>): DataKind {
@@ -31,5 +32,6 @@ export function resolveKind(config: Pick<Config, 'kind' | 'data'>): DataKind {
     throw new UserError(`data "${data}" cannot be read: ${code ?? (err as Error).message}`);
   }
   if (kind !== 'auto') return kind;
-  return isDirectory ? 'images' : 'clicklog';
+  // A prepared click-log dataset is a directory with a manifest (worker/dataset/dataset-manifest.ts).
+  return isDirectory && !existsSync(join(data, 'manifest.json')) ? 'images' : 'clicklog';
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -32,13 +33,13 @@ function rows(log: ClickLog): [string, string, number][] {
 }
 
 test('reads a TSV click log into distinct queries and sites with rows in file order', async (t) => {
-  const path = write(t, 'clicks.tsv', 'shoes\tnike.com\t3\r\n\n  shoes \t adidas.com\t1.5\nbags\tnike.com\t2\nshoes\tnike.com\t1');
+  const path = write(t, 'clicks.tsv', 'shoes\tnike.com\t3\r\n\n  shoes \t adidas.com\t15\nbags\tnike.com\t2\nshoes\tnike.com\t1');
   const { log, warnings } = await read(path);
   assert.deepEqual(log.queries, ['shoes', 'bags']);
   assert.deepEqual(log.sites, ['nike.com', 'adidas.com']);
   assert.deepEqual(log.rowQuery, Int32Array.from([0, 0, 1, 0]));
   assert.deepEqual(log.rowSite, Int32Array.from([0, 1, 0, 0]));
-  assert.deepEqual(log.rowClicks, Float64Array.from([3, 1.5, 2, 1]));
+  assert.deepEqual(log.rowClicks, Float64Array.from([3, 15, 2, 1]));
   assert.equal(log.lines, 4);
   assert.deepEqual(Object.keys(log.skipped), [...CLICKLOG_SKIP_REASONS]);
   assert.deepEqual(nonzero(log.skipped), {});
@@ -252,4 +253,36 @@ test('reads a 300k-line click log whole', async (t) => {
   assert.equal(log.sites.length, 7_000);
   assert.equal(log.queries[log.rowQuery[123_457]!], 'query number 23457');
   assert.equal(log.rowClicks[123_457], 3);
+});
+
+test('clicks are whole counts, capped before they can size anything; NUL and lone surrogates are not text', async (t) => {
+  const lines = [
+    'q1\ts1\t2.5', // 1 fractional_clicks: a click is one example, half of one has no meaning
+    'q2\ts2\t1e12', // 2 capped to maxClicks
+    'q3\x00\ts3\t1', // 3 invalid_text
+    '{"query": "q4\\ud800", "site": "s4", "clicks": 1}', // 4 invalid_text (a JSON escape of a lone surrogate)
+    'q5\ts5\t3', // 5 ok
+  ];
+  const tsv = write(t, 'odd.tsv', [lines[0], lines[1], lines[2], lines[4]].join('\n'));
+  const { log, warnings } = await read(tsv, { maxClicks: 1000 });
+  assert.deepEqual(rows(log), [
+    ['q2', 's2', 1000],
+    ['q5', 's5', 3],
+  ]);
+  assert.equal(log.capped, 1);
+  assert.deepEqual(nonzero(log.skipped), { fractional_clicks: 1, invalid_text: 1 });
+  assert.match(warnings.at(-1)!, /1 rows had more than 1000 clicks and were capped to it \(clicklog\.max_clicks\)$/);
+  const jsonl = write(t, 'odd.jsonl', [lines[3], '{"query": "ok", "site": "s", "clicks": 1}'].join('\n'));
+  assert.deepEqual(nonzero((await read(jsonl)).log.skipped), { invalid_text: 1 });
+});
+
+test('a FIFO or a device is refused at once with one line, never waited on or read forever', async (t) => {
+  const fifo = join(tempDir(t), 'pipe');
+  execFileSync('mkfifo', [fifo]);
+  for (const path of [fifo, '/dev/zero']) {
+    await assert.rejects(
+      read(path),
+      (err: Error) => err instanceof UserError && err.message === `${path}: not a regular file (a FIFO, device or socket is not read as data)`,
+    );
+  }
 });

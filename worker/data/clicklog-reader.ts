@@ -1,4 +1,4 @@
-import { CLICKLOG_FORMATS, type ClicklogFormat } from '../../common/config/mod.js';
+import { CLICKLOG_FORMATS, type ClicklogFormat, type Config } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
 import { readLines } from './line-reader.js';
 
@@ -10,7 +10,9 @@ export const CLICKLOG_SKIP_REASONS = [
   'negative_clicks',
   'non_finite_clicks',
   'zero_clicks',
+  'fractional_clicks',
   'invalid_utf8',
+  'invalid_text',
   'line_too_long',
   'invalid_json',
 ] as const;
@@ -31,9 +33,14 @@ export interface ClickLog {
   rowClicks: Float64Array;
   /** Number of skipped lines for every reason (0 for reasons that did not occur). */
   skipped: Record<ClickLogSkipReason, number>;
+  /** Rows whose click count was capped to `maxClicks`. */
+  capped: number;
   /** Non-empty lines read: rows plus skipped lines. */
   lines: number;
 }
+
+/** The default of {@link ReadClickLogOptions.maxClicks}. */
+export const DEFAULT_MAX_CLICKS = 100_000;
 
 /** Options of {@link readClickLog}. */
 export interface ReadClickLogOptions {
@@ -44,6 +51,14 @@ export interface ReadClickLogOptions {
   format?: ClicklogFormat;
   /** Longest accepted line in bytes; longer lines are skipped as `line_too_long`. Default 1 MiB. */
   maxLineBytes?: number;
+  /**
+   * Largest click count a row keeps: a row's clicks become that many training examples, so a count
+   * from a corrupt line must not be trusted for an allocation; larger counts are capped and counted.
+   * @default DEFAULT_MAX_CLICKS
+   */
+  maxClicks?: number;
+  /** Hears of every piece of the file read (compressed bytes for gzip), for progress reports. */
+  onBytes?: (fileBytes: number) => void;
   /** Receives one message per skipped line (and the notices); default: a line on stderr. */
   warn?: (message: string) => void;
   /**
@@ -51,6 +66,11 @@ export interface ReadClickLogOptions {
    * shown, they are only counted, and a per-reason summary follows when the file is read.
    */
   maxWarnings?: number;
+}
+
+/** The reader's options from a config's `clicklog` section. */
+export function clickLogReadOptions(c: Config['clicklog'], warn?: (message: string) => void): ReadClickLogOptions {
+  return { format: c.format, maxLineBytes: c.max_line_bytes, maxClicks: c.max_clicks, ...(warn ? { warn } : {}) };
 }
 
 /** A row's fields, or why the line is skipped. */
@@ -70,12 +90,30 @@ function parseClicks(raw: string): number | ClickLogSkipReason {
   return checkClicks(value);
 }
 
-/** The count itself, or why it cannot weight a row. */
+/** The count itself, or why it cannot weight a row: a count is a whole number of clicks, each one training example. */
 function checkClicks(value: number): number | ClickLogSkipReason {
   if (!Number.isFinite(value)) return 'non_finite_clicks';
   if (value < 0) return 'negative_clicks';
   if (value === 0) return 'zero_clicks';
+  if (!Number.isInteger(value)) return 'fractional_clicks';
   return value;
+}
+
+/**
+ * False for NUL or a UTF-16 surrogate without its pair (a JSON escape can make either), and for a
+ * site any control character (a site id is a name on one line of a dataset's vocabulary).
+ */
+function isText(s: string, site: boolean): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0 || (site && (c < 0x20 || c === 0x7f))) return false;
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return false;
+  }
+  return true;
 }
 
 /** Trims query and site and rejects blank ones. */
@@ -83,6 +121,7 @@ function row(query: string, site: string, clicks: number | ClickLogSkipReason): 
   const q = query.trim();
   const s = site.trim();
   if (q === '' || s === '') return 'empty_field';
+  if (!isText(q, false) || !isText(s, true)) return 'invalid_text';
   if (typeof clicks === 'string') return clicks;
   return { query: q, site: s, clicks };
 }
@@ -130,29 +169,35 @@ function describeSkipped(skipped: Record<ClickLogSkipReason, number>): string {
     .join(', ');
 }
 
+/** What {@link forEachClickRow} counted: lines read, lines skipped by reason, rows capped. */
+export interface ClickLogCounts {
+  lines: number;
+  skipped: Record<ClickLogSkipReason, number>;
+  capped: number;
+}
+
 /**
- * Reads a click log (plain or gzipped, TSV or JSON lines) into interned query/site ids and per-row
- * clicks. Malformed lines are skipped, counted per reason and reported through `warn` as
- * `infobound: FILE:LINE: skipped (reason)`; a file without a single valid line is a UserError.
+ * Streams a click log (plain or gzipped, TSV or JSON lines), calling `visit` with every valid row
+ * (query and site trimmed, clicks a whole number capped to `maxClicks`) in file order; nothing but
+ * the current line is held. Malformed lines are skipped, counted per reason and reported through
+ * `warn` as `infobound: FILE:LINE: skipped (reason)`; a file without a single valid line is a UserError.
  */
-export async function readClickLog(path: string, opts: ReadClickLogOptions = {}): Promise<ClickLog> {
-  const { maxLineBytes, maxWarnings = 20 } = opts;
+export async function forEachClickRow(
+  path: string,
+  opts: ReadClickLogOptions,
+  visit: (query: string, site: string, clicks: number) => void,
+): Promise<ClickLogCounts> {
+  const { maxLineBytes, maxWarnings = 20, maxClicks = DEFAULT_MAX_CLICKS } = opts;
   const warn = opts.warn ?? ((message: string) => void process.stderr.write(`${message}\n`));
   let format = opts.format ?? 'auto';
   if (!CLICKLOG_FORMATS.includes(format)) {
     throw new UserError(`click-log format must be one of ${CLICKLOG_FORMATS.join(', ')}, got "${format}"`);
   }
-
-  const queries: string[] = [];
-  const sites: string[] = [];
-  const queryIds = new Map<string, number>();
-  const siteIds = new Map<string, number>();
-  const rowQuery: number[] = [];
-  const rowSite: number[] = [];
-  const rowClicks: number[] = [];
   const skipped = Object.fromEntries(CLICKLOG_SKIP_REASONS.map((r) => [r, 0])) as Record<ClickLogSkipReason, number>;
   let skippedTotal = 0;
   let lines = 0;
+  let kept = 0;
+  let capped = 0;
 
   const skip = (lineNo: number, reason: ClickLogSkipReason): void => {
     skipped[reason]++;
@@ -161,7 +206,7 @@ export async function readClickLog(path: string, opts: ReadClickLogOptions = {})
     else if (skippedTotal === maxWarnings + 1) warn(`infobound: ${path}: further skipped lines not shown`);
   };
 
-  for await (const line of readLines(path, { maxLineBytes })) {
+  for await (const line of readLines(path, { ...(maxLineBytes !== undefined ? { maxLineBytes } : {}), ...(opts.onBytes ? { onBytes: opts.onBytes } : {}) })) {
     lines++;
     if ('error' in line) {
       skip(line.lineNo, line.error);
@@ -173,25 +218,42 @@ export async function readClickLog(path: string, opts: ReadClickLogOptions = {})
       skip(line.lineNo, parsed);
       continue;
     }
-    rowQuery.push(intern(parsed.query, queryIds, queries));
-    rowSite.push(intern(parsed.site, siteIds, sites));
-    rowClicks.push(parsed.clicks);
+    if (parsed.clicks > maxClicks) capped++;
+    visit(parsed.query, parsed.site, Math.min(parsed.clicks, maxClicks));
+    kept++;
   }
 
-  if (rowQuery.length === 0) {
+  if (kept === 0) {
     const reasons = skippedTotal > 0 ? `; skipped: ${describeSkipped(skipped)}` : '';
     throw new UserError(`${path}: no valid click-log line (${lines} lines read${reasons})`);
   }
   if (skippedTotal > maxWarnings) {
     warn(`infobound: ${path}: skipped ${skippedTotal} of ${lines} lines (${describeSkipped(skipped)})`);
   }
+  if (capped > 0) warn(`infobound: ${path}: ${capped} rows had more than ${maxClicks} clicks and were capped to it (clicklog.max_clicks)`);
+  return { lines, skipped, capped };
+}
+
+/** Reads a whole click log into interned query/site ids and per-row clicks ({@link forEachClickRow}'s rows). */
+export async function readClickLog(path: string, opts: ReadClickLogOptions = {}): Promise<ClickLog> {
+  const queries: string[] = [];
+  const sites: string[] = [];
+  const queryIds = new Map<string, number>();
+  const siteIds = new Map<string, number>();
+  const rowQuery: number[] = [];
+  const rowSite: number[] = [];
+  const rowClicks: number[] = [];
+  const counts = await forEachClickRow(path, opts, (query, site, clicks) => {
+    rowQuery.push(intern(query, queryIds, queries));
+    rowSite.push(intern(site, siteIds, sites));
+    rowClicks.push(clicks);
+  });
   return {
     queries,
     sites,
     rowQuery: Int32Array.from(rowQuery),
     rowSite: Int32Array.from(rowSite),
     rowClicks: Float64Array.from(rowClicks),
-    skipped,
-    lines,
+    ...counts,
   };
 }

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { UserError } from '../../common/user-error.js';
 
@@ -24,10 +25,19 @@ function readError(path: string, err: unknown): UserError {
 /**
  * Streams the bytes of a file, gunzipping transparently when it starts with the gzip magic bytes
  * (whatever its extension), so that every reader accepts `.gz` and plain inputs alike. Nothing is
- * buffered beyond one chunk. A missing or unreadable file, or a corrupt or truncated gzip stream,
- * throws a one-line UserError naming the file.
+ * buffered beyond one chunk. A missing or unreadable file, one that is not a regular file (a FIFO, a
+ * device), or a corrupt or truncated gzip stream, throws a one-line UserError naming the file.
+ * `onBytes` hears of every piece of the file read (before decompression), for progress reports.
  */
-export async function* readInputChunks(path: string): AsyncGenerator<Buffer> {
+export async function* readInputChunks(path: string, onBytes?: (fileBytes: number) => void): AsyncGenerator<Buffer> {
+  // Before opening: opening a FIFO waits for a writer, and a device such as /dev/zero never ends.
+  let kind: Stats;
+  try {
+    kind = await stat(path);
+  } catch (err) {
+    throw readError(path, err);
+  }
+  if (!kind.isFile() && !kind.isDirectory()) throw new UserError(`${path}: not a regular file (a FIFO, device or socket is not read as data)`);
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -45,6 +55,8 @@ export async function* readInputChunks(path: string): AsyncGenerator<Buffer> {
   }
   // The stream owns the handle from here on and closes it when it ends or is destroyed.
   const file = createReadStream(path, { fd: handle, start: 0 });
+  // Bytes of the file itself (compressed, for gzip): how far through it a reader is.
+  if (onBytes !== undefined) file.on('data', (chunk) => onBytes(chunk.length));
   if (!gzip) {
     try {
       yield* file;

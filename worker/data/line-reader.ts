@@ -31,6 +31,8 @@ export interface ReadLinesOptions {
    * past (never held in memory) and reported once as `line_too_long`. Default 1 MiB.
    */
   maxLineBytes?: number;
+  /** Hears of every piece of the file read (compressed bytes for gzip), for progress reports. */
+  onBytes?: (fileBytes: number) => void;
 }
 
 const LF = 0x0a;
@@ -43,7 +45,7 @@ const CR = 0x0d;
  * leading UTF-8 byte-order mark is dropped.
  * A missing or unreadable file or a corrupt gzip stream throws a UserError naming the file.
  */
-export async function* readLines(path: string, { maxLineBytes = 1 << 20 }: ReadLinesOptions = {}): AsyncGenerator<Line> {
+export async function* readLines(path: string, { maxLineBytes = 1 << 20, onBytes }: ReadLinesOptions = {}): AsyncGenerator<Line> {
   if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
     throw new RangeError(`maxLineBytes must be a positive integer, got ${maxLineBytes}`);
   }
@@ -91,7 +93,7 @@ export async function* readLines(path: string, { maxLineBytes = 1 << 20 }: ReadL
     }
   };
 
-  for await (const chunk of readInputChunks(path)) {
+  for await (const chunk of readInputChunks(path, onBytes)) {
     let start = 0;
     for (let nl = chunk.indexOf(LF, start); nl !== -1; nl = chunk.indexOf(LF, start)) {
       const line = finish(chunk.subarray(start, nl));

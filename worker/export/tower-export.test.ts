@@ -1,6 +1,7 @@
 // `infobound export`: a trained click-log checkpoint becomes ONNX towers that a fresh ONNX Runtime
 // session runs on the featuriser's ids to the trainer's own embeddings, with the site embeddings and
 // the featuriser's spec beside them; bad requests are one line and leave nothing behind.
+import { selectRows } from '../text/text-features.js';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -69,7 +70,7 @@ test('export: the towers reproduce the trainer’s query and site embeddings in 
   assert.equal(step, 8);
   const { queries, sites } = task.data.log;
   const queryIds = Int32Array.from({ length: 40 }, (_, i) => (i * 37) % queries.length);
-  const expectedQ = await task.model.embedQueries(queryIds);
+  const expectedQ = await task.model.embedQueries(selectRows(task.data.queryFeatures, queryIds));
   const q = await runTower(
     join(out, EXPORT_FILES.queryTower),
     Array.from(queryIds, (i) => queries[i]!),

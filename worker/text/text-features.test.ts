@@ -1,6 +1,6 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { featurizeAll, textFeatures, words } from './text-features.js';
+import { featurizeAll, textFeatureHashes, textFeatureHashesOf, textFeatures, words } from './text-features.js';
 
 test('words split on punctuation and lower-case', () => {
   assert.deepEqual(words('Best shoe-store.COM, Köln 24h'), ['best', 'shoe', 'store', 'com', 'köln', '24h']);
@@ -30,4 +30,15 @@ test('featurizeAll packs CSR rows in order and checks the bucket count', () => {
   assert.deepEqual(Array.from(rows.offsets), [0, 3, 3, 9]);
   assert.deepEqual(Array.from(rows.ids.subarray(0, 3)), Array.from(rows.ids.subarray(3, 6)));
   assert.throws(() => featurizeAll(['x'], 1000), /power of two/);
+});
+
+test("the ASCII path's hashes are the definition's, word by word and trigram by trigram", () => {
+  let seed = 7;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const alphabet = 'abcXYZ019 -._/#Q';
+  for (let i = 0; i < 2000; i++) {
+    const text = Array.from({ length: next() % 24 }, () => alphabet[next() % alphabet.length]).join('');
+    assert.deepEqual(textFeatureHashes(text), textFeatureHashesOf(text), JSON.stringify(text));
+  }
+  for (const text of ['Köln 24h', 'naïve café', 'a', 'ab', 'abc', '', 'x-y']) assert.deepEqual(textFeatureHashes(text), textFeatureHashesOf(text), text);
 });

@@ -38,13 +38,72 @@ export function words(text: string): string[] {
 /** Bucket ids of one text's features (duplicates kept: a repeated word weighs more). */
 export function textFeatures(text: string, buckets: number): number[] {
   const mask = buckets - 1;
+  return textFeatureHashes(text).map((h) => h & mask);
+}
+
+/**
+ * The 32-bit hashes of one text's features, before a table's bucket count reduces them (a prepared
+ * dataset keeps these). ASCII text takes a path that makes no intermediate strings (what `prepare`
+ * spends its time on); any other text takes {@link textFeatureHashesOf}'s, the definition.
+ */
+export function textFeatureHashes(text: string): number[] {
+  const lower = text.toLowerCase();
+  if (!isAscii(lower)) return textFeatureHashesOf(lower);
   const out: number[] = [];
-  for (const w of words(text)) {
-    out.push(hashRange(w, 0, w.length, WORD_SALT) & mask);
-    const marked = `#${w}#`;
-    for (let i = 0; i + 3 <= marked.length; i++) out.push(hashRange(marked, i, i + 3, TRIGRAM_SALT) & mask);
+  let i = 0;
+  while (i < lower.length) {
+    if (!isAsciiWordChar(lower.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    let end = i + 1;
+    while (end < lower.length && isAsciiWordChar(lower.charCodeAt(end))) end++;
+    out.push(hashRange(lower, i, end, WORD_SALT));
+    // The trigrams of '#' + word + '#': the first and last take a marker, the inner ones are the text's.
+    const n = end - i;
+    out.push(hash3(HASH_MARK, lower.charCodeAt(i), n === 1 ? HASH_MARK : lower.charCodeAt(i + 1)));
+    for (let k = i; k + 3 <= end; k++) out.push(hashRange(lower, k, k + 3, TRIGRAM_SALT));
+    if (n >= 2) out.push(hash3(lower.charCodeAt(end - 2), lower.charCodeAt(end - 1), HASH_MARK));
+    i = end;
   }
   return out;
+}
+
+/** The features' hashes by their definition: every word, and every trigram of '#' + word + '#'. */
+export function textFeatureHashesOf(text: string): number[] {
+  const out: number[] = [];
+  for (const w of words(text)) {
+    out.push(hashRange(w, 0, w.length, WORD_SALT));
+    const marked = `#${w}#`;
+    for (let i = 0; i + 3 <= marked.length; i++) out.push(hashRange(marked, i, i + 3, TRIGRAM_SALT));
+  }
+  return out;
+}
+
+const HASH_MARK = 0x23;
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+/** An ASCII letter or digit after lower-casing: what \p{L} and \p{N} match below 0x80. */
+function isAsciiWordChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39);
+}
+
+/** {@link hashRange} of the three code units a, b, c with the trigram salt. */
+function hash3(a: number, b: number, c: number): number {
+  let h = (0x811c9dc5 ^ TRIGRAM_SALT) >>> 0;
+  h = Math.imul(h ^ a, 0x01000193);
+  h = Math.imul(h ^ b, 0x01000193);
+  h = Math.imul(h ^ c, 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
 /** Features of every text, packed as CSR. `buckets` must be a power of two. */
@@ -68,4 +127,13 @@ export function featureRowsFrom(lists: readonly (readonly number[])[]): FeatureR
     offsets[i + 1] = ids.length;
   });
   return { offsets, ids: Int32Array.from(ids) };
+}
+
+/** Rows `rows` of `features`, in that order, as a table of their own (row i = features' row rows[i]). */
+export function selectRows(features: FeatureRows, rows: ArrayLike<number>): FeatureRows {
+  const offsets = new Int32Array(rows.length + 1);
+  for (let i = 0; i < rows.length; i++) offsets[i + 1] = offsets[i]! + features.offsets[rows[i]! + 1]! - features.offsets[rows[i]!]!;
+  const ids = new Int32Array(offsets[rows.length]!);
+  for (let i = 0; i < rows.length; i++) ids.set(features.ids.subarray(features.offsets[rows[i]!]!, features.offsets[rows[i]! + 1]!), offsets[i]!);
+  return { offsets, ids };
 }

@@ -1,5 +1,6 @@
 import type { ClickLog } from '../data/clicklog-reader.js';
-import { featurizeAll, hashRange, type FeatureRows } from '../text/text-features.js';
+import { isHeldOutQuery } from '../data/holdout-split.js';
+import { featurizeAll, type FeatureRows } from '../text/text-features.js';
 import type { RetrievalPairs } from '../eval/retrieval-metrics.js';
 
 /** A click log made ready for training: click events, a held-out split, features and site frequencies. */
@@ -16,8 +17,6 @@ export interface ClickLogDataset {
   queryFeatures: FeatureRows;
   siteFeatures: FeatureRows;
 }
-
-const HOLDOUT_SALT = 0x2545f491;
 
 /**
  * Holds out whole queries, chosen by a hash of the query string — stable across runs and worker counts
@@ -38,8 +37,7 @@ export function prepareClickLog(log: ClickLog, holdout: number, buckets: number)
   const events = new Int32Array(total);
   let k = 0;
   for (const r of train) for (let c = clicksOf(log, r); c > 0; c--) events[k++] = r;
-  // Sites never clicked in training still get a finite correction: half a click.
-  const logQ = Float32Array.from(siteClicks, (c) => Math.log(Math.max(c, 0.5) / Math.max(total, 1)));
+  const logQ = logQOf(siteClicks);
   return {
     log,
     events,
@@ -79,11 +77,7 @@ export function heldOutPairs(d: ClickLogDataset, maxQueries: number): { queryIds
 function splitByQuery(log: ClickLog, holdout: number): { train: number[]; held: number[] } {
   const train: number[] = [];
   const held: number[] = [];
-  const threshold = holdout * 2 ** 32;
-  for (let r = 0; r < log.rowQuery.length; r++) {
-    const key = log.queries[log.rowQuery[r]!]!;
-    (hashRange(key, 0, key.length, HOLDOUT_SALT) < threshold ? held : train).push(r);
-  }
+  for (let r = 0; r < log.rowQuery.length; r++) (isHeldOutQuery(log.queries[log.rowQuery[r]!]!, holdout) ? held : train).push(r);
   return { train, held };
 }
 
@@ -97,4 +91,11 @@ export function trainingClickCount(log: ClickLog, holdout: number): number {
   let total = 0;
   for (const r of splitByQuery(log, holdout).train) total += clicksOf(log, r);
   return total;
+}
+
+/** log of each site's share of the training clicks (logQ correction, Yi et al. 2019); a site never clicked in training still gets a finite correction: half a click. */
+export function logQOf(siteClicks: Float64Array): Float32Array {
+  let total = 0;
+  for (const c of siteClicks) total += c;
+  return Float32Array.from(siteClicks, (c) => Math.log(Math.max(c, 0.5) / Math.max(total, 1)));
 }

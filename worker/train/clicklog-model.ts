@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import { TimeSlicer } from '../../common/time-slicer.js';
 import { infonceBankLoss } from '../../common/infonce-bank-loss.js';
 import { Rng } from '../../common/random.js';
@@ -13,9 +14,15 @@ import type { FeatureRows } from '../text/text-features.js';
 import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
 import { LOGIT_SCALE } from './contrastive-step.js';
 
-/** A batch of click events: parallel query and site ids. */
+/**
+ * A batch of click events: each row's query (its features, already reduced to the tables' buckets,
+ * and a key that is equal for rows of the same query) and site id.
+ */
 export interface ClickBatch {
-  queries: Int32Array;
+  /** Row r's query features: queryFeatures.ids[offsets[r] .. offsets[r + 1]). */
+  queryFeatures: FeatureRows;
+  /** Equal for rows of the same query (the site→query term masks them): a query id or a hash. */
+  queryKeys: Int32Array;
   sites: Int32Array;
 }
 
@@ -67,7 +74,6 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
   private readonly siteOffset: number;
 
   constructor(
-    readonly queryFeatures: FeatureRows,
     readonly siteFeatures: FeatureRows,
     readonly options: ClickLogModelOptions,
   ) {
@@ -100,7 +106,7 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
 
   /** The towers' inputs: the batch's query and site rows of the online tables, mean-pooled (B×e each). */
   pooledRows(batch: ClickBatch): [Float32Array, Float32Array] {
-    return [this.queryTable.pool(this.queryFeatures, batch.queries), this.siteTable.pool(this.siteFeatures, batch.sites)];
+    return [this.queryTable.pool(batch.queryFeatures, rowsOf(batch)), this.siteTable.pool(this.siteFeatures, batch.sites)];
   }
 
   positiveIds(batch: ClickBatch): Int32Array {
@@ -131,7 +137,7 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
 
   sparseRowGrads(batch: ClickBatch, inputGrads: Float32Array[]): SparseRowGrad[] {
     return [
-      this.queryTable.rowGradient(this.queryFeatures, batch.queries, inputGrads[0]!),
+      this.queryTable.rowGradient(batch.queryFeatures, rowsOf(batch), inputGrads[0]!),
       this.siteTable.rowGradient(this.siteFeatures, batch.sites, inputGrads[1]!),
     ];
   }
@@ -147,9 +153,42 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
     emaUpdate(this.key.values, this.online.values.subarray(this.siteOffset), this.options.momentum);
   }
 
-  /** Query-tower embeddings of the given query ids (evaluation), n×d. */
-  embedQueries(ids: Int32Array): Promise<Float32Array> {
-    const pooled = this.queryTable.pool(this.queryFeatures, ids);
+  /**
+   * The state outside `online`: the three tables, the Adagrad rows, the key tower and the momentum
+   * table's stamps. The lazy momentum table is saved as it stands, with each row's stamp: settling every
+   * row first would change the live run's rounding, and a resumed run would then differ in the last
+   * bits from one that never stopped.
+   */
+  saveState(): Record<string, CheckpointArray> {
+    const f32 = (data: Float32Array, shape: number[]): CheckpointArray => ({ dtype: 'float32', shape, data });
+    const e = this.options.embeddingDim;
+    const rows = this.options.buckets;
+    return {
+      'table.query': f32(this.queryTable.table, [rows, e]),
+      'table.site': f32(this.siteTable.table, [rows, e]),
+      'table.key': f32(this.keyTable.table, [rows, e]),
+      'adagrad.query': f32(this.queryOpt.accum, [rows]),
+      'adagrad.site': f32(this.siteOpt.accum, [rows]),
+      'key.dense': f32(this.key.values, [this.key.size]),
+      'key.stamp': { dtype: 'int32', shape: [rows], data: this.keyTable.stamp },
+    };
+  }
+
+  /** Sets that state from arrays already checked to have saveState()'s names, dtypes and shapes. */
+  restoreState(state: ReadonlyMap<string, CheckpointArray>): void {
+    const put = (name: string, target: Float32Array | Int32Array) => target.set(state.get(name)!.data);
+    put('table.query', this.queryTable.table);
+    put('table.site', this.siteTable.table);
+    put('table.key', this.keyTable.table);
+    put('adagrad.query', this.queryOpt.accum);
+    put('adagrad.site', this.siteOpt.accum);
+    put('key.dense', this.key.values);
+    put('key.stamp', this.keyTable.stamp);
+  }
+
+  /** Query-tower embeddings of queries with these features (evaluation), n×d. */
+  embedQueries(features: FeatureRows): Promise<Float32Array> {
+    const pooled = this.queryTable.pool(features, identity(features.offsets.length - 1));
     return embedAll(this.online, pooled, this.options.embeddingDim, 'q');
   }
 
@@ -171,10 +210,19 @@ export function siteTermMask(batch: ClickBatch, group: number): Float32Array {
   for (let i = 0; i < b; i++) {
     for (let j = 0; j < b; j++) {
       const otherGroup = group > 0 && Math.floor(i / group) !== Math.floor(j / group);
-      if (j !== i && (otherGroup || batch.sites[j] === batch.sites[i] || batch.queries[j] === batch.queries[i])) mask[i * b + j] = MASKED;
+      if (j !== i && (otherGroup || batch.sites[j] === batch.sites[i] || batch.queryKeys[j] === batch.queryKeys[i])) mask[i * b + j] = MASKED;
     }
   }
   return mask;
+}
+
+/** A batch's rows 0 … B−1: its queries' rows of its own feature table. */
+function rowsOf(batch: ClickBatch): Int32Array {
+  return identity(batch.sites.length);
+}
+
+function identity(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i);
 }
 
 /** Runs one tower's MLP on a batch's pooled inputs outside autodiff. */

@@ -1,16 +1,19 @@
 import { resolveKind, type Config } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
-import { readClickLog } from '../data/clicklog-reader.js';
+import { clickLogReadOptions, readClickLog } from '../data/clicklog-reader.js';
 import { readImageDataset } from '../data/idx-reader.js';
 import { trainingClickCount } from './clicklog-dataset.js';
 import { ClickLogTask, noTrainingClicks } from './clicklog-task.js';
 import { ImageTask, imageEpochSize } from './image-task.js';
+import { isDatasetDirectory, readManifest } from '../dataset/dataset-manifest.js';
+import { PreparedClickLogTask } from './prepared-clicklog-task.js';
 import type { TrainingTask } from './training-task.js';
 
 /** Loads the data named by `config.data` and builds the model of its kind. */
 export async function loadTask(config: Config, warn?: (message: string) => void): Promise<TrainingTask<unknown>> {
   requireData(config);
-  return resolveKind(config) === 'clicklog' ? ClickLogTask.load(config, warn) : ImageTask.load(config);
+  if (resolveKind(config) === 'images') return ImageTask.load(config);
+  return (await isDatasetDirectory(config.data!)) ? PreparedClickLogTask.load(config) : ClickLogTask.load(config, warn);
 }
 
 /**
@@ -20,8 +23,13 @@ export async function loadTask(config: Config, warn?: (message: string) => void)
 export async function countEpochExamples(config: Config): Promise<number> {
   requireData(config);
   if (resolveKind(config) === 'images') return imageEpochSize(config, (await readImageDataset(config.data!, 'train')).count);
+  // A prepared dataset says so in its manifest: no pass over the data.
+  if (await isDatasetDirectory(config.data!)) return (await readManifest(config.data!)).examples;
   // Quiet: the workers report the skipped lines.
-  const log = await readClickLog(config.data!, { format: config.clicklog.format, maxLineBytes: config.clicklog.max_line_bytes, warn: () => {} });
+  const log = await readClickLog(
+    config.data!,
+    clickLogReadOptions(config.clicklog, () => {}),
+  );
   const count = trainingClickCount(log, config.clicklog.holdout);
   if (count === 0) throw noTrainingClicks(config);
   return count;

@@ -43,7 +43,7 @@ export async function runTrainingLoop(run: TrainingRun, schedule: StepSchedule, 
     if (a === 'done') break;
     const t0 = performance.now();
     const bytesBefore = ctx.reducer.bytesSent;
-    const batch = task.batchAt(a.start, a.count);
+    const batch = await task.batchAt(a.start, a.count);
     const dataMs = performance.now() - t0;
     const logged = a.step % logEvery === 0 || a.step === steps || a.step === firstStep;
     let pending: PendingStep;

@@ -1,6 +1,5 @@
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { ContrastiveModel } from './contrastive-model.js';
-import type { ExampleOrder } from './example-order.js';
 
 /**
  * One kind of training (click logs, images) as the trainer drives it: a model, a stream of batches,
@@ -16,10 +15,10 @@ export interface TrainingTask<B> {
   readonly trueMi: number | null;
   /** Bad input lines skipped while loading, by reason. */
   readonly skipped: Record<string, number>;
-  /** The job's example stream (every worker computes the same one). */
-  readonly order: ExampleOrder;
-  /** The batch of the examples at stream positions [start, start + count). */
-  batchAt(start: number, count: number): B;
+  /** The job's example stream (every worker computes the same one): examples per epoch, and a position's epoch. */
+  readonly order: { readonly size: number; epochOf(position: number): number };
+  /** The batch of the examples at stream positions [start, start + count) (a prepared dataset reads the shards it needs first). */
+  batchAt(start: number, count: number): Promise<B> | B;
   /** Held-out quality figures next to their baselines, for the model after `step` at temperature `tau`. */
   evaluate(step: number, tau: number): Promise<Record<string, number | null>>;
   /** Model state outside `model.online` (sparse tables, momentum encoder, optimiser rows), as it stands. */
