@@ -1,6 +1,6 @@
 import { CLICKLOG_FORMATS, type ClicklogFormat, type Config } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
-import { readLines } from './line-reader.js';
+import { readLineBatches } from './line-reader.js';
 
 /** Why a click-log line was skipped (and counted) instead of read. */
 export const CLICKLOG_SKIP_REASONS = [
@@ -206,21 +206,26 @@ export async function forEachClickRow(
     else if (skippedTotal === maxWarnings + 1) warn(`infobound: ${path}: further skipped lines not shown`);
   };
 
-  for await (const line of readLines(path, { ...(maxLineBytes !== undefined ? { maxLineBytes } : {}), ...(opts.onBytes ? { onBytes: opts.onBytes } : {}) })) {
-    lines++;
-    if ('error' in line) {
-      skip(line.lineNo, line.error);
-      continue;
+  for await (const batch of readLineBatches(path, {
+    ...(maxLineBytes !== undefined ? { maxLineBytes } : {}),
+    ...(opts.onBytes ? { onBytes: opts.onBytes } : {}),
+  })) {
+    for (const line of batch) {
+      lines++;
+      if ('error' in line) {
+        skip(line.lineNo, line.error);
+        continue;
+      }
+      if (format === 'auto') format = line.text.trimStart().startsWith('{') ? 'jsonl' : 'tsv';
+      const parsed = format === 'jsonl' ? parseJsonl(line.text) : parseTsv(line.text);
+      if (typeof parsed === 'string') {
+        skip(line.lineNo, parsed);
+        continue;
+      }
+      if (parsed.clicks > maxClicks) capped++;
+      visit(parsed.query, parsed.site, Math.min(parsed.clicks, maxClicks));
+      kept++;
     }
-    if (format === 'auto') format = line.text.trimStart().startsWith('{') ? 'jsonl' : 'tsv';
-    const parsed = format === 'jsonl' ? parseJsonl(line.text) : parseTsv(line.text);
-    if (typeof parsed === 'string') {
-      skip(line.lineNo, parsed);
-      continue;
-    }
-    if (parsed.clicks > maxClicks) capped++;
-    visit(parsed.query, parsed.site, Math.min(parsed.clicks, maxClicks));
-    kept++;
   }
 
   if (kept === 0) {

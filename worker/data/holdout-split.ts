@@ -8,5 +8,15 @@ const HOLDOUT_SALT = 0x2545f491;
  * queries are held out, never single (query, site) rows.
  */
 export function isHeldOutQuery(query: string, holdout: number): boolean {
-  return hashRange(query, 0, query.length, HOLDOUT_SALT) < holdout * 2 ** 32;
+  return queryHashOf(query) < heldOutBelow(holdout);
+}
+
+/** The 32-bit hash the split is decided by (equal for equal queries: a prepared row's query key). */
+export function queryHashOf(query: string): number {
+  return hashRange(query, 0, query.length, HOLDOUT_SALT);
+}
+
+/** A query is held out when its hash is below this. */
+export function heldOutBelow(holdout: number): number {
+  return holdout * 2 ** 32;
 }

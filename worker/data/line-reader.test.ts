@@ -168,3 +168,42 @@ test('a consumer may stop early', async (t) => {
     break;
   }
 });
+
+test('chunk by chunk or line by line, the same lines: a reference split over random files', async (t) => {
+  let seed = 3;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  const pieces = [
+    Buffer.from('abc\t1'),
+    Buffer.from('\r'),
+    Buffer.from('\n'),
+    Buffer.from('\n\n'),
+    Buffer.from('é€'),
+    Buffer.from([0xff]),
+    Buffer.alloc(300, 0x61),
+  ];
+  for (let file = 0; file < 6; file++) {
+    const parts: Buffer[] = [];
+    // Past several of the stream's 64 KiB chunks.
+    while (parts.reduce((n, p) => n + p.length, 0) < 300_000) parts.push(pieces[next() % pieces.length]!);
+    const bytes = Buffer.concat(parts);
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    const expected: Line[] = [];
+    const raw = [];
+    for (let at = 0, nl = bytes.indexOf(0x0a); ; nl = bytes.indexOf(0x0a, at)) {
+      raw.push(bytes.subarray(at, nl === -1 ? bytes.length : nl));
+      if (nl === -1) break;
+      at = nl + 1;
+    }
+    raw.forEach((line, i) => {
+      const body = line.length > 0 && line[line.length - 1] === 0x0d ? line.subarray(0, -1) : line;
+      if (body.length === 0) return;
+      if (body.length > 200) return expected.push({ lineNo: i + 1, error: 'line_too_long' });
+      try {
+        expected.push({ lineNo: i + 1, text: decoder.decode(body) });
+      } catch {
+        expected.push({ lineNo: i + 1, error: 'invalid_utf8' });
+      }
+    });
+    assert.deepEqual(await collect(write(t, `random-${file}.txt`, bytes), { maxLineBytes: 200 }), expected);
+  }
+});

@@ -45,7 +45,16 @@ const CR = 0x0d;
  * leading UTF-8 byte-order mark is dropped.
  * A missing or unreadable file or a corrupt gzip stream throws a UserError naming the file.
  */
-export async function* readLines(path: string, { maxLineBytes = 1 << 20, onBytes }: ReadLinesOptions = {}): AsyncGenerator<Line> {
+export async function* readLines(path: string, options: ReadLinesOptions = {}): AsyncGenerator<Line> {
+  for await (const batch of readLineBatches(path, options)) yield* batch;
+}
+
+/**
+ * {@link readLines}, a chunk of the file's lines at a time: what a reader of many millions of lines
+ * takes, since one await per line would cost more than the line's parsing. A chunk's whole lines are
+ * decoded as one string when they are valid UTF-8 (nearly always), and line by line otherwise.
+ */
+export async function* readLineBatches(path: string, { maxLineBytes = 1 << 20, onBytes }: ReadLinesOptions = {}): AsyncGenerator<Line[]> {
   if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
     throw new RangeError(`maxLineBytes must be a positive integer, got ${maxLineBytes}`);
   }
@@ -93,17 +102,57 @@ export async function* readLines(path: string, { maxLineBytes = 1 << 20, onBytes
     }
   };
 
+  /** The lines of `text`, whole lines of valid UTF-8 each ending in '\n'. */
+  const splitDecoded = (text: string, out: Line[]): void => {
+    let at = 0;
+    for (let nl = text.indexOf('\n', at); nl !== -1; nl = text.indexOf('\n', at)) {
+      lineNo++;
+      const end = nl > at && text.charCodeAt(nl - 1) === CR ? nl - 1 : nl;
+      if (end > at) {
+        // UTF-8 takes 1 to 3 bytes per UTF-16 unit: count the bytes only when it could matter.
+        const units = end - at;
+        const tooLong = units > maxLineBytes || (3 * units > maxLineBytes && Buffer.byteLength(text.slice(at, end)) > maxLineBytes);
+        out.push(tooLong ? { lineNo, error: 'line_too_long' } : { lineNo, text: text.slice(at, end) });
+      }
+      at = nl + 1;
+    }
+  };
+
   for await (const chunk of readInputChunks(path, onBytes)) {
+    const out: Line[] = [];
     let start = 0;
-    for (let nl = chunk.indexOf(LF, start); nl !== -1; nl = chunk.indexOf(LF, start)) {
-      const line = finish(chunk.subarray(start, nl));
-      if (line !== undefined) yield line;
-      start = nl + 1;
+    // The line that began in earlier chunks ends at the first newline, if any.
+    const first = chunk.indexOf(LF);
+    if (first !== -1 && (partsBytes > 0 || dropping)) {
+      const line = finish(chunk.subarray(0, first));
+      if (line !== undefined) out.push(line);
+      start = first + 1;
+    }
+    const last = chunk.lastIndexOf(LF);
+    if (last >= start) {
+      const whole = chunk.subarray(start, last + 1);
+      let text: string | null = null;
+      try {
+        text = decoder.decode(whole);
+      } catch {
+        // Some line is not valid UTF-8: find it line by line.
+      }
+      if (text !== null) splitDecoded(text, out);
+      else {
+        let at = 0;
+        for (let nl = whole.indexOf(LF); nl !== -1; nl = whole.indexOf(LF, at)) {
+          const line = finish(whole.subarray(at, nl));
+          if (line !== undefined) out.push(line);
+          at = nl + 1;
+        }
+      }
+      start = last + 1;
     }
     hold(chunk.subarray(start));
+    if (out.length > 0) yield out;
   }
   if (partsBytes > 0 || dropping) {
     const line = finish(Buffer.alloc(0));
-    if (line !== undefined) yield line;
+    if (line !== undefined) yield [line];
   }
 }

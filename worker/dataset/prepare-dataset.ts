@@ -6,13 +6,11 @@ import { readClickLogMeta } from '../../common/synthetic-clicklog.js';
 import { syncDirectory } from '../../common/sync-directory.js';
 import { UserError } from '../../common/user-error.js';
 import { CLICKLOG_SKIP_REASONS, forEachClickRow, type ReadClickLogOptions } from '../data/clicklog-reader.js';
-import { isHeldOutQuery } from '../data/holdout-split.js';
-import { hashRange, textFeatureHashes } from '../text/text-features.js';
+import { heldOutBelow, queryHashOf } from '../data/holdout-split.js';
+import { textFeatureHashes } from '../text/text-features.js';
 import { currentFeaturizer, DATASET_FORMAT, MANIFEST_FILE, readManifest, type DatasetManifest, type ShardEntry } from './dataset-manifest.js';
 import { encodeShard, shardBytes } from './shard-file.js';
 
-/** Salt of a row's query key (its query's identity in a batch's masks). */
-const QUERY_KEY_SALT = 0x3c6ef372;
 /** More distinct sites than one Map holds (2^24) is refused with a clear line, not a RangeError. */
 const MAX_SITES = 2 ** 24;
 
@@ -195,6 +193,7 @@ async function writeShards(files: string[], sources: DatasetManifest['sources'],
   let rows = 0;
   let bytes = 0;
   const totalBytes = sources.reduce((n, s) => n + s.bytes, 0);
+  const holdoutBelow = heldOutBelow(o.holdout);
   const started = performance.now();
   let reported = started;
   // Shards are written between files' rows: the reader's callback is synchronous, so full shards wait here.
@@ -218,16 +217,20 @@ async function writeShards(files: string[], sources: DatasetManifest['sources'],
           siteNames.push(site);
           if (id >= siteClicks.length) siteClicks = growFloat(siteClicks, id * 2);
         }
-        const isHeld = isHeldOutQuery(query, o.holdout);
+        // One hash of the query: its held-out side and, as it is equal for equal queries, its key.
+        const queryHash = queryHashOf(query);
+        const isHeld = queryHash < holdoutBelow;
         const into = isHeld ? held : train;
         if (!isHeld) siteClicks[id]! += clicks;
-        into.add(id, clicks, hashRange(query, 0, query.length, QUERY_KEY_SALT), textFeatureHashes(query));
+        into.add(id, clicks, queryHash, textFeatureHashes(query));
         rows++;
         if (into.bytes >= cut) pending.push(flushInto(into, work, isHeld ? heldOut : shards, isHeld ? 'held-out' : 'train'));
-        const now = performance.now();
-        if (o.progress && now - reported >= 1000) {
-          reported = now;
-          o.progress({ rows, bytes, totalBytes, seconds: (now - started) / 1000 });
+        if (o.progress && (rows & 4095) === 0) {
+          const now = performance.now();
+          if (now - reported >= 1000) {
+            reported = now;
+            o.progress({ rows, bytes, totalBytes, seconds: (now - started) / 1000 });
+          }
         }
       },
     );
