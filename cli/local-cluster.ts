@@ -10,6 +10,7 @@ import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { UserError } from '../common/user-error.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';
 import { countEpochExamples } from '../worker/train/load-task.js';
+import { withPreparedData } from '../worker/dataset/prepare-for-run.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));
@@ -32,7 +33,8 @@ export async function runLocalCluster(config: Config, o: LocalClusterOptions): P
   outputDirectory('--run-dir', runDir);
   // The workers share this machine's cores: each takes an Nth unless the config says otherwise.
   const threads = config.train.threads > 0 ? config.train.threads : Math.max(1, Math.floor(availableParallelism() / o.workers));
-  const job: Config = { ...config, run_dir: runDir, train: { ...config.train, threads } };
+  // A raw click log is prepared into the run directory once, here: the workers read its shards.
+  const job: Config = await withPreparedData({ ...config, run_dir: runDir, train: { ...config.train, threads } }, runDir, o.info, o.info);
   // JSON is YAML: the workers read the very config the coordinator serves.
   const configPath = join(runDir, 'cluster-config.json');
   writeFileSync(configPath, JSON.stringify(job, null, 2) + '\n');

@@ -97,6 +97,24 @@ test('a worker that stops pinging is removed; its step is discarded and re-plann
   );
 });
 
+test('once the last step has committed, a silent member is kept for the finish timeout (rank 0 evaluating), then removed', async (t) => {
+  const { coordinator, events } = await startCoordinator(t, { workers: 2, steps: 1, heartbeatTimeoutMs: 200, finishTimeoutMs: 1500 });
+  const [w0, w1] = fakeWorkers(t, coordinator.address, 2);
+  await joinInOrder([w0!, w1!]);
+  await runStep([w0!, w1!]);
+  assert.equal(events.done, 1);
+  // Both stay silent (no pings, no calls) far past the heartbeat timeout: still members.
+  await sleep(700);
+  assert.equal(coordinator.generation, 1);
+  assert.deepEqual(events.memberships.at(-1)!.removed, []);
+  // Past the finish timeout they are gone, as crashed members.
+  await until(() => coordinator.generation > 1, 'removed after the finish timeout');
+  assert.deepEqual(
+    events.memberships.at(-1)!.removed.map((r) => r.cause),
+    ['heartbeat_timeout', 'heartbeat_timeout'],
+  );
+});
+
 test('a worker joining a running job is admitted at the next step boundary', async (t) => {
   const { coordinator, events } = await startCoordinator(t, { workers: 2 });
   const [w0, w1] = fakeWorkers(t, coordinator.address, 2);

@@ -160,6 +160,11 @@ export interface CoordinatorOptions {
   lease?: { check(): Promise<void> };
   /** A member not heard from (ping or RPC) for this long is removed. Default 3000 ms. */
   heartbeatTimeoutMs?: number;
+  /**
+   * Once the job's last step has committed, a member is removed only after this long without a word:
+   * rank 0's evaluation may hold its heartbeats back, and losing it would lose the summary. @default 600000
+   */
+  finishTimeoutMs?: number;
   /** Deadline of every blocking RPC (Join, NextStep, ReportStep) on the coordinator's side. Default 60000 ms. */
   waitTimeoutMs?: number;
   /** Event callbacks. */
@@ -175,6 +180,7 @@ interface Settings {
   stateDir: string;
   lease: { check(): Promise<void> } | null;
   heartbeatTimeoutMs: number;
+  finishTimeoutMs: number;
   waitTimeoutMs: number;
   configJson: string;
   /** SHA-256 of the join token, or null when Join needs none. */
@@ -245,6 +251,7 @@ export class CoordinatorServer {
       stateDir,
       lease: options.lease ?? null,
       heartbeatTimeoutMs: positiveInteger('heartbeatTimeoutMs', options.heartbeatTimeoutMs ?? 3000),
+      finishTimeoutMs: positiveInteger('finishTimeoutMs', options.finishTimeoutMs ?? 600_000),
       waitTimeoutMs: positiveInteger('waitTimeoutMs', options.waitTimeoutMs ?? 60_000),
       configJson: '',
       tokenDigest: null,
@@ -685,7 +692,10 @@ export class CoordinatorServer {
   /** Removes the members not heard from for `heartbeatTimeoutMs`. */
   private sweep(): void {
     if (this.closing) return;
-    const oldest = performance.now() - this.settings.heartbeatTimeoutMs;
+    // Once the last step has committed, members are finishing: rank 0 evaluates, whose long
+    // stretches of compute can hold its heartbeats back, and its figures are the job's summary.
+    const timeout = this.ledger.done ? this.settings.finishTimeoutMs : this.settings.heartbeatTimeoutMs;
+    const oldest = performance.now() - timeout;
     const late = this.roster.members.filter((m) => m.lastHeard < oldest);
     if (late.length === 0) return;
     for (const member of late) this.roster.remove(member.workerId, 'heartbeat_timeout');

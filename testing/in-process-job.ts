@@ -6,6 +6,7 @@ import { runCoordinator } from '../coordinator/coordinator-job.js';
 import { CHECKPOINT_FILE } from '../coordinator/job-log.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
 import { countEpochExamples } from '../worker/train/load-task.js';
+import { withPreparedData } from '../worker/dataset/prepare-for-run.js';
 
 /** Options of {@link runInProcessJob}. */
 export interface InProcessJobOptions {
@@ -17,14 +18,16 @@ export interface InProcessJobOptions {
 
 /**
  * A coordinator and `workers` workers in this process, on loopback, with the job's run directory from
- * `config.run_dir`: the cluster code path without child processes, so that a test can reach into a
+ * `config.run_dir` (a raw click log prepared into it first, as `train --workers N` does): the cluster code path without child processes, so that a test can reach into a
  * worker (a gradient hook). Resolves with the job's summary and each worker's end.
  */
 export async function runInProcessJob(
   t: TestContext,
-  config: Config,
+  given: Config,
   o: InProcessJobOptions,
 ): Promise<{ summary: Promise<SummaryLine>; workers: Promise<void>[] }> {
+  // As `train --workers N` does: a raw click log is prepared into the run directory first.
+  const config = await withPreparedData(given, given.run_dir!);
   const run = await runCoordinator(config, {
     workers: o.workers,
     epochSize: () => countEpochExamples(config),

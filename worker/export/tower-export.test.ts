@@ -62,7 +62,8 @@ test('export: the towers reproduce the trainer’s query and site embeddings in 
   for (const tower of [EXPORT_FILES.queryTower, EXPORT_FILES.siteTower]) checkOnnxModel(join(out, tower));
 
   // The trainer's own embeddings, from the same checkpoint.
-  const config = loadConfig(join(runDir, 'config.json'));
+  // Read from the raw log (the run trained on its prepared copy): the same sites, ids and features.
+  const config = { ...loadConfig(join(runDir, 'config.json')), data };
   const task = await ClickLogTask.load(config);
   const ck = await readCheckpoint(checkpoint);
   restoreModelState(ck, 'checkpoint', task);

@@ -7,7 +7,7 @@ import { resolveKind, type Config } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
 import { towerInferenceGraph, type TowerWeights } from '../engine/onnx/models/tower-inference-graph.js';
 import type { ParamSet } from '../model/param-set.js';
-import { ClickLogTask } from '../train/clicklog-task.js';
+import { loadClickLogTask } from '../train/load-task.js';
 import { restoreModelState } from '../train/training-state-file.js';
 import { featurizerSpec } from './featurizer-spec.js';
 
@@ -64,7 +64,7 @@ export async function exportTowers(r: ExportRequest): Promise<ExportSummary> {
   // The trainer's own embedding of the vocabulary runs on its tfjs backend.
   await initBackend(r.config.backend);
   say(`loading ${r.config.data} for the vocabulary`);
-  const task = await ClickLogTask.load(r.config);
+  const task = await loadClickLogTask(r.config);
   restoreModelState(ck, where, task);
   const m = task.model;
   m.keyTable.settleAll(step);
@@ -78,7 +78,7 @@ export async function exportTowers(r: ExportRequest): Promise<ExportSummary> {
     prefix,
     layers: LAYERS,
   });
-  const sites = task.data.log.sites;
+  const sites = task.siteNames;
   say(`embedding ${sites.length} sites`);
   const embeddings = await m.embedSites(
     Int32Array.from(sites, (_, i) => i),

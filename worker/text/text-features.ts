@@ -22,6 +22,12 @@ export function hashRange(s: string, start: number, end: number, salt: number): 
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
+  return fmix32(h);
+}
+
+/** murmur3's final avalanche of a 32-bit hash. */
+function fmix32(x: number): number {
+  let h = x;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -98,12 +104,7 @@ function hash3(a: number, b: number, c: number): number {
   h = Math.imul(h ^ a, 0x01000193);
   h = Math.imul(h ^ b, 0x01000193);
   h = Math.imul(h ^ c, 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 /** Features of every text, packed as CSR. `buckets` must be a power of two. */

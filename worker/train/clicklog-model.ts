@@ -188,14 +188,14 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
 
   /** Query-tower embeddings of queries with these features (evaluation), n×d. */
   embedQueries(features: FeatureRows): Promise<Float32Array> {
-    const pooled = this.queryTable.pool(features, identity(features.offsets.length - 1));
-    return embedAll(this.online, pooled, this.options.embeddingDim, 'q');
+    const rows = identity(features.offsets.length - 1);
+    return embedAll(this.online, rows.length, (lo, hi) => this.queryTable.pool(features, rows.subarray(lo, hi)), this.options.embeddingDim, 'q');
   }
 
   /** Key-tower embeddings of the given site ids after `step` (evaluation: the critic's site side), n×d. */
   embedSites(ids: Int32Array, step: number): Promise<Float32Array> {
-    const pooled = this.keyTable.pool(this.siteFeatures, ids, step + 1);
-    return embedAll(this.key, pooled, this.options.embeddingDim, 's');
+    // Each chunk settles the momentum rows it touches to the same step, so chunking changes nothing.
+    return embedAll(this.key, ids.length, (lo, hi) => this.keyTable.pool(this.siteFeatures, ids.subarray(lo, hi), step + 1), this.options.embeddingDim, 's');
   }
 }
 
@@ -235,14 +235,15 @@ function embedWith(params: ParamSet, pooled: Float32Array, inDim: number, prefix
 }
 
 /** {@link embedWith} over a whole vocabulary: in chunks to bound memory, yielding between them. */
-async function embedAll(params: ParamSet, pooled: Float32Array, inDim: number, prefix: string): Promise<Float32Array> {
-  const n = pooled.length / inDim;
+async function embedAll(params: ParamSet, n: number, pool: (lo: number, hi: number) => Float32Array, inDim: number, prefix: string): Promise<Float32Array> {
   const chunk = 4096;
   const parts: Float32Array[] = [];
   const slicer = new TimeSlicer();
+  // Pooled a chunk at a time too: pooling 800,000 sites at once is seconds without a yield, longer
+  // than a cluster member's heartbeat timeout.
   for (let start = 0; start < n; start += chunk) {
     await slicer.maybeYield();
-    parts.push(embedWith(params, pooled.subarray(start * inDim, Math.min(n, start + chunk) * inDim), inDim, prefix));
+    parts.push(embedWith(params, pool(start, Math.min(n, start + chunk)), inDim, prefix));
   }
   const out = new Float32Array(parts.reduce((m, p) => m + p.length, 0));
   let at = 0;

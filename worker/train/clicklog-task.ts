@@ -46,6 +46,11 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     return this.data.log.skipped;
   }
 
+  /** Site names; the index is the site id. */
+  get siteNames(): readonly string[] {
+    return this.data.log.sites;
+  }
+
   batchAt(start: number, count: number): ClickBatch {
     const rows = this.order.slice(start, count);
     const { rowQuery, rowSite } = this.data.log;

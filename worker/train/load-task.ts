@@ -13,6 +13,12 @@ import type { TrainingTask } from './training-task.js';
 export async function loadTask(config: Config, warn?: (message: string) => void): Promise<TrainingTask<unknown>> {
   requireData(config);
   if (resolveKind(config) === 'images') return ImageTask.load(config);
+  return loadClickLogTask(config, warn);
+}
+
+/** The click-log task of `config.data`: a prepared dataset's, or a raw log's read whole. */
+export async function loadClickLogTask(config: Config, warn?: (message: string) => void): Promise<ClickLogTask | PreparedClickLogTask> {
+  requireData(config);
   return (await isDatasetDirectory(config.data!)) ? PreparedClickLogTask.load(config) : ClickLogTask.load(config, warn);
 }
 

@@ -62,6 +62,11 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
     return this.dataset.manifest.skipped;
   }
 
+  /** Site names; the index is the site id. */
+  get siteNames(): readonly string[] {
+    return this.dataset.sites;
+  }
+
   async batchAt(start: number, count: number): Promise<ClickBatch> {
     const places = this.order.locate(start, count);
     const shards = new Map<number, LoadedShard>();

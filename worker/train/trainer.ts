@@ -6,6 +6,7 @@ import { resolveRunDir, type Config } from '../../common/config/mod.js';
 import type { StepLine, SummaryLine } from '../../common/run-lines.js';
 import { CHECKPOINT_FILE, JobLog } from '../../coordinator/job-log.js';
 import { openBankTransport } from '../bank/open-bank-transport.js';
+import { withPreparedData } from '../dataset/prepare-for-run.js';
 import { loadTask } from './load-task.js';
 import { LocalSchedule } from './local-schedule.js';
 import { createStepContext } from './step-context.js';
@@ -21,15 +22,16 @@ export interface TrainObserver extends LoopObserver {
 }
 
 /**
- * Loads the data, builds the model and trains it in this process: the training loop over a local
+ * Loads the data (a raw click log prepared into the run directory first), builds the model and trains it in this process: the training loop over a local
  * schedule (a world of one, the bank in-process or over NATS, no coordinator), with the job's log in
  * the run directory. Resolves with the run's summary.
  */
-export async function train(config: Config, observer: TrainObserver = {}): Promise<SummaryLine> {
-  await initBackend(config.backend);
-  const task = await loadTask(config, observer.warn);
-  const runDir = resolveRunDir(config);
+export async function train(given: Config, observer: TrainObserver = {}): Promise<SummaryLine> {
+  await initBackend(given.backend);
+  const runDir = resolveRunDir(given);
   outputDirectory('--run-dir', runDir);
+  const config = await withPreparedData({ ...given, run_dir: runDir }, runDir, observer.info, observer.warn);
+  const task = await loadTask(config, observer.warn);
   observer.info?.(`${task.description}; run directory ${runDir}`);
   const transport = await openBankTransport(config, task.model, {
     job: 'infobound',
