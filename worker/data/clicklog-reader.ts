@@ -155,11 +155,20 @@ function parseJsonl(text: string): Parsed {
 function intern(key: string, table: Map<string, number>, list: string[]): number {
   let id = table.get(key);
   if (id === undefined) {
+    const own = ownCopy(key);
     id = list.length;
-    table.set(key, id);
-    list.push(key);
+    table.set(own, id);
+    list.push(own);
   }
   return id;
+}
+
+/**
+ * A string of its own, to keep: a field cut from a line is a slice of the text it came from (V8
+ * keeps the whole decoded chunk alive for it), so a vocabulary of slices holds most of the file.
+ */
+export function ownCopy(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
 }
 
 /** `reason=count, …` for the reasons that occurred. */

@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { readClickLogMeta } from '../../common/synthetic-clicklog.js';
 import { syncDirectory } from '../../common/sync-directory.js';
 import { UserError } from '../../common/user-error.js';
-import { CLICKLOG_SKIP_REASONS, forEachClickRow, type ReadClickLogOptions } from '../data/clicklog-reader.js';
+import { CLICKLOG_SKIP_REASONS, forEachClickRow, ownCopy, type ReadClickLogOptions } from '../data/clicklog-reader.js';
 import { heldOutBelow, queryHashOf } from '../data/holdout-split.js';
 import { textFeatureHashes } from '../text/text-features.js';
 import { currentFeaturizer, DATASET_FORMAT, MANIFEST_FILE, readManifest, type DatasetManifest, type ShardEntry } from './dataset-manifest.js';
@@ -213,8 +213,9 @@ async function writeShards(files: string[], sources: DatasetManifest['sources'],
         if (id === undefined) {
           if (siteNames.length >= MAX_SITES) throw new UserError(`prepare: more than ${MAX_SITES} distinct sites`);
           id = siteNames.length;
-          siteIds.set(site, id);
-          siteNames.push(site);
+          const own = ownCopy(site);
+          siteIds.set(own, id);
+          siteNames.push(own);
           if (id >= siteClicks.length) siteClicks = growFloat(siteClicks, id * 2);
         }
         // One hash of the query: its held-out side and, as it is equal for equal queries, its key.
