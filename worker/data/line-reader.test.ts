@@ -5,7 +5,12 @@ import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { UserError } from '../../common/user-error.js';
 import { tempDir } from '../../testing/test-helpers.js';
-import { readLines, type Line, type ReadLinesOptions } from './line-reader.js';
+import { readLineBatches, type Line, type ReadLinesOptions } from './line-reader.js';
+
+/** The lines one by one, as a consumer that stops early sees them. */
+async function* readLines(path: string, opts?: ReadLinesOptions): AsyncGenerator<Line> {
+  for await (const batch of readLineBatches(path, opts)) yield* batch;
+}
 
 /** All lines of a file. */
 async function collect(path: string, opts?: ReadLinesOptions): Promise<Line[]> {

@@ -1,6 +1,6 @@
 import { readInputChunks } from './input-stream.js';
 
-/** Reasons a line can be rejected by {@link readLines} before any format-specific parsing. */
+/** Reasons a line can be rejected by {@link readLineBatches} before any format-specific parsing. */
 export const LINE_ERRORS = ['invalid_utf8', 'line_too_long'] as const;
 /** One of {@link LINE_ERRORS}. */
 export type LineError = (typeof LINE_ERRORS)[number];
@@ -21,10 +21,10 @@ export interface BadLine {
   error: LineError;
 }
 
-/** What {@link readLines} yields; tell the two apart with `'error' in line`. */
+/** A line as {@link readLineBatches} gives it; tell the two apart with `'error' in line`. */
 export type Line = TextLine | BadLine;
 
-/** Options of {@link readLines}. */
+/** Options of {@link readLineBatches}. */
 export interface ReadLinesOptions {
   /**
    * Longest accepted line in bytes, excluding the line ending. Longer lines are dropped as they stream
@@ -39,20 +39,13 @@ const LF = 0x0a;
 const CR = 0x0d;
 
 /**
- * Streams the lines of a text file (gzipped or plain, detected from its magic bytes), yielding each
- * non-empty line with its line number, or the reason it was rejected: not strictly valid UTF-8, or
- * longer than `maxLineBytes`. Accepts LF and CRLF endings and a last line without a newline; a
- * leading UTF-8 byte-order mark is dropped.
+ * Streams the lines of a text file (gzipped or plain, detected from its magic bytes), a chunk of
+ * lines at a time (one await per line would cost more than the line's parsing): each non-empty line
+ * with its line number, or the reason it was rejected: not strictly valid UTF-8, or longer than
+ * `maxLineBytes`. Accepts LF and CRLF endings and a last line without a newline; a leading UTF-8
+ * byte-order mark is dropped. A chunk's whole lines are decoded as one string when they are valid
+ * UTF-8 (nearly always), and line by line otherwise.
  * A missing or unreadable file or a corrupt gzip stream throws a UserError naming the file.
- */
-export async function* readLines(path: string, options: ReadLinesOptions = {}): AsyncGenerator<Line> {
-  for await (const batch of readLineBatches(path, options)) yield* batch;
-}
-
-/**
- * {@link readLines}, a chunk of the file's lines at a time: what a reader of many millions of lines
- * takes, since one await per line would cost more than the line's parsing. A chunk's whole lines are
- * decoded as one string when they are valid UTF-8 (nearly always), and line by line otherwise.
  */
 export async function* readLineBatches(path: string, { maxLineBytes = 1 << 20, onBytes }: ReadLinesOptions = {}): AsyncGenerator<Line[]> {
   if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {

@@ -56,11 +56,6 @@ export class ShardedExampleOrder {
     return out;
   }
 
-  /** The training shards whose examples positions [start, start + count) need. */
-  shardsOf(start: number, count: number): Set<number> {
-    return new Set(this.locate(start, count).map((l) => l.shard));
-  }
-
   private epochBlocks(epoch: number) {
     if (epoch !== this.cachedEpoch) {
       const rng = new Rng((this.seed ^ Math.imul(epoch + 1, 0x9e3779b1)) >>> 0);
