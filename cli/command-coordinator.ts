@@ -7,7 +7,7 @@ import { configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 /** The config fields `coordinator` takes as flags. */
-const FIELD_FLAGS = ['data', 'run-dir', 'nats'] as const;
+const FIELD_FLAGS = ['data', 'run-dir', 'nats', 'eval-queries', 'sites-sample'] as const;
 
 export const COORDINATOR_USAGE = `${usageLine('coordinator', [
   '[--config FILE]',

@@ -8,7 +8,22 @@ import { startMetricsEndpoint } from './metrics-endpoint.js';
 import { formatSummary, printStepLine } from './run-output.js';
 
 /** The config fields `train` takes as flags. */
-const FIELD_FLAGS = ['data', 'kind', 'steps', 'batch', 'bank-size', 'backend', 'engine', 'device', 'threads', 'resume', 'run-dir', 'nats'] as const;
+const FIELD_FLAGS = [
+  'data',
+  'kind',
+  'steps',
+  'batch',
+  'bank-size',
+  'backend',
+  'engine',
+  'device',
+  'threads',
+  'resume',
+  'run-dir',
+  'nats',
+  'eval-queries',
+  'sites-sample',
+] as const;
 
 export const TRAIN_USAGE = `${usageLine('train', ['[--config FILE]', ...configFlagUsage(FIELD_FLAGS), '[--workers N]', '[--metrics-port P]', '[--json]'])}
 

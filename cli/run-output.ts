@@ -18,10 +18,18 @@ export function formatSummary(s: SummaryLine): string {
     `ceiling log(K+1) ${f(s.ceiling)}   true MI ${f(s.true_mi)}   temperature ${f(s.temperature)}`,
     `eval: ${Object.entries(s.eval)
       .map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`)
-      .join('  ')}`,
+      .join('  ')}${evaluationCost(s)}`,
   ];
   const skipped = Object.entries(s.skipped_inputs);
   if (skipped.length > 0) lines.push(`skipped inputs: ${skipped.map(([k, v]) => `${k}=${v}`).join(' ')}`);
   lines.push(`checkpoint ${s.checkpoint}`);
   return lines.join('\n') + '\n';
+}
+
+/** What the evaluation cost, and over how many sites when they were sampled. */
+function evaluationCost(s: SummaryLine): string {
+  if (s.eval_seconds === undefined) return '';
+  const shared = (s.eval_members ?? 1) > 1 ? `, shared by ${s.eval_members} members` : '';
+  const sampled = typeof s.eval.sampled_sites === 'number' ? `, ranked against a sample of ${s.eval.sampled_sites} of ${s.eval.sites} sites` : '';
+  return `\n  (evaluated in ${s.eval_seconds.toFixed(1)} s${shared}${sampled})`;
 }

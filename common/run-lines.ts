@@ -48,8 +48,10 @@ export interface SummaryLine {
   true_mi: number | null;
   temperature: number;
   eval: Record<string, number | null>;
-  /** Seconds rank 0's held-out evaluation took (absent when evaluation is off). */
+  /** Seconds the held-out evaluation took (absent when evaluation is off). */
   eval_seconds?: number;
+  /** Members that shared the evaluation, each ranking against its share of the sites (1: rank 0 alone). */
+  eval_members?: number;
   skipped_inputs: Record<string, number>;
   checkpoint: string;
   run_dir: string;

@@ -25,6 +25,7 @@ export interface JobLogOptions {
 interface MemberFinal {
   eval?: Record<string, number | null>;
   eval_seconds?: number;
+  eval_members?: number;
   true_mi?: number | null;
   skipped_inputs?: Record<string, number>;
   /** Set when the member stopped the run on an error every member reached. */
@@ -191,6 +192,7 @@ export class JobLog {
       temperature: last?.temperature ?? config.temperature.value,
       eval: final.eval ?? {},
       ...(final.eval_seconds !== undefined ? { eval_seconds: final.eval_seconds } : {}),
+      ...(final.eval_members !== undefined ? { eval_members: final.eval_members } : {}),
       skipped_inputs: Object.fromEntries(Object.entries(final.skipped_inputs ?? {}).filter(([, n]) => n > 0)),
       checkpoint: join(runDir, CHECKPOINT_FILE),
       run_dir: runDir,

@@ -1,5 +1,5 @@
-// Rank 0's held-out evaluation at the end of a job takes longer than the heartbeat timeout: the
-// member must stay a member (its heartbeats keep flowing) and the summary must carry the evaluation.
+// The held-out evaluation at the end of a job, shared by both members, takes longer than the heartbeat
+// timeout: the members must stay members (their heartbeats keep flowing) and the summary must carry it.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import test from 'node:test';
@@ -10,7 +10,7 @@ import { tempDir } from '../testing/test-helpers.js';
 // Three heartbeat periods (a worker pings every 500 ms): short enough that an evaluation outlasts it.
 const HEARTBEAT_TIMEOUT_MS = 1500;
 
-test('an evaluation longer than the heartbeat timeout does not cost rank 0 its place: the summary has it', async (t) => {
+test('an evaluation shared by the members and longer than the heartbeat timeout costs nobody its place: the summary has it', async (t) => {
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   // Many sites: every held-out pair is ranked against all of them.
@@ -25,6 +25,7 @@ test('an evaluation longer than the heartbeat timeout does not cost rank 0 its p
     type: string;
     eval: Record<string, number>;
     eval_seconds: number;
+    eval_members: number;
     true_mi: number | null;
     restarts: number;
   };
@@ -34,6 +35,8 @@ test('an evaluation longer than the heartbeat timeout does not cost rank 0 its p
     `the evaluation took ${summary.eval_seconds} s: longer than the heartbeat timeout\n${job.log()}`,
   );
   assert.ok(summary.eval.recall_at_10! > 0, `evaluation in the summary: ${JSON.stringify(summary.eval)}`);
+  assert.equal(summary.eval_members, 2, `both members ranked their share of the sites\n${job.log()}`);
+  assert.ok(summary.eval.sites! > 25_000, `every site ranked: ${summary.eval.sites}`);
   assert.equal(typeof summary.true_mi, 'number');
   assert.equal(summary.restarts, 0, 'no member was dropped');
   assert.doesNotMatch(job.log(), /heartbeat_timeout/);

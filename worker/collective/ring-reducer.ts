@@ -224,7 +224,15 @@ export class RingReducer implements GradientReducer {
     const topo = this.ready('all-reduce', step);
     if (topo.world === 1) return grad;
     const tensor = this.claimTensors('ALLREDUCE_SUM', step, 1);
-    return this.run('all-reduce', step, (op) => this.ringAllReduce(op, topo, grad, step, tensor));
+    return this.run('all-reduce', step, (op) => this.ringAllReduce(op, topo, grad, step, tensor, topo.world));
+  }
+
+  /** The sum of `values` over the ring, in place, as {@link allReduceMean} without the division. */
+  async allReduceSum(values: Float32Array, step: number): Promise<Float32Array> {
+    const topo = this.ready('all-reduce', step);
+    if (topo.world === 1) return values;
+    const tensor = this.claimTensors('ALLREDUCE_SUM', step, 1);
+    return this.run('all-reduce', step, (op) => this.ringAllReduce(op, topo, values, step, tensor, 1));
   }
 
   /**
@@ -374,7 +382,7 @@ export class RingReducer implements GradientReducer {
     throw err;
   }
 
-  private async ringAllReduce(op: RingOp, topo: RingTopology, grad: Float32Array, step: number, tensor: number): Promise<Float32Array> {
+  private async ringAllReduce(op: RingOp, topo: RingTopology, grad: Float32Array, step: number, tensor: number, divisor: number): Promise<Float32Array> {
     const { generation, rank, world } = topo;
     const phases = allReducePhases(world);
     const pred = this.peerName(topo, predecessorOf(rank, world));
@@ -405,8 +413,8 @@ export class RingReducer implements GradientReducer {
         const n = chunk.data.length / 4;
         if (reducing) {
           const values = this.float32s(chunk.data);
-          // The last partial sum of a segment is rounded to float32 like every other sum, then divided into the mean.
-          if (completing) for (let i = 0; i < n; i++) grad[at + i] = Math.fround(values[i]! + grad[at + i]!) / world;
+          // The last partial sum of a segment is rounded to float32 like every other sum, then divided (into the mean).
+          if (completing) for (let i = 0; i < n; i++) grad[at + i] = Math.fround(values[i]! + grad[at + i]!) / divisor;
           else for (let i = 0; i < n; i++) grad[at + i] = values[i]! + grad[at + i]!;
         } else {
           new Uint8Array(grad.buffer, grad.byteOffset + at * 4, n * 4).set(chunk.data);

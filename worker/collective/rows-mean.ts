@@ -1,4 +1,5 @@
 import type { SparseRowGrad } from '../model/sparse-embedding.js';
+import { indexInSorted } from '../../common/partition-point.js';
 
 /** Row width of a sparse gradient (0 when it has no rows), or an error naming `what` when values do not fit rows. */
 export function rowWidth(grad: SparseRowGrad, what: string): number {
@@ -9,18 +10,6 @@ export function rowWidth(grad: SparseRowGrad, what: string): number {
   }
   if (values.length % rows.length !== 0) throw new RangeError(`${what}: ${values.length} values do not split into ${rows.length} rows`);
   return values.length / rows.length;
-}
-
-/** Index of `row` in the ascending `rows` (which holds it). */
-function indexOf(rows: Int32Array, row: number): number {
-  let lo = 0;
-  let hi = rows.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (rows[mid]! < row) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**
@@ -51,7 +40,7 @@ export function rowsMean(blocks: readonly SparseRowGrad[], world: number): Spars
   const sums = new Float64Array(distinct * dim);
   for (const b of blocks) {
     for (let i = 0; i < b.rows.length; i++) {
-      const o = indexOf(rows, b.rows[i]!) * dim;
+      const o = indexInSorted(rows, b.rows[i]!) * dim;
       for (let k = 0; k < dim; k++) sums[o + k]! += b.values[i * dim + k]!;
     }
   }

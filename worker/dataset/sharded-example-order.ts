@@ -1,3 +1,4 @@
+import { partitionPoint } from '../../common/partition-point.js';
 import { Rng } from '../../common/random.js';
 
 /** Where a stream position's example is: its training shard, and its index among the shard's examples. */
@@ -48,9 +49,9 @@ export class ShardedExampleOrder {
       const p = start + i;
       const blocks = this.epochBlocks(Math.floor(p / this.size));
       const q = p % this.size;
-      const block = blocks[upperBound(blocks, q, (b) => b.start) - 1]!;
+      const block = blocks[partitionPoint(blocks.length, (b) => blocks[b]!.start <= q) - 1]!;
       const j = feistel(q - block.start, block.size, block.keys);
-      const k = upperBound(block.starts, j, (s) => s) - 1;
+      const k = partitionPoint(block.starts.length, (s) => block.starts[s]! <= j) - 1;
       out.push({ shard: block.shards[k]!, example: j - block.starts[k]! });
     }
     return out;
@@ -78,18 +79,6 @@ export class ShardedExampleOrder {
     }
     return this.blocks;
   }
-}
-
-/** The first index whose key is above `value` (keys ascending). */
-function upperBound<T>(items: readonly T[], value: number, key: (t: T) => number): number {
-  let lo = 0;
-  let hi = items.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (key(items[mid]!) <= value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**

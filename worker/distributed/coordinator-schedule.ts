@@ -6,9 +6,13 @@ import { BankUnavailableError, type StreamBankTransport } from '../bank/stream-b
 import type { RingReducer } from '../collective/ring-reducer.js';
 import { stepReport, type FinalFigures, type StepAssignment, type StepOutcome, type StepSchedule } from '../train/step-schedule.js';
 import type { TrainingRun } from '../train/training-run.js';
+import { EvaluationGroupError, type EvaluationGroup } from '../eval/evaluation-group.js';
 import { catchUp } from './catch-up.js';
 import type { CoordinatorClient } from './coordinator-client.js';
 import type { MembershipSession } from './membership-session.js';
+
+/** How long rank 0 waits at the end for the other members to leave first. */
+const LAST_TO_LEAVE_WAIT_MS = 10_000;
 
 /** What a {@link CoordinatorSchedule} works with besides the session. */
 export interface CoordinatorScheduleOptions {
@@ -104,7 +108,24 @@ export class CoordinatorSchedule implements StepSchedule {
     await this.adopt(await this.session.newerThan(this.membership.generation, why));
   }
 
+  /** The members of the generation the last step committed in, summing around the ring as a step after it. */
+  evaluationGroup(): EvaluationGroup {
+    const { ring } = this.o;
+    const step = this.run.step + 1;
+    return {
+      rank: this.rank,
+      world: this.membership.world,
+      sum: (values) =>
+        ring.allReduceSum(values, step).catch((err: Error) => {
+          throw new EvaluationGroupError(err.message);
+        }),
+    };
+  }
+
   async finish(final: FinalFigures): Promise<void> {
+    // Rank 0 carries the job's figures, and the coordinator ends once it has them: it leaves last, so
+    // that the coordinator is still there for the others' Leave.
+    if (this.rank === 0 && this.membership.world > 1) await this.session.othersLeft(LAST_TO_LEAVE_WAIT_MS);
     await this.session.leave(this.membership.generation, JSON.stringify(final));
   }
 

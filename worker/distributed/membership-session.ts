@@ -89,6 +89,23 @@ export class MembershipSession {
     });
   }
 
+  /** Resolves once the pushed membership holds this member alone (the others have left), or after `timeoutMs` at the latest. */
+  othersLeft(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const settle = () => {
+        clearTimeout(timer);
+        this.wake = () => {};
+        resolve();
+      };
+      const timer = setTimeout(settle, timeoutMs);
+      const check = () => {
+        if (this.lost || this.latest.members.length <= 1) settle();
+      };
+      this.wake = check;
+      check();
+    });
+  }
+
   /** Leaves the job (the heartbeat stops first), with the member's final figures as JSON, or ''. */
   async leave(generation: number, summaryJson: string): Promise<void> {
     this.stopHeartbeat();

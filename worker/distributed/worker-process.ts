@@ -1,5 +1,5 @@
 import { initBackend } from '../../common/backend.js';
-import type { Config } from '../../common/config/mod.js';
+import { defaultConfig, validateConfig, type Config } from '../../common/config/mod.js';
 import type { InfoboundMetrics } from '../../common/metrics.js';
 import { channelCredentials, serverCredentials } from '../../common/tls-credentials.js';
 import { UserError } from '../../common/user-error.js';
@@ -103,7 +103,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       },
       ...(o.warn ? { warn: o.warn } : {}),
     });
-    checkSameConfig(config, session.latest.config_json);
+    adoptJobConfig(config, session.latest.config_json);
     if (config.nats.url !== null) {
       nats = await openBankTransport(config, task.model, {
         job: session.latest.job,
@@ -138,9 +138,15 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   }
 }
 
-function checkSameConfig(mine: Config, coordinatorJson: string): void {
+/**
+ * Checks this worker's config against the job's (the coordinator's): the sections every member must
+ * share are refused when they differ, and the evaluation settings are the job's, taken as they are
+ * (`infobound coordinator --sites-sample` decides them for every member).
+ */
+function adoptJobConfig(mine: Config, coordinatorJson: string): void {
   if (coordinatorJson === '') return;
   const theirs = JSON.parse(coordinatorJson) as Record<string, unknown>;
+  Object.assign(mine.eval, validateConfig({ ...defaultConfig(), eval: theirs.eval }, 'from the coordinator').eval);
   // Every member must carry the bank the same way: a replica fed over NATS cannot meet one fed around the ring.
   const theirNats = (theirs.nats as { url?: string | null } | undefined)?.url ?? null;
   if ((mine.nats.url === null) !== (theirNats === null)) {

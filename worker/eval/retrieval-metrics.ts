@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { indexInSorted } from '../../common/partition-point.js';
 import { TimeSlicer } from '../../common/time-slicer.js';
 
 /** Held-out (query, site) click pairs; the three arrays are parallel. */
 export interface RetrievalPairs {
   /** Row of the query in the query embeddings. */
   readonly query: Int32Array;
-  /** Row of the clicked site in the site embeddings. */
+  /** The clicked site (its id). */
   readonly site: Int32Array;
   /** Clicks on the pair: its weight in every metric. */
   readonly weight: Float64Array;
@@ -25,19 +26,29 @@ export interface RetrievalMetrics {
   readonly mrr: number;
 }
 
-/** Inputs of {@link retrievalMetrics}. */
-export interface RetrievalMetricsOptions {
+/** Sites with their embeddings and, optionally, a score offset each (e.g. log p̂(s) scaled by the temperature). */
+export interface ScoredSites {
+  /** Site ids, ascending and distinct. */
+  readonly ids: Int32Array;
+  /** Their embeddings, ids.length·dim row-major. */
+  readonly emb: Float32Array;
+  /** Score offset of each, length ids.length. */
+  readonly bias?: Float32Array;
+}
+
+/** Inputs of {@link countRivals}. */
+export interface RivalCountOptions {
   /** Query embeddings, Q·dim row-major. */
   readonly queryEmb: Float32Array;
-  /** Site embeddings, S·dim row-major. */
-  readonly siteEmb: Float32Array;
   /** Embedding width. */
   readonly dim: number;
-  /** Held-out pairs to rank. */
+  /** Held-out pairs to rank; `site` holds site ids. */
   readonly pairs: RetrievalPairs;
-  /** Per-site score offset added for every query (e.g. a learned popularity bias), length S. */
-  readonly siteBias?: Float32Array;
-  /** Upper bound on the bytes of one chunk's pairs×sites score matrix (default 16 MiB). */
+  /** The sites this member ranks every pair against: all of them, or its share of them. */
+  readonly candidates: ScoredSites;
+  /** Every site some pair clicked, each pair's score threshold. */
+  readonly positives: ScoredSites;
+  /** Upper bound on the bytes of one chunk's pairs×candidates score matrix (default 16 MiB). */
   readonly chunkBytes?: number;
 }
 
@@ -46,64 +57,88 @@ export interface RetrievalMetricsOptions {
 const DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024;
 
 /**
- * Ranks every pair's site among all S sites by score dot(query, site) + siteBias[site] and returns the
- * click-weighted Recall@1, Recall@10 and MRR (ties pessimistic, see {@link RetrievalMetrics}).
- * Pairs are scored in chunks (one row of scores per pair, which measured faster on wasm than scoring
- * each distinct query once and gathering rows); ranks are counted on the backend from the very score
- * matrix the positive's score is read from, so the site always counts itself exactly once. Yields
- * to the event loop between chunks (a cluster member's heartbeat must keep flowing).
+ * For every pair, the candidate sites other than its clicked site that score at least as high as the
+ * clicked site: score dot(query, site) + bias. A pair's rank among all sites is 1 + the rivals summed
+ * over any split of the sites into candidate shares, so members can each rank against a share and add
+ * their counts. The clicked site is left out by id, not by score, so it counts exactly once whichever
+ * share holds it; ties with other sites count against the model (an embedding that scores everything
+ * alike ranks every pair last). Both the threshold and the candidates' scores come from the same
+ * matMul on the backend, so equal embeddings give equal scores. Pairs are scored in chunks (one row of
+ * scores per pair, which measured faster on wasm than scoring each distinct query once and gathering
+ * rows), yielding to the event loop between them: a cluster member's heartbeat must keep flowing.
  */
-export async function retrievalMetrics(opts: RetrievalMetricsOptions): Promise<RetrievalMetrics> {
-  const { queryEmb, siteEmb, dim, pairs, siteBias } = opts;
+export async function countRivals(opts: RivalCountOptions): Promise<Float64Array> {
+  const { queryEmb, dim, pairs, candidates, positives } = opts;
   const q = rowsOf(queryEmb, dim, 'queryEmb');
-  const s = rowsOf(siteEmb, dim, 'siteEmb');
-  checkPairs(pairs, q, s);
-  if (siteBias !== undefined) {
-    if (siteBias.length !== s) throw new RangeError(`retrieval: siteBias has ${siteBias.length} values for ${s} sites`);
-    const bad = siteBias.findIndex((b) => !Number.isFinite(b));
-    if (bad >= 0) throw new RangeError(`retrieval: siteBias[${bad}] is ${siteBias[bad]}`);
-  }
+  const c = scoredRows(candidates, dim, 'candidates');
+  scoredRows(positives, dim, 'positives');
+  checkPairs(pairs, q);
   const p = pairs.query.length;
-  const chunkPairs = Math.min(p, Math.max(1, Math.floor((opts.chunkBytes ?? DEFAULT_CHUNK_BYTES) / (4 * s))));
-  const ranks = new Float64Array(p);
+  const positiveRow = indicesIn(positives.ids, pairs.site, true);
+  const candidateColumn = indicesIn(candidates.ids, pairs.site, false);
+  const rivals = new Float64Array(p);
+  if (c === 0) return rivals;
+  const chunkPairs = Math.min(p, Math.max(1, Math.floor((opts.chunkBytes ?? DEFAULT_CHUNK_BYTES) / (4 * c))));
 
   // Transposed once, so scoring is a plain matMul (transposeB is ~10x slower on wasm).
-  const siteT = tf.tidy(() => tf.transpose(tf.tensor2d(siteEmb, [s, dim])));
-  const bias = siteBias === undefined ? undefined : tf.tensor1d(siteBias);
+  const candidateT = tf.tidy(() => tf.transpose(tf.tensor2d(candidates.emb, [c, dim])));
+  const candidateBias = candidates.bias === undefined ? undefined : tf.tensor1d(candidates.bias);
+  const positiveEmb = tf.tensor2d(positives.emb, [positives.ids.length, dim]);
+  const positiveBias = positives.bias === undefined ? undefined : tf.tensor1d(positives.bias);
   try {
     const queryRows = new Float32Array(chunkPairs * dim);
-    const positiveAt = new Int32Array(chunkPairs);
+    const threshold = new Float32Array(chunkPairs);
     const slicer = new TimeSlicer();
     for (let start = 0; start < p; start += chunkPairs) {
       await slicer.maybeYield();
       const count = Math.min(chunkPairs, p - start);
+      // The chunk's distinct clicked sites, as columns of a small score matrix: its diagonal-like
+      // entries are the thresholds, computed by the same kernel as the candidates' scores.
+      const columnOf = new Map<number, number>();
+      const thresholdAt = new Int32Array(count);
+      const selfAt = new Int32Array(count);
       for (let i = 0; i < count; i++) {
-        const query = pairs.query[start + i]!;
+        const pair = start + i;
+        const query = pairs.query[pair]!;
         queryRows.set(queryEmb.subarray(query * dim, (query + 1) * dim), i * dim);
-        positiveAt[i] = i * s + pairs.site[start + i]!;
+        const row = positiveRow[pair]!;
+        if (!columnOf.has(row)) columnOf.set(row, columnOf.size);
+        thresholdAt[i] = columnOf.get(row)!;
+        selfAt[i] = i * c + Math.max(candidateColumn[pair]!, 0);
       }
-      const belowT = tf.tidy(() => {
-        const raw = tf.matMul(tf.tensor2d(queryRows.subarray(0, count * dim), [count, dim]), siteT);
-        const scores = bias === undefined ? raw : tf.add(raw, bias);
-        const positive = tf.gather(tf.reshape(scores, [-1]), tf.tensor1d(positiveAt.subarray(0, count), 'int32'));
-        // step(positive − score) is 1 exactly where score < positive (the sign of a float difference is
+      const u = columnOf.size;
+      for (let i = 0; i < count; i++) thresholdAt[i] = i * u + thresholdAt[i]!;
+      const [belowT, thresholdT, selfT] = tf.tidy(() => {
+        const qt = tf.tensor2d(queryRows.subarray(0, count * dim), [count, dim]);
+        const rows = tf.tensor1d(Int32Array.from(columnOf.keys()), 'int32');
+        const own = tf.matMul(qt, tf.transpose(tf.gather(positiveEmb, rows)));
+        let limit = tf.gather(tf.reshape(own, [-1]), tf.tensor1d(thresholdAt, 'int32'));
+        if (positiveBias !== undefined) limit = tf.add(limit, tf.gather(positiveBias, tf.tensor1d(positiveRow.subarray(start, start + count), 'int32')));
+        const raw = tf.matMul(qt, candidateT);
+        const scores = candidateBias === undefined ? raw : tf.add(raw, candidateBias);
+        const self = tf.gather(tf.reshape(scores, [-1]), tf.tensor1d(selfAt, 'int32'));
+        // step(limit − score) is 1 exactly where score < limit (the sign of a float difference is
         // exact); a broadcast greaterEqual and a row gather both ran ~10x slower than this on wasm.
-        return tf.sum(tf.step(tf.sub(tf.expandDims(positive, 1), scores)), 1);
+        return [tf.sum(tf.step(tf.sub(tf.expandDims(limit, 1), scores)), 1), limit, self];
       });
       const below = belowT.dataSync();
-      belowT.dispose();
+      threshold.set(thresholdT.dataSync());
+      const self = selfT.dataSync();
+      tf.dispose([belowT, thresholdT, selfT]);
       for (let i = 0; i < count; i++) {
-        const rank = s - below[i]!;
-        // NaN (or no site at least as good as itself) only comes from non-finite scores: refuse it.
-        if (!(rank >= 1)) throw new RangeError(`retrieval: non-finite score for pair ${start + i}`);
-        ranks[start + i] = rank;
+        const pair = start + i;
+        // NaN scores compare false everywhere: refuse them rather than rank silently.
+        if (Number.isNaN(threshold[i]!)) throw new RangeError(`retrieval: non-finite score for pair ${pair}`);
+        const selfCounted = candidateColumn[pair]! >= 0 && self[i]! >= threshold[i]! ? 1 : 0;
+        rivals[pair] = c - below[i]! - selfCounted;
       }
     }
   } finally {
-    siteT.dispose();
-    bias?.dispose();
+    tf.dispose([candidateT, positiveEmb]);
+    candidateBias?.dispose();
+    positiveBias?.dispose();
   }
-  return weightedMetrics(ranks, pairs.weight);
+  return rivals;
 }
 
 /**
@@ -130,11 +165,11 @@ export function popularityMetrics(sitePopularity: Float64Array, pairs: Retrieval
     }
     ranks[i] = s - lo;
   }
-  return weightedMetrics(ranks, pairs.weight);
+  return metricsOfRanks(ranks, pairs.weight);
 }
 
-/** Click-weighted Recall@1, Recall@10 and MRR from 1-based ranks. */
-function weightedMetrics(ranks: Float64Array, weight: Float64Array): RetrievalMetrics {
+/** Click-weighted Recall@1, Recall@10 and MRR from 1-based ranks (an estimated rank need not be an integer). */
+export function metricsOfRanks(ranks: Float64Array, weight: Float64Array): RetrievalMetrics {
   let total = 0;
   let at1 = 0;
   let at10 = 0;
@@ -160,8 +195,32 @@ function rowsOf(emb: Float32Array, dim: number, name: string): number {
   return emb.length / dim;
 }
 
+/** Rows of a site set; ids ascending and distinct (so a pair's site is found by bisection), bias one per site. */
+function scoredRows(sites: ScoredSites, dim: number, name: string): number {
+  const n = rowsOf(sites.emb, dim, `${name} emb`);
+  if (n !== sites.ids.length) throw new RangeError(`retrieval: ${name} have ${sites.ids.length} ids and ${n} embeddings`);
+  for (let i = 1; i < n; i++) {
+    if (!(sites.ids[i]! > sites.ids[i - 1]!)) throw new RangeError(`retrieval: ${name} ids are not ascending at ${i}`);
+  }
+  if (sites.bias !== undefined) {
+    if (sites.bias.length !== n) throw new RangeError(`retrieval: ${name} have ${sites.bias.length} biases for ${n} sites`);
+    const bad = sites.bias.findIndex((b) => !Number.isFinite(b));
+    if (bad >= 0) throw new RangeError(`retrieval: ${name} bias[${bad}] is ${sites.bias[bad]}`);
+  }
+  return n;
+}
+
+/** Where each of `wanted` stands in the ascending `ids`: −1 when absent, which is an error when `required`. */
+function indicesIn(ids: Int32Array, wanted: Int32Array, required: boolean): Int32Array {
+  return Int32Array.from(wanted, (id, i) => {
+    const at = indexInSorted(ids, id);
+    if (at < 0 && required) throw new RangeError(`retrieval: pair ${i} site ${id} is not among the positives`);
+    return at;
+  });
+}
+
 /** Pairs must be parallel, index existing rows and carry a positive total weight. */
-function checkPairs(pairs: RetrievalPairs, queries: number, sites: number): void {
+function checkPairs(pairs: RetrievalPairs, queries: number, sites = Number.POSITIVE_INFINITY): void {
   const { query, site, weight } = pairs;
   const p = query.length;
   if (site.length !== p || weight.length !== p) {

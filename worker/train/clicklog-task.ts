@@ -1,7 +1,8 @@
 import type { Config } from '../../common/config/mod.js';
 import { readClickLogMeta } from '../../common/synthetic-clicklog.js';
 import { clickLogReadOptions, readClickLog } from '../data/clicklog-reader.js';
-import { popularityMetrics, retrievalMetrics, type RetrievalPairs } from '../eval/retrieval-metrics.js';
+import type { EvaluationGroup } from '../eval/evaluation-group.js';
+import { evaluateRetrieval, type RankingPlan } from './held-out-retrieval.js';
 import { ClickLogModel, type ClickBatch } from './clicklog-model.js';
 import { heldOutPairs, prepareClickLog, type ClickLogDataset } from './clicklog-dataset.js';
 import { ExampleOrder } from './example-order.js';
@@ -59,16 +60,24 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
     return { queryFeatures: selectRows(this.data.queryFeatures, queries), queryKeys: queries, sites: Int32Array.from(rows, (i) => rowSite[ev[i]!]!) };
   }
 
-  async evaluate(step: number, tau: number): Promise<Record<string, number | null>> {
+  readonly sharedEvaluation = true;
+
+  async evaluate(step: number, tau: number, group: EvaluationGroup): Promise<Record<string, number | null>> {
     const { queryIds, pairs } = heldOutPairs(this.data, this.config.eval.max_queries);
-    return evaluateRetrieval(this.model, step, tau, {
-      queryFeatures: selectRows(this.data.queryFeatures, queryIds),
-      pairs,
-      siteClicks: this.data.siteClicks,
-      logQ: this.data.logQ,
-      logQInModel: this.logQ !== null,
-      oracleRecallAt10: this.oracleRecallAt10,
-    });
+    return evaluateRetrieval(
+      this.model,
+      step,
+      tau,
+      {
+        queryFeatures: selectRows(this.data.queryFeatures, queryIds),
+        pairs,
+        siteClicks: this.data.siteClicks,
+        logQ: this.data.logQ,
+        logQInModel: this.logQ !== null,
+        oracleRecallAt10: this.oracleRecallAt10,
+      },
+      rankingPlan(this.config, group),
+    );
   }
 
   saveState(): Record<string, CheckpointArray> {
@@ -80,46 +89,9 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
   }
 }
 
-/** The held-out queries and their clicked sites, as {@link evaluateRetrieval} scores them. */
-export interface HeldOut {
-  /** Features of each held-out query (row i = query i of `pairs`). */
-  queryFeatures: FeatureRows;
-  pairs: RetrievalPairs;
-  /** Training clicks per site (the popularity baseline) and log p̂(s) of each site. */
-  siteClicks: Float64Array;
-  logQ: Float32Array;
-  /** True when the towers were trained with logQ correction (then their score alone ranks). */
-  logQInModel: boolean;
-  oracleRecallAt10: number | null;
-}
-
-/**
- * Ranks sites by p(s|q) ∝ p(s)·e^T: the critic T plus log p̂(s). With logQ correction T already
- * subtracts log p̂(s) from the towers' score, so the towers' score alone is the ranking.
- */
-export async function evaluateRetrieval(model: ClickLogModel, step: number, tau: number, h: HeldOut): Promise<Record<string, number | null>> {
-  const { pairs } = h;
-  if (pairs.query.length === 0) return { held_out_pairs: 0 };
-  const sites = Int32Array.from(h.siteClicks, (_, i) => i);
-  const m = await retrievalMetrics({
-    queryEmb: await model.embedQueries(h.queryFeatures),
-    siteEmb: await model.embedSites(sites, step),
-    dim: model.dim,
-    pairs,
-    ...(h.logQInModel ? {} : { siteBias: Float32Array.from(h.logQ, (l) => tau * l) }),
-  });
-  const pop = popularityMetrics(h.siteClicks, pairs);
-  return {
-    recall_at_1: m.recall_at_1,
-    recall_at_10: m.recall_at_10,
-    mrr: m.mrr,
-    popularity_recall_at_1: pop.recall_at_1,
-    popularity_recall_at_10: pop.recall_at_10,
-    popularity_mrr: pop.mrr,
-    oracle_recall_at_10: h.oracleRecallAt10,
-    held_out_pairs: pairs.query.length,
-    held_out_queries: h.queryFeatures.offsets.length - 1,
-  };
+/** How `config` has the held-out pairs ranked by `group`. */
+export function rankingPlan(config: Config, group: EvaluationGroup): RankingPlan {
+  return { group, sitesSample: config.eval.sites_sample, seed: config.seed };
 }
 
 /** The click-log model `config` describes over these site features; tables too large for the machine are one line saying what they need. */

@@ -68,6 +68,9 @@ export class ImageTask implements TrainingTask<ImageBatch> {
     return { indices, query: v.query, key: v.key };
   }
 
+  /** k-NN over the whole reference set: rank 0 evaluates alone. */
+  readonly sharedEvaluation = false;
+
   async evaluate(): Promise<Record<string, number | null>> {
     const e = this.config.eval;
     const px = this.train.rows * this.train.cols;

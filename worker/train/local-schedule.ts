@@ -1,3 +1,4 @@
+import { EVALUATING_ALONE, type EvaluationGroup } from '../eval/evaluation-group.js';
 import type { Config } from '../../common/config/mod.js';
 import { epochOf } from '../../coordinator/data-plan.js';
 import type { JobLog } from '../../coordinator/job-log.js';
@@ -55,6 +56,10 @@ export class LocalSchedule implements StepSchedule {
   async recover(_a: StepAssignment, err: unknown): Promise<void> {
     // Nothing to wait for in a world of one: a failed step ends the run.
     throw err;
+  }
+
+  evaluationGroup(): EvaluationGroup {
+    return EVALUATING_ALONE;
   }
 
   async finish(final: FinalFigures): Promise<void> {

@@ -12,6 +12,7 @@ import { textFeatures } from '../text/text-features.js';
 import type { ClickBatch } from './clicklog-model.js';
 import { countEpochExamples, loadTask } from './load-task.js';
 import { PreparedClickLogTask } from './prepared-clicklog-task.js';
+import { EVALUATING_ALONE } from '../eval/evaluation-group.js';
 
 /** Each row of a batch as text: its site, its query key and its features. */
 function rowsOf(b: ClickBatch, sites: readonly string[]): string[] {
@@ -74,6 +75,6 @@ test('a prepared dataset trains as its click log: an epoch is every training cli
   });
   assert.ok([...byFeatures.values()].every((k) => k.size === 1));
 
-  const figures = await task.evaluate(0, config.temperature.value);
+  const figures = await task.evaluate(0, config.temperature.value, EVALUATING_ALONE);
   assert.ok((figures.held_out_pairs as number) > 0 && (figures.recall_at_10 as number) >= 0, JSON.stringify(figures));
 });

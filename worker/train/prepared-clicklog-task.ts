@@ -1,3 +1,4 @@
+import { partitionPoint } from '../../common/partition-point.js';
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { Config } from '../../common/config/mod.js';
 import { PreparedDataset } from '../dataset/prepared-dataset.js';
@@ -6,7 +7,9 @@ import { ShardedExampleOrder } from '../dataset/sharded-example-order.js';
 import { featureRowsFrom, featurizeAll } from '../text/text-features.js';
 import { logQOf } from './clicklog-dataset.js';
 import type { ClickBatch, ClickLogModel } from './clicklog-model.js';
-import { clickLogModelOf, evaluateRetrieval } from './clicklog-task.js';
+import { clickLogModelOf, rankingPlan } from './clicklog-task.js';
+import { evaluateRetrieval } from './held-out-retrieval.js';
+import type { EvaluationGroup } from '../eval/evaluation-group.js';
 import type { TrainingTask } from './training-task.js';
 
 /** Shards an epoch's block holds: the stream mixes the examples of this many shards at a time. */
@@ -30,6 +33,7 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
   readonly logQ: Float32Array | null;
   readonly order: ShardedExampleOrder;
   readonly trueMi: number | null;
+  readonly sharedEvaluation = true;
   private readonly siteLogQ: Float32Array;
   private readonly loaded = new Map<number, Promise<LoadedShard>>();
 
@@ -90,9 +94,9 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
 
   /**
    * Held-out retrieval over the first `eval.max_queries` held-out queries (in shard order), each with
-   * every site it was clicked with, ranked against every site.
+   * every site it was clicked with, ranked against every site by the members of `group`.
    */
-  async evaluate(step: number, tau: number): Promise<Record<string, number | null>> {
+  async evaluate(step: number, tau: number, group: EvaluationGroup): Promise<Record<string, number | null>> {
     const maxQueries = this.config.eval.max_queries;
     const mask = this.config.clicklog.hash_buckets - 1;
     const queryRow = new Map<number, number>();
@@ -115,14 +119,20 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
         w.push(rows.clicks[r]!);
       }
     }
-    return evaluateRetrieval(this.model, step, tau, {
-      queryFeatures: featureRowsFrom(featureLists),
-      pairs: { query: Int32Array.from(q), site: Int32Array.from(s), weight: Float64Array.from(w) },
-      siteClicks: this.dataset.siteClicks,
-      logQ: this.siteLogQ,
-      logQInModel: this.logQ !== null,
-      oracleRecallAt10: this.dataset.manifest.oracle_recall_at_10,
-    });
+    return evaluateRetrieval(
+      this.model,
+      step,
+      tau,
+      {
+        queryFeatures: featureRowsFrom(featureLists),
+        pairs: { query: Int32Array.from(q), site: Int32Array.from(s), weight: Float64Array.from(w) },
+        siteClicks: this.dataset.siteClicks,
+        logQ: this.siteLogQ,
+        logQInModel: this.logQ !== null,
+        oracleRecallAt10: this.dataset.manifest.oracle_recall_at_10,
+      },
+      rankingPlan(this.config, group),
+    );
   }
 
   saveState(): Record<string, CheckpointArray> {
@@ -156,12 +166,5 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
 
 /** The row whose examples include example `e`: the last row starting at or before it. */
 function rowOf(firstExample: Float64Array, e: number): number {
-  let lo = 0;
-  let hi = firstExample.length - 1;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >>> 1;
-    if (firstExample[mid]! <= e) lo = mid;
-    else hi = mid;
-  }
-  return lo;
+  return partitionPoint(firstExample.length - 1, (r) => firstExample[r]! <= e) - 1;
 }

@@ -1,3 +1,4 @@
+import type { EvaluationGroup } from '../eval/evaluation-group.js';
 import type { StepReport__Output } from '../../proto/generated/infobound/v1/StepReport.js';
 import type { StepFigures } from './step-figures.js';
 
@@ -27,6 +28,8 @@ export interface FinalFigures {
   eval?: Record<string, number | null>;
   /** Seconds the evaluation took (rank 0). */
   eval_seconds?: number;
+  /** Members that shared the evaluation (1: rank 0 alone). */
+  eval_members?: number;
   true_mi?: number | null;
   skipped_inputs: Record<string, number>;
 }
@@ -55,6 +58,11 @@ export interface StepSchedule {
    * on in a new generation; rejects when the failure ends the run.
    */
   recover(a: StepAssignment, err: unknown): Promise<void>;
+  /**
+   * The members that share the evaluation after the last step (this member's place among them, and
+   * their collective); a world of one evaluates alone.
+   */
+  evaluationGroup(): EvaluationGroup;
   /** Hands on the member's final figures and leaves the job; the job's summary follows from them. */
   finish(final: FinalFigures): Promise<void>;
   /** The run stops on an error every member reached (the same non-finite streak): tell the job, then leave. */

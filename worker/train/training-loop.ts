@@ -1,6 +1,7 @@
 import type { InfoboundMetrics } from '../../common/metrics.js';
 import { skippedInputs } from '../../common/run-lines.js';
 import { UserError } from '../../common/user-error.js';
+import { EVALUATING_ALONE, EvaluationGroupError } from '../eval/evaluation-group.js';
 import { applyStep, computeStep, type PendingStep } from './contrastive-step.js';
 import { stepFigures } from './step-figures.js';
 import type { FinalFigures, StepSchedule } from './step-schedule.js';
@@ -97,13 +98,35 @@ export async function runTrainingLoop(run: TrainingRun, schedule: StepSchedule, 
   if (schedule.rank === 0) {
     await run.save();
     metrics?.checkpointNow();
-    if (config.eval.enabled) {
-      o.info?.('evaluating on held-out data');
-      const started = performance.now();
-      final.eval = await task.evaluate(run.step, temperature);
-      final.eval_seconds = (performance.now() - started) / 1000;
-    }
     final.true_mi = task.trueMi;
   }
+  if (config.eval.enabled && (schedule.rank === 0 || task.sharedEvaluation)) Object.assign(final, await evaluateAtEnd(run, schedule, temperature, o));
   await schedule.finish(final);
+}
+
+/**
+ * The held-out evaluation after the last step: shared by every member when the task can split it,
+ * else rank 0's alone. When a member is lost on the way, rank 0 evaluates alone instead, so the job
+ * still gets its figures. Only rank 0's figures are kept.
+ */
+async function evaluateAtEnd(run: TrainingRun, schedule: StepSchedule, temperature: number, o: LoopObserver): Promise<Partial<FinalFigures>> {
+  const { task } = run;
+  const lead = schedule.rank === 0;
+  let group = task.sharedEvaluation ? schedule.evaluationGroup() : EVALUATING_ALONE;
+  if (lead) o.info?.(`evaluating on held-out data${group.world > 1 ? `, shared by ${group.world} members` : ''}`);
+  const started = performance.now();
+  let figures: Record<string, number | null>;
+  try {
+    figures = await task.evaluate(run.step, temperature, group);
+  } catch (err) {
+    if (!(err instanceof EvaluationGroupError)) throw err;
+    if (!lead) return {};
+    o.warn?.(`infobound: the shared evaluation failed (${err.message}); rank 0 evaluates alone`);
+    group = EVALUATING_ALONE;
+    figures = await task.evaluate(run.step, temperature, group);
+  }
+  // A member's Leave ends the generation and so every collective still in flight: nobody leaves
+  // before everyone has its sums. Completing this barrier means every member completed them.
+  if (group.world > 1) await group.sum(new Float32Array(1)).catch(() => {});
+  return lead ? { eval: figures, eval_seconds: (performance.now() - started) / 1000, eval_members: group.world } : {};
 }

@@ -1,4 +1,5 @@
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
+import type { EvaluationGroup } from '../eval/evaluation-group.js';
 import type { ContrastiveModel } from './contrastive-model.js';
 
 /**
@@ -19,8 +20,10 @@ export interface TrainingTask<B> {
   readonly order: { readonly size: number; epochOf(position: number): number };
   /** The batch of the examples at stream positions [start, start + count) (a prepared dataset reads the shards it needs first). */
   batchAt(start: number, count: number): Promise<B> | B;
-  /** Held-out quality figures next to their baselines, for the model after `step` at temperature `tau`. */
-  evaluate(step: number, tau: number): Promise<Record<string, number | null>>;
+  /** True when every member of `evaluate`'s group takes a share of the work; else rank 0 evaluates alone. */
+  readonly sharedEvaluation: boolean;
+  /** Held-out quality figures next to their baselines, for the model after `step` at temperature `tau`, computed with `group`. */
+  evaluate(step: number, tau: number, group: EvaluationGroup): Promise<Record<string, number | null>>;
   /** Model state outside `model.online` (sparse tables, momentum encoder, optimiser rows), as it stands. */
   saveState(): Record<string, CheckpointArray>;
   /** Sets that state from arrays already checked to have saveState()'s names, dtypes and shapes. */
