@@ -1,7 +1,7 @@
 import { loadConfig } from '../common/config/mod.js';
 import { UserError } from '../common/user-error.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';
-import { countEpochExamples } from '../worker/train/load-task.js';
+import { jobEpochOf } from '../worker/train/load-task.js';
 import { formatSummary, printStepLine } from './run-output.js';
 import { configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
@@ -63,7 +63,7 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
   const run = await runCoordinator(config, {
     workers,
     // The coordinator's own count of its data: the epoch every member must agree with.
-    epochSize: () => countEpochExamples(config),
+    epoch: () => jobEpochOf(config),
     ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}),
     port,
     ...(values.host !== undefined ? { host: values.host } : {}),

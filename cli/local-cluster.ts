@@ -9,7 +9,7 @@ import { resolveRunDir, type Config } from '../common/config/mod.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { UserError } from '../common/user-error.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';
-import { countEpochExamples } from '../worker/train/load-task.js';
+import { jobEpochOf } from '../worker/train/load-task.js';
 import { withPreparedData } from '../worker/dataset/prepare-for-run.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
@@ -42,7 +42,7 @@ export async function runLocalCluster(config: Config, o: LocalClusterOptions): P
   const endpoint = await startMetricsEndpoint('coordinator', o.metricsPort?.toString(), '127.0.0.1', o.info);
   const run = await runCoordinator(job, {
     workers: o.workers,
-    epochSize: () => countEpochExamples(job),
+    epoch: () => jobEpochOf(job),
     token,
     step: o.step,
     info: o.info,

@@ -7,6 +7,7 @@ import test from 'node:test';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { runCli } from '../testing/cli-harness.js';
 import { tempDir } from '../testing/test-helpers.js';
+import { ShardedExampleOrder } from '../worker/dataset/sharded-example-order.js';
 import { auditCommits } from './commit-audit.js';
 
 const N = 100;
@@ -98,4 +99,46 @@ test('infobound audit: a real run is exactly once; a tampered trail fails with w
     (await runCli(['audit', join(dir, 'nowhere')])).stderr,
     /^infobound: audit: .*nowhere\/commits\.jsonl: no such file \(is .* a run directory\?\)\n$/,
   );
+});
+
+test('shard ranges of a prepared dataset tile each complete epoch; a block read twice or a shard left out is named', () => {
+  // 11 shards of uneven sizes: three blocks an epoch, the last one short.
+  const order = new ShardedExampleOrder([9, 14, 3, 11, 8, 20, 5, 7, 12, 6, 4], 5, 4);
+  const n = order.size;
+  let cursor = 0;
+  const lines: string[] = [];
+  // Two epochs and a half, at 1, 2 and 3 members in turn: the order is the stream's, whatever the world.
+  for (let step = 1; cursor + 12 <= 2.5 * n; step++) {
+    const world = 1 + (step % 3);
+    const batch = 12 / world;
+    const ranges = Array.from({ length: world }, (_, r) => [cursor + r * batch, batch]);
+    cursor += 12;
+    const shard_ranges = ranges.map(([s, c]) => order.shardRanges(s!, c!));
+    lines.push(JSON.stringify({ step, generation: 1, world, epoch: Math.floor(cursor / n), epoch_size: n, cursor, ranges, shard_ranges }));
+  }
+  const sound = auditCommits(lines.join('\n'));
+  assert.deepEqual(sound.problems, []);
+  assert.deepEqual(sound.complete_epochs, [0, 1]);
+  assert.deepEqual(sound.shards, { epochs: 2, blocks: 6, shards: 22 });
+
+  // The same block positions claimed by a second member of step 3.
+  const forged = lines.map((l, i) => {
+    if (i !== 2) return l;
+    const v = JSON.parse(l) as { shard_ranges: unknown[][] };
+    v.shard_ranges[0] = [...v.shard_ranges[0]!, ...(JSON.parse(lines[1]!) as { shard_ranges: unknown[][] }).shard_ranges[0]!];
+    return JSON.stringify(v);
+  });
+  const twice = auditCommits(forged.join('\n'));
+  assert.ok(
+    twice.problems.some((p) => /step 3: member 0's shard ranges hold \d+ positions, its range \d+/.test(p)),
+    twice.problems.join('\n'),
+  );
+  assert.ok(
+    twice.problems.some((p) => /epoch 0: block of shards [\d,]+: positions \[\d+, \d+\) were read twice/.test(p)),
+    twice.problems.join('\n'),
+  );
+
+  // A line whose shard ranges are not ranges is no commit line.
+  const bad = auditCommits([lines[0]!.replace('"range":[', '"range":["x",')].join('\n'));
+  assert.deepEqual(bad.problems, ['line 1: not a commit line']);
 });

@@ -11,7 +11,7 @@ test('a coordinator without a join token warns once at start-up, naming the plai
   const said: string[] = [];
   const run = await runCoordinator(smallJob(join(dir, 'unused.tsv'), join(dir, 'run'), { steps: 1 }), {
     workers: 1,
-    epochSize: async () => 10,
+    epoch: async () => ({ size: 10 }),
     token: null,
     info: (m) => said.push(m),
   });
@@ -25,7 +25,7 @@ test('a coordinator without a join token warns once at start-up, naming the plai
   const quiet: string[] = [];
   const withToken = await runCoordinator(smallJob(join(dir, 'unused.tsv'), join(dir, 'run2'), { steps: 1 }), {
     workers: 1,
-    epochSize: async () => 10,
+    epoch: async () => ({ size: 10 }),
     token: 'tok',
     info: (m) => quiet.push(m),
   });

@@ -4,6 +4,7 @@ import type { InfoboundMetrics } from '../common/metrics.js';
 import type { StepLine, SummaryLine } from '../common/run-lines.js';
 import { serverCredentials } from '../common/tls-credentials.js';
 import { CoordinatorServer } from './coordinator-server.js';
+import type { JobEpoch } from '../worker/train/load-task.js';
 import { JobLog } from './job-log.js';
 import { RunDirectoryLease } from './run-directory-lease.js';
 
@@ -20,10 +21,10 @@ export interface CoordinatorRun {
 export interface RunCoordinatorOptions {
   workers: number;
   /**
-   * Counts the examples per epoch of the job's data from the coordinator's own config
-   * (worker/train/load-task.ts countEpochExamples); called once the run directory's lease is held.
+   * The epoch of the job's data, from the coordinator's own config (worker/train/load-task.ts
+   * jobEpochOf); called once the run directory's lease is held.
    */
-  epochSize(): Promise<number>;
+  epoch(): Promise<JobEpoch>;
   /** Address to listen on. @default '127.0.0.1' */
   host?: string;
   /** Port to listen on; 0 takes a free one. @default 0 */
@@ -47,15 +48,17 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
   outputDirectory('--run-dir', runDir);
   // Before anything in the directory is read or written: one coordinator per job.
   const lease = await RunDirectoryLease.acquire(runDir);
-  const log = new JobLog(config, runDir, {
-    workers: o.workers,
-    ...(o.step ? { step: o.step } : {}),
-    ...(o.metrics ? { metrics: o.metrics } : {}),
-    ...(o.info ? { info: o.info } : {}),
-  });
   let server: CoordinatorServer;
+  let log: JobLog;
   try {
-    const epochSize = await o.epochSize();
+    const epoch = await o.epoch();
+    log = new JobLog(config, runDir, {
+      workers: o.workers,
+      ...(epoch.shardRanges ? { shardRanges: epoch.shardRanges } : {}),
+      ...(o.step ? { step: o.step } : {}),
+      ...(o.metrics ? { metrics: o.metrics } : {}),
+      ...(o.info ? { info: o.info } : {}),
+    });
     server = await CoordinatorServer.start({
       host: o.host ?? '127.0.0.1',
       port: o.port ?? 0,
@@ -63,7 +66,7 @@ export async function runCoordinator(config: Config, o: RunCoordinatorOptions): 
       credentials: serverCredentials(config.tls),
       certificateIdentity: config.tls.ca !== null && config.tls.mutual && config.tls.worker_identity === 'certificate',
       workers: o.workers,
-      epochSize,
+      epochSize: epoch.size,
       config,
       stateDir: runDir,
       ...(o.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),

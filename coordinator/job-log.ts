@@ -6,6 +6,7 @@ import { stepLine, summarizeSteps, type StepLine, type SummaryLine } from '../co
 import { UserError } from '../common/user-error.js';
 import type { CommitEvent, CoordinatorObserver, LeaveEvent, MembershipEvent } from './coordinator-server.js';
 import { REFUSAL_REASONS } from './rpc-failure.js';
+import type { ShardRange } from '../worker/dataset/sharded-example-order.js';
 
 /** The checkpoint rank 0 writes in the run directory. */
 export const CHECKPOINT_FILE = 'checkpoint.ibck';
@@ -18,6 +19,8 @@ export interface JobLogOptions {
   step?(line: StepLine): void;
   /** The job's Prometheus metrics to keep up to date (served by the caller). */
   metrics?: InfoboundMetrics;
+  /** Where a range of stream positions reads in the shards of a prepared dataset, for each commit line. */
+  shardRanges?(start: number, count: number): ShardRange[];
   info?(message: string): void;
 }
 
@@ -35,8 +38,8 @@ interface MemberFinal {
 /**
  * A job's log in its run directory, fed by the coordinator's events (or, in a single process, by the
  * local schedule's): `run.jsonl` (every logged step line of every member, then the summary),
- * `commits.jsonl` (each committed step with every member's stream range: the audit trail of
- * exactly-once data) and `config.json`. The summary is built here, once, for every mode.
+ * `commits.jsonl` (each committed step with every member's stream range, and on a prepared dataset
+ * the shard blocks it read: the audit trail of exactly-once data) and `config.json`. The summary is built here, once, for every mode.
  */
 export class JobLog {
   /** Resolves with the summary once the last step committed and rank 0 left with its figures; rejects when a member stopped the run. */
@@ -98,6 +101,7 @@ export class JobLog {
         epoch_size: e.epochSize,
         cursor: e.cursor,
         ranges: e.ranges,
+        ...(this.o.shardRanges ? { shard_ranges: e.ranges.map(([start, count]) => this.o.shardRanges!(start, count)) } : {}),
         ...(refused !== '' ? { refused } : {}),
       }) + '\n',
     );

@@ -1,7 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readCheckpoint } from '../common/checkpoint-file.js';
@@ -9,6 +9,8 @@ import type { Config } from '../common/config/mod.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { expectArraysClose, tempDir } from '../testing/test-helpers.js';
 import { BIN, smallJob } from '../testing/cluster-test-helpers.js';
+import { prepareDataset } from '../worker/dataset/prepare-dataset.js';
+import { BLOCK_SHARDS, type ShardRange } from '../worker/dataset/sharded-example-order.js';
 
 const run = promisify(execFile);
 const BATCH = 16;
@@ -53,4 +55,57 @@ test('prepare, then train on the dataset: 2 workers make the update of 1 on the 
   const audit = JSON.parse(await cli(['audit', join(dir, 'cluster'), '--json'])) as { problems: unknown[]; epoch_size: number };
   assert.deepEqual(audit.problems, []);
   assert.equal(audit.epoch_size, prepared.examples, "the coordinator's epoch is the manifest's");
+});
+
+test('on 1, 2 and 3 workers the epochs read the same examples in the same order, and the shard ranges of commits.jsonl tile each epoch', async (t) => {
+  const dir = tempDir(t);
+  const log = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(log, { queries: 100, sites: 20, seed: 21, clicks: 200 });
+  const ds = join(dir, 'ds');
+  const { manifest } = await prepareDataset([log], ds, { read: { warn: () => {} }, holdout: 0.1, shardBytes: 512 });
+  assert.ok(manifest.shards.length >= 2 * BLOCK_SHARDS, `${manifest.shards.length} shards: more than one block`);
+  // 24 examples a step in every world: 2.5 epochs' worth.
+  const steps = Math.ceil((2.5 * manifest.examples) / 24);
+  const trails: string[] = [];
+  const checkpoints = [];
+  for (const world of [1, 2, 3]) {
+    const name = `w${world}`;
+    const c = smallJob(ds, join(dir, name), { steps, batch: 24 / world }, 100);
+    c.clicklog.site_term_group = 4;
+    const summary = await train(c, dir, name, world > 1 ? ['--workers', String(world)] : []);
+    assert.equal(summary.steps, steps);
+    const audit = JSON.parse(await cli(['audit', join(dir, name), '--json'])) as {
+      problems: string[];
+      complete_epochs: number[];
+      shards: { epochs: number; blocks: number; shards: number };
+    };
+    assert.deepEqual(audit.problems, [], name);
+    assert.deepEqual(audit.complete_epochs, [0, 1]);
+    assert.equal(audit.shards.epochs, 2);
+    assert.equal(audit.shards.shards, 2 * manifest.shards.length, 'every shard once an epoch');
+    // Each step's shard ranges in rank order, adjacent pieces of one block merged: what the step read.
+    const read = readFileSync(join(dir, name, 'commits.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const merged: ShardRange[] = [];
+        for (const r of (JSON.parse(l) as { shard_ranges: ShardRange[][] }).shard_ranges.flat()) {
+          const last = merged.at(-1);
+          if (last !== undefined && last.epoch === r.epoch && last.shards.join() === r.shards.join() && last.range[1] === r.range[0])
+            last.range[1] = r.range[1];
+          else merged.push(r);
+        }
+        return JSON.stringify(merged);
+      });
+    trails.push(read.join('\n'));
+    checkpoints.push(await readCheckpoint(join(dir, name, 'checkpoint.ibck')));
+  }
+  assert.equal(trails[1], trails[0], 'the same stream on 2 workers as on 1');
+  assert.equal(trails[2], trails[0], 'the same stream on 3 workers as on 1');
+  // And the workers read the same examples at those positions: the update is the single process's.
+  for (const other of checkpoints.slice(1)) {
+    assert.equal(other.meta.position, checkpoints[0]!.meta.position);
+    for (const name of Object.keys(other.tensors))
+      expectArraysClose(other.tensors[name]!.data, checkpoints[0]!.tensors[name]!.data, { atol: 1e-4, rtol: 1e-3 });
+  }
 });

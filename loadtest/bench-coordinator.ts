@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { healthClient } from '../common/grpc-health-client.js';
 import { defaultConfig } from '../common/config/mod.js';
 import { FakeWorker } from '../testing/fake-worker.js';
-import { countEpochExamples } from '../worker/train/load-task.js';
+import { jobEpochOf } from '../worker/train/load-task.js';
 import type { Assignment__Output } from '../proto/generated/infobound/v1/Assignment.js';
 
 const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));
@@ -80,7 +80,7 @@ async function startCoordinator(dir: string, workers: number): Promise<{ address
   });
   p.removeAllListeners('exit');
   // What the simulated workers must report: the coordinator's own count.
-  return { address, process: p, epochSize: await countEpochExamples(config) };
+  return { address, process: p, epochSize: (await jobEpochOf(config)).size };
 }
 
 /** A gRPC health client of the coordinator, and one timed Check (ms). */

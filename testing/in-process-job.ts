@@ -5,7 +5,7 @@ import type { SummaryLine } from '../common/run-lines.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';
 import { CHECKPOINT_FILE } from '../coordinator/job-log.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
-import { countEpochExamples } from '../worker/train/load-task.js';
+import { jobEpochOf } from '../worker/train/load-task.js';
 import { withPreparedData } from '../worker/dataset/prepare-for-run.js';
 
 /** Options of {@link runInProcessJob}. */
@@ -30,7 +30,7 @@ export async function runInProcessJob(
   const config = await withPreparedData(given, given.run_dir!);
   const run = await runCoordinator(config, {
     workers: o.workers,
-    epochSize: () => countEpochExamples(config),
+    epoch: () => jobEpochOf(config),
     token: null,
     ...(o.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: o.heartbeatTimeoutMs } : {}),
   });

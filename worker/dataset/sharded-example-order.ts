@@ -1,11 +1,28 @@
 import { partitionPoint } from '../../common/partition-point.js';
 import { Rng } from '../../common/random.js';
+import type { DatasetManifest } from './dataset-manifest.js';
 
 /** Where a stream position's example is: its training shard, and its index among the shard's examples. */
 export interface ExampleLocation {
   shard: number;
   /** In [0, the shard's examples): a row with c clicks holds c consecutive indices. */
   example: number;
+}
+
+/** Shards an epoch's block holds: the stream mixes the examples of this many shards at a time. */
+export const BLOCK_SHARDS = 4;
+
+/**
+ * A run of consecutive stream positions inside one block of one epoch: positions [from, to) of the
+ * block's permutation, which reads the examples of `shards` only (commits.jsonl's `shard_ranges`).
+ */
+export interface ShardRange {
+  epoch: number;
+  /** The block's shards, in the epoch's shard order. */
+  shards: number[];
+  /** Examples in the block (its shards' examples): its positions are [0, examples). */
+  examples: number;
+  range: [from: number, to: number];
 }
 
 /**
@@ -34,6 +51,15 @@ export class ShardedExampleOrder {
     if (!Number.isInteger(blockShards) || blockShards < 1) throw new RangeError(`blockShards must be a positive integer, got ${blockShards}`);
   }
 
+  /** The order of a prepared dataset's training shards for `seed`, in blocks of {@link BLOCK_SHARDS}. */
+  static ofDataset(manifest: DatasetManifest, seed: number): ShardedExampleOrder {
+    return new ShardedExampleOrder(
+      manifest.shards.map((s) => s.examples),
+      seed,
+      BLOCK_SHARDS,
+    );
+  }
+
   /** Epoch of a position. */
   epochOf(position: number): number {
     return Math.floor(position / this.size);
@@ -41,9 +67,7 @@ export class ShardedExampleOrder {
 
   /** The examples at positions [start, start + count) (a range may cross epoch boundaries). */
   locate(start: number, count: number): ExampleLocation[] {
-    if (!Number.isSafeInteger(start) || start < 0 || !Number.isInteger(count) || count < 0) {
-      throw new RangeError(`positions [${start}, ${start}+${count}) are not a range of the example stream`);
-    }
+    checkRange(start, count);
     const out: ExampleLocation[] = [];
     for (let i = 0; i < count; i++) {
       const p = start + i;
@@ -53,6 +77,25 @@ export class ShardedExampleOrder {
       const j = feistel(q - block.start, block.size, block.keys);
       const k = partitionPoint(block.starts.length, (s) => block.starts[s]! <= j) - 1;
       out.push({ shard: block.shards[k]!, example: j - block.starts[k]! });
+    }
+    return out;
+  }
+
+  /** The blocks positions [start, start + count) fall in, and where in each (a few per step: a block holds thousands of examples). */
+  shardRanges(start: number, count: number): ShardRange[] {
+    checkRange(start, count);
+    const out: ShardRange[] = [];
+    const end = start + count;
+    let p = start;
+    while (p < end) {
+      const epoch = Math.floor(p / this.size);
+      const blocks = this.epochBlocks(epoch);
+      const q = p % this.size;
+      const block = blocks[partitionPoint(blocks.length, (b) => blocks[b]!.start <= q) - 1]!;
+      const from = q - block.start;
+      const to = Math.min(block.size, from + (end - p));
+      out.push({ epoch, shards: block.shards, examples: block.size, range: [from, to] });
+      p += to - from;
     }
     return out;
   }
@@ -78,6 +121,12 @@ export class ShardedExampleOrder {
       this.cachedEpoch = epoch;
     }
     return this.blocks;
+  }
+}
+
+function checkRange(start: number, count: number): void {
+  if (!Number.isSafeInteger(start) || start < 0 || !Number.isInteger(count) || count < 0) {
+    throw new RangeError(`positions [${start}, ${start}+${count}) are not a range of the example stream`);
   }
 }
 

@@ -7,6 +7,7 @@ import { ClickLogTask, noTrainingClicks } from './clicklog-task.js';
 import { ImageTask, imageEpochSize } from './image-task.js';
 import { isDatasetDirectory, readManifest } from '../dataset/dataset-manifest.js';
 import { PreparedClickLogTask } from './prepared-clicklog-task.js';
+import { ShardedExampleOrder, type ShardRange } from '../dataset/sharded-example-order.js';
 import type { TrainingTask } from './training-task.js';
 
 /** Loads the data named by `config.data` and builds the model of its kind. */
@@ -22,15 +23,26 @@ export async function loadClickLogTask(config: Config, warn?: (message: string) 
   return (await isDatasetDirectory(config.data!)) ? PreparedClickLogTask.load(config) : ClickLogTask.load(config, warn);
 }
 
+/** The job's epoch as a coordinator plans it. */
+export interface JobEpoch {
+  /** Examples per epoch. */
+  size: number;
+  /** For a prepared dataset: the shard blocks a range of stream positions reads (commits.jsonl's `shard_ranges`). */
+  shardRanges?(start: number, count: number): ShardRange[];
+}
+
 /**
- * Examples per epoch of the data `config` names, counted as a worker's task would count them, without
- * building a model: what a coordinator plans over (its own count, never a joiner's).
+ * The epoch of the data `config` names, counted as a worker's task would count it, without building a
+ * model: what a coordinator plans over (its own count, never a joiner's). A prepared dataset's comes
+ * from its manifest, with no pass over the data.
  */
-export async function countEpochExamples(config: Config): Promise<number> {
+export async function jobEpochOf(config: Config): Promise<JobEpoch> {
   requireData(config);
-  if (resolveKind(config) === 'images') return imageEpochSize(config, (await readImageDataset(config.data!, 'train')).count);
-  // A prepared dataset says so in its manifest: no pass over the data.
-  if (await isDatasetDirectory(config.data!)) return (await readManifest(config.data!)).examples;
+  if (resolveKind(config) === 'images') return { size: imageEpochSize(config, (await readImageDataset(config.data!, 'train')).count) };
+  if (await isDatasetDirectory(config.data!)) {
+    const order = ShardedExampleOrder.ofDataset(await readManifest(config.data!), config.seed);
+    return { size: order.size, shardRanges: (start, count) => order.shardRanges(start, count) };
+  }
   // Quiet: the workers report the skipped lines.
   const log = await readClickLog(
     config.data!,
@@ -38,7 +50,7 @@ export async function countEpochExamples(config: Config): Promise<number> {
   );
   const count = trainingClickCount(log, config.clicklog.holdout);
   if (count === 0) throw noTrainingClicks(config);
-  return count;
+  return { size: count };
 }
 
 function requireData(config: Config): void {

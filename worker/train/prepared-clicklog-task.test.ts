@@ -10,7 +10,7 @@ import { isHeldOutQuery } from '../data/holdout-split.js';
 import { prepareDataset } from '../dataset/prepare-dataset.js';
 import { textFeatures } from '../text/text-features.js';
 import type { ClickBatch } from './clicklog-model.js';
-import { countEpochExamples, loadTask } from './load-task.js';
+import { jobEpochOf, loadTask } from './load-task.js';
 import { PreparedClickLogTask } from './prepared-clicklog-task.js';
 import { EVALUATING_ALONE } from '../eval/evaluation-group.js';
 
@@ -36,7 +36,7 @@ test('a prepared dataset trains as its click log: an epoch is every training cli
   const task = await loadTask(config);
   assert.ok(task instanceof PreparedClickLogTask);
   const n = task.order.size;
-  assert.equal(await countEpochExamples(config), n, 'the coordinator counts from the manifest');
+  assert.equal((await jobEpochOf(config)).size, n, 'the coordinator counts from the manifest');
 
   // The expected examples: every training row of the log, once per click, featurised as training does.
   const whole = await readClickLog(log);

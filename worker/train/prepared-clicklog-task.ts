@@ -3,7 +3,7 @@ import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { Config } from '../../common/config/mod.js';
 import { PreparedDataset } from '../dataset/prepared-dataset.js';
 import type { ShardRows } from '../dataset/shard-file.js';
-import { ShardedExampleOrder } from '../dataset/sharded-example-order.js';
+import { BLOCK_SHARDS, ShardedExampleOrder } from '../dataset/sharded-example-order.js';
 import { featureRowsFrom, featurizeAll } from '../text/text-features.js';
 import { logQOf } from './clicklog-dataset.js';
 import type { ClickBatch, ClickLogModel } from './clicklog-model.js';
@@ -11,9 +11,6 @@ import { clickLogModelOf, rankingPlan } from './clicklog-task.js';
 import { evaluateRetrieval } from './held-out-retrieval.js';
 import type { EvaluationGroup } from '../eval/evaluation-group.js';
 import type { TrainingTask } from './training-task.js';
-
-/** Shards an epoch's block holds: the stream mixes the examples of this many shards at a time. */
-const BLOCK_SHARDS = 4;
 
 /** A training shard as a batch reads it: its rows, and where each row's examples start. */
 interface LoadedShard {
@@ -43,11 +40,7 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
   ) {
     const m = dataset.manifest;
     this.model = clickLogModelOf(config, featurizeAll(dataset.sites, config.clicklog.hash_buckets));
-    this.order = new ShardedExampleOrder(
-      m.shards.map((s) => s.examples),
-      config.seed,
-      BLOCK_SHARDS,
-    );
+    this.order = ShardedExampleOrder.ofDataset(m, config.seed);
     this.siteLogQ = logQOf(dataset.siteClicks);
     this.logQ = config.clicklog.logq_correction ? this.siteLogQ : null;
     this.trueMi = m.true_mi;

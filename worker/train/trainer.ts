@@ -47,7 +47,12 @@ export async function train(given: Config, observer: TrainObserver = {}): Promis
       await run.restoreFile(config.train.resume);
       observer.info?.(`resumed from ${config.train.resume} at step ${run.step}`);
     }
-    const log = new JobLog(config, runDir, { workers: 1, ...(observer.step ? { step: observer.step } : {}) });
+    const { order } = task;
+    const log = new JobLog(config, runDir, {
+      workers: 1,
+      ...(order.shardRanges ? { shardRanges: (start: number, count: number) => order.shardRanges!(start, count) } : {}),
+      ...(observer.step ? { step: observer.step } : {}),
+    });
     await runTrainingLoop(run, new LocalSchedule(run, config, log), observer);
     return await log.summary;
   } finally {

@@ -1,6 +1,7 @@
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { EvaluationGroup } from '../eval/evaluation-group.js';
 import type { ContrastiveModel } from './contrastive-model.js';
+import type { ShardRange } from '../dataset/sharded-example-order.js';
 
 /**
  * One kind of training (click logs, images) as the trainer drives it: a model, a stream of batches,
@@ -16,8 +17,11 @@ export interface TrainingTask<B> {
   readonly trueMi: number | null;
   /** Bad input lines skipped while loading, by reason. */
   readonly skipped: Record<string, number>;
-  /** The job's example stream (every worker computes the same one): examples per epoch, and a position's epoch. */
-  readonly order: { readonly size: number; epochOf(position: number): number };
+  /**
+   * The job's example stream (every worker computes the same one): examples per epoch, a position's
+   * epoch, and on a prepared dataset the shard blocks a range of positions reads.
+   */
+  readonly order: { readonly size: number; epochOf(position: number): number; shardRanges?(start: number, count: number): ShardRange[] };
   /** The batch of the examples at stream positions [start, start + count) (a prepared dataset reads the shards it needs first). */
   batchAt(start: number, count: number): Promise<B> | B;
   /** True when every member of `evaluate`'s group takes a share of the work; else rank 0 evaluates alone. */
