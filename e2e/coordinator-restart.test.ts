@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { tempDir } from '../testing/test-helpers.js';
+import { auditCommits } from '../coordinator/commit-audit.js';
+import { preparedSyntheticClickLog } from '../testing/prepared-click-log.js';
 import { exited, freePort, smallJob, startCli, writeConfig } from '../testing/cluster-test-helpers.js';
 
 // Far more steps than the kill points (step 12): the job must still be running when it is killed.
@@ -68,11 +70,10 @@ test('a coordinator killed and started again resumes from the last checkpoint; t
   assert.equal(next, STEPS * 2 * 16);
 });
 
-test('a job stopped whole resumes from its checkpoint on a different worker count', { timeout: 120_000 }, async (t) => {
+test('a job on a prepared dataset stopped whole resumes from its checkpoint on a different worker count', { timeout: 120_000 }, async (t) => {
   const dir = tempDir(t);
-  const data = join(dir, 'clicks.tsv');
-  await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 25 });
-  const cfg = writeConfig(dir, 'config', smallJob(data, join(dir, 'run'), { steps: STEPS, checkpoint_every: 5 }));
+  const { dataset } = await preparedSyntheticClickLog(dir, { queries: 1000, sites: 100, seed: 25 }, 16 * 1024);
+  const cfg = writeConfig(dir, 'config', smallJob(dataset, join(dir, 'run'), { steps: STEPS, checkpoint_every: 5 }));
   const port = String(await freePort());
   const worker = (i: number) => startCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--config', cfg, '--worker-id', `w${i}`]);
 
@@ -107,4 +108,10 @@ test('a job stopped whole resumes from its checkpoint on a different worker coun
     .split('\n')
     .map((l) => JSON.parse(l) as { step: number; world: number });
   assert.ok(commits.some((c) => c.world === 3) && commits.at(-1)!.world === 1);
+  // The steps after the checkpoint were committed again at one worker: the later commits count, and
+  // the positions and shard blocks they read are still each read once.
+  const audit = auditCommits(readFileSync(join(dir, 'run', 'commits.jsonl'), 'utf8'));
+  assert.deepEqual(audit.problems, []);
+  assert.equal(audit.rollbacks.length, 1);
+  assert.notEqual(audit.shards, null);
 });

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
+import { auditCommits } from '../coordinator/commit-audit.js';
+import { preparedSyntheticClickLog } from '../testing/prepared-click-log.js';
 import { tempDir } from '../testing/test-helpers.js';
 import { exited, smallJob, startJob, writeConfig } from '../testing/cluster-test-helpers.js';
 
@@ -11,12 +13,14 @@ import { exited, smallJob, startJob, writeConfig } from '../testing/cluster-test
 const STEPS = 60;
 const BATCH = 16;
 
-test('a worker killed mid-step: the others roll back, re-form the ring and finish; every example counted once', { timeout: 120_000 }, async (t) => {
+test('a worker killed mid-step on a prepared dataset: the others roll back, re-form the ring and finish; every example and shard counted once', {
+  timeout: 120_000,
+}, async (t) => {
   const dir = tempDir(t);
-  const data = join(dir, 'clicks.tsv');
-  // ~540 training clicks: the 30 steps of 32–48 examples run through more than one epoch.
-  await writeSyntheticClickLog(data, { queries: 300, sites: 30, seed: 21, clicks: 600 });
-  const cfg = writeConfig(dir, 'config', smallJob(data, join(dir, 'run'), { steps: STEPS, batch: BATCH }));
+  // A prepared dataset of ~540 training clicks in several shard blocks: the 30 steps of 32–48
+  // examples run through more than one epoch.
+  const { dataset, manifest } = await preparedSyntheticClickLog(dir, { queries: 300, sites: 30, seed: 21, clicks: 600 });
+  const cfg = writeConfig(dir, 'config', smallJob(dataset, join(dir, 'run'), { steps: STEPS, batch: BATCH }));
 
   const { coordinator, workers, log } = await startJob(t, cfg, 3, ['--heartbeat-timeout', '1000']);
 
@@ -69,6 +73,10 @@ test('a worker killed mid-step: the others roll back, re-form the ring and finis
       for (const [start, count] of c.ranges) inEpoch += Math.max(0, Math.min(start + count, (e + 1) * epochSize) - Math.max(start, e * epochSize));
     assert.equal(inEpoch, epochSize, `epoch ${e}: committed examples equal the data set's size`);
   }
+  // And in the shards: each complete epoch read every block's positions once, every shard once.
+  const audit = auditCommits(readFileSync(join(dir, 'run', 'commits.jsonl'), 'utf8'));
+  assert.deepEqual(audit.problems, []);
+  assert.ok(audit.shards!.epochs >= 2 && audit.shards!.shards === audit.shards!.epochs * manifest.shards.length, JSON.stringify(audit.shards));
 });
 
 test('a worker sent SIGTERM finishes its step and leaves: the others go on at once, and the coordinator stops cleanly on SIGTERM', {

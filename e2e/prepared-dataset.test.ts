@@ -9,7 +9,7 @@ import type { Config } from '../common/config/mod.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { expectArraysClose, tempDir } from '../testing/test-helpers.js';
 import { BIN, smallJob } from '../testing/cluster-test-helpers.js';
-import { prepareDataset } from '../worker/dataset/prepare-dataset.js';
+import { preparedSyntheticClickLog } from '../testing/prepared-click-log.js';
 import { BLOCK_SHARDS, type ShardRange } from '../worker/dataset/sharded-example-order.js';
 
 const run = promisify(execFile);
@@ -59,10 +59,7 @@ test('prepare, then train on the dataset: 2 workers make the update of 1 on the 
 
 test('on 1, 2 and 3 workers the epochs read the same examples in the same order, and the shard ranges of commits.jsonl tile each epoch', async (t) => {
   const dir = tempDir(t);
-  const log = join(dir, 'clicks.tsv');
-  await writeSyntheticClickLog(log, { queries: 100, sites: 20, seed: 21, clicks: 200 });
-  const ds = join(dir, 'ds');
-  const { manifest } = await prepareDataset([log], ds, { read: { warn: () => {} }, holdout: 0.1, shardBytes: 512 });
+  const { dataset: ds, manifest } = await preparedSyntheticClickLog(dir, { queries: 100, sites: 20, seed: 21, clicks: 200 }, 512);
   assert.ok(manifest.shards.length >= 2 * BLOCK_SHARDS, `${manifest.shards.length} shards: more than one block`);
   // 24 examples a step in every world: 2.5 epochs' worth.
   const steps = Math.ceil((2.5 * manifest.examples) / 24);
