@@ -4,7 +4,7 @@ import { UserError } from '../../common/user-error.js';
 import { TRIGRAM_SALT, WORD_SALT } from '../text/text-features.js';
 
 /** Marks a prepared click-log dataset's manifest (bumped whenever the layout changes). */
-export const DATASET_FORMAT = 'infobound-clicklog-dataset-v1';
+export const DATASET_FORMAT = 'infobound-clicklog-dataset-v2';
 /** The manifest's file name inside a dataset directory; a directory without it is not a dataset. */
 export const MANIFEST_FILE = 'manifest.json';
 
@@ -51,6 +51,8 @@ export interface DatasetManifest {
   examples: number;
   /** The site vocabulary: `sites.tsv`, one `site<TAB>training clicks` per line, line i = site id i. */
   sites: { file: string; count: number; sha256: string };
+  /** The sites' training clicks and name feature hashes, what a worker reads at start (worker/dataset/site-features-file.ts). */
+  site_features: { file: string; bytes: number; sha256: string };
   shards: ShardEntry[];
   held_out: ShardEntry[];
   /** From a synthetic log's sidecar (gen-clicklog), when the only source has one. */
@@ -83,7 +85,10 @@ export async function readManifest(dir: string): Promise<DatasetManifest> {
     throw fail(e.code === 'ENOENT' ? 'no manifest: not a prepared dataset (infobound prepare makes one)' : `unreadable (${e.code ?? e.message})`);
   }
   const m = raw as DatasetManifest;
-  if (typeof m !== 'object' || m === null || m.format !== DATASET_FORMAT) throw fail(`not a dataset of format ${DATASET_FORMAT}`);
+  if (typeof m !== 'object' || m === null || m.format !== DATASET_FORMAT) {
+    const older = typeof m?.format === 'string' && m.format.startsWith('infobound-clicklog-dataset-');
+    throw fail(older ? `of format ${m.format}, and this trainer reads ${DATASET_FORMAT}: prepare it again` : `not a dataset of format ${DATASET_FORMAT}`);
+  }
   const mine = currentFeaturizer();
   const theirs = m.featurizer ?? {};
   for (const key of Object.keys(mine) as (keyof FeaturizerIdentity)[]) {
@@ -98,5 +103,8 @@ export async function readManifest(dir: string): Promise<DatasetManifest> {
   if (m.shards.length === 0) throw fail('holds no training shard');
   if (!count(m.examples) || m.examples !== m.shards.reduce((n, s) => n + s.examples, 0)) throw fail('examples do not add up over the shards');
   if (typeof m.sites?.file !== 'string' || !count(m.sites.count) || m.sites.count < 1) throw fail('corrupt site vocabulary entry');
+  if (typeof m.site_features?.file !== 'string' || !/^[\w.-]+$/.test(m.site_features.file) || typeof m.site_features.sha256 !== 'string') {
+    throw fail('corrupt site features entry');
+  }
   return m;
 }

@@ -38,12 +38,13 @@ test('prepare: the rows of a click log, featurised and split as training splits 
   assert.equal(manifest.lines, whole.lines);
 
   const ds = await PreparedDataset.open(out, 2);
+  const names = await ds.siteNames();
   const rows: { site: string; clicks: number; features: number[] }[] = [];
   for (let i = 0; i < manifest.shards.length; i++) {
     const s = await ds.trainShard(i);
     for (let r = 0; r < s.site.length; r++) {
       rows.push({
-        site: ds.sites[s.site[r]!]!,
+        site: names[s.site[r]!]!,
         clicks: s.clicks[r]!,
         features: Array.from(s.featureHashes.subarray(s.featureOffsets[r]!, s.featureOffsets[r + 1]!)),
       });
@@ -53,12 +54,13 @@ test('prepare: the rows of a click log, featurised and split as training splits 
     rows,
     train.map((r) => ({ site: r.site, clicks: r.clicks, features: textFeatureHashes(r.query) })),
   );
-  // Each site's training clicks: the logQ frequencies.
+  // Each site's training clicks (the logQ frequencies) and its name's features, as training makes them.
   const clicksOf = new Map<string, number>();
   for (const r of train) clicksOf.set(r.site, (clicksOf.get(r.site) ?? 0) + r.clicks);
+  const { clicks, featureOffsets, featureHashes } = ds.sites;
   assert.deepEqual(
-    ds.sites.map((s, i) => [s, ds.siteClicks[i]]),
-    ds.sites.map((s) => [s, clicksOf.get(s) ?? 0]),
+    names.map((s, i) => [s, clicks[i], Array.from(featureHashes.subarray(featureOffsets[i]!, featureOffsets[i + 1]!))]),
+    names.map((s) => [s, clicksOf.get(s) ?? 0, textFeatureHashes(s)]),
   );
   let heldRows = 0;
   for (let i = 0; i < manifest.held_out.length; i++) heldRows += (await ds.heldOutShard(i)).site.length;
@@ -120,7 +122,15 @@ test('a missing or altered shard, an altered vocabulary and another featuriser a
 
   const sites = await fresh('sites');
   writeFileSync(join(sites, 'sites.tsv'), 'x\t1\n');
-  await assert.rejects(PreparedDataset.open(sites), /sites\.tsv: corrupt/);
+  await assert.rejects((await PreparedDataset.open(sites)).siteNames(), /sites\.tsv: corrupt/);
+  writeFileSync(join(sites, 'sites.ibsites'), 'IBSITES1');
+  await assert.rejects(PreparedDataset.open(sites), /dataset site features .*sites\.ibsites: corrupt/);
+
+  const older = await fresh('older');
+  const v1 = JSON.parse(readFileSync(join(older, MANIFEST_FILE), 'utf8'));
+  v1.format = 'infobound-clicklog-dataset-v1';
+  writeFileSync(join(older, MANIFEST_FILE), JSON.stringify(v1));
+  await assert.rejects(PreparedDataset.open(older), /of format infobound-clicklog-dataset-v1, and this trainer reads infobound-clicklog-dataset-v\d+: prepare it again/);
 
   const other = await fresh('other');
   const m = JSON.parse(readFileSync(join(other, MANIFEST_FILE), 'utf8'));

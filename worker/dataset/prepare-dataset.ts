@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -10,9 +9,13 @@ import { heldOutBelow, queryHashOf } from '../data/holdout-split.js';
 import { textFeatureHashes } from '../text/text-features.js';
 import { currentFeaturizer, DATASET_FORMAT, MANIFEST_FILE, readManifest, type DatasetManifest, type ShardEntry } from './dataset-manifest.js';
 import { encodeShard, shardBytes } from './shard-file.js';
+import { sha256Of } from './checked-file.js';
+import { encodeSiteFeatures } from './site-features-file.js';
 
 /** More distinct sites than one Map holds (2^24) is refused with a clear line, not a RangeError. */
 const MAX_SITES = 2 ** 24;
+/** The site vocabulary's clicks and feature hashes (worker/dataset/site-features-file.ts). */
+const SITE_FEATURES_FILE = 'sites.ibsites';
 
 /** Options of {@link prepareDataset}. */
 export interface PrepareOptions {
@@ -131,7 +134,7 @@ class ShardBuilder {
       featureOffsets: this.offsets.subarray(0, this.rows + 1),
       featureHashes: this.hashes.subarray(0, this.features),
     });
-    const entry = { file, rows: this.rows, examples: this.examples, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+    const entry = { file, rows: this.rows, examples: this.examples, bytes: bytes.length, sha256: sha256Of(bytes) };
     this.rows = 0;
     this.features = 0;
     this.examples = 0;
@@ -248,6 +251,8 @@ async function writeShards(files: string[], sources: DatasetManifest['sources'],
 
   const sitesText = siteNames.map((name, i) => `${name}\t${siteClicks[i]}\n`).join('');
   await writeFile(join(work, 'sites.tsv'), sitesText);
+  const siteFeatures = encodeSiteFeatures(siteNames, siteClicks);
+  await writeFile(join(work, SITE_FEATURES_FILE), siteFeatures);
   const meta = files.length === 1 ? await readClickLogMeta(files[0]!) : null;
   return {
     format: DATASET_FORMAT,
@@ -260,7 +265,8 @@ async function writeShards(files: string[], sources: DatasetManifest['sources'],
     capped_rows: capped,
     skipped: Object.fromEntries(Object.entries(skipped).filter(([, n]) => n > 0)),
     examples,
-    sites: { file: 'sites.tsv', count: siteNames.length, sha256: createHash('sha256').update(sitesText).digest('hex') },
+    sites: { file: 'sites.tsv', count: siteNames.length, sha256: sha256Of(sitesText) },
+    site_features: { file: SITE_FEATURES_FILE, bytes: siteFeatures.length, sha256: sha256Of(siteFeatures) },
     shards,
     held_out: heldOut,
     true_mi: meta?.true_mi ?? null,

@@ -1,25 +1,25 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../common/user-error.js';
+import { readChecked } from './checked-file.js';
 import { readManifest, type DatasetManifest, type ShardEntry } from './dataset-manifest.js';
 import { readShard, type ShardRows } from './shard-file.js';
+import { readSiteFeatures, type SiteFeatures } from './site-features-file.js';
 
 /**
- * A prepared click-log dataset, opened: its manifest and site vocabulary in memory, its shards read
- * on demand (each checked against the manifest's SHA-256 when read) and a few kept, so a reader's
- * memory follows the shards it is using, not the dataset's size.
+ * A prepared click-log dataset, opened: its manifest and the sites' clicks and feature hashes in
+ * memory, the site names read when first asked for, its shards read on demand (each checked against
+ * the manifest's SHA-256 when read) and a few kept, so a reader's memory follows the shards it is
+ * using, not the dataset's size.
  */
 export class PreparedDataset {
   private readonly cache = new Map<string, Promise<ShardRows>>();
+  private names?: Promise<string[]>;
 
   private constructor(
     readonly dir: string,
     readonly manifest: DatasetManifest,
-    /** Site names; the index is the site id. */
-    readonly sites: string[],
-    /** Training clicks of each site (the logQ frequencies). */
-    readonly siteClicks: Float64Array,
+    /** Each site's training clicks (the logQ frequencies) and feature hashes; the index is the site id. */
+    readonly sites: SiteFeatures,
     /** Shards kept in memory at once. */
     private readonly keep: number,
   ) {}
@@ -27,8 +27,14 @@ export class PreparedDataset {
   /** Opens the dataset in `dir`, keeping up to `keep` shards in memory (default 4). */
   static async open(dir: string, keep = 4): Promise<PreparedDataset> {
     const manifest = await readManifest(dir);
-    const { names, clicks } = await readSites(dir, manifest);
-    return new PreparedDataset(dir, manifest, names, clicks, keep);
+    const sites = await readSiteFeatures(join(dir, manifest.site_features.file), { sha256: manifest.site_features.sha256, count: manifest.sites.count });
+    return new PreparedDataset(dir, manifest, sites, keep);
+  }
+
+  /** Site names; the index is the site id (read from sites.tsv once, when first asked for). */
+  siteNames(): Promise<string[]> {
+    this.names ??= readSiteNames(this.dir, this.manifest);
+    return this.names;
   }
 
   /** Training shard `i`'s rows (site ids checked against the vocabulary). */
@@ -50,9 +56,9 @@ export class PreparedDataset {
       return hit;
     }
     const path = join(this.dir, entry.file);
+    const count = this.manifest.sites.count;
     const loading = readShard(path, entry).then((rows) => {
-      for (const s of rows.site)
-        if (s < 0 || s >= this.sites.length) throw new UserError(`dataset shard ${path}: site id ${s} outside the vocabulary of ${this.sites.length}`);
+      for (const s of rows.site) if (s < 0 || s >= count) throw new UserError(`dataset shard ${path}: site id ${s} outside the vocabulary of ${count}`);
       return rows;
     });
     this.cache.set(entry.file, loading);
@@ -62,24 +68,12 @@ export class PreparedDataset {
   }
 }
 
-/** The site vocabulary of a dataset: names and training clicks, checked against the manifest's SHA-256. */
-async function readSites(dir: string, m: DatasetManifest): Promise<{ names: string[]; clicks: Float64Array }> {
+/** The site names of a dataset (sites.tsv: `site<TAB>training clicks` per line), checked against the manifest. */
+async function readSiteNames(dir: string, m: DatasetManifest): Promise<string[]> {
   const path = join(dir, m.sites.file);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new UserError(`dataset ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  if (createHash('sha256').update(text).digest('hex') !== m.sites.sha256) throw new UserError(`dataset ${path}: corrupt (its SHA-256 is not the manifest's)`);
+  const text = (await readChecked(path, m.sites.sha256, 'dataset')).toString('utf8');
   const names: string[] = [];
-  const clicks = new Float64Array(m.sites.count);
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const tab = line.lastIndexOf('\t');
-    if (names.length < clicks.length) clicks[names.length] = Number(line.slice(tab + 1));
-    names.push(line.slice(0, tab));
-  }
+  for (const line of text.split('\n')) if (line !== '') names.push(line.slice(0, line.lastIndexOf('\t')));
   if (names.length !== m.sites.count) throw new UserError(`dataset ${path}: ${names.length} sites, the manifest says ${m.sites.count}`);
-  return { names, clicks };
+  return names;
 }

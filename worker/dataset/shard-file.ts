@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { UserError } from '../../common/user-error.js';
+import { readChecked } from './checked-file.js';
 
 /**
  * One shard of a prepared click-log dataset: rows of (site id, clicks, query key, query features),
@@ -53,15 +52,7 @@ export function encodeShard(rows: ShardRows): Buffer {
  * a missing, truncated or altered shard is a one-line UserError naming it.
  */
 export async function readShard(path: string, expected: { sha256: string; rows: number }): Promise<ShardRows> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    throw new UserError(`dataset shard ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
-  const digest = createHash('sha256').update(bytes).digest('hex');
-  if (digest !== expected.sha256) throw new UserError(`dataset shard ${path}: corrupt (its SHA-256 is not the manifest's): prepare the dataset again`);
-  return decodeShard(bytes, path, expected.rows);
+  return decodeShard(await readChecked(path, expected.sha256, 'dataset shard'), path, expected.rows);
 }
 
 /** The columns of a shard's bytes, with its structure checked (a shard that passed its checksum was written by us, but the manifest may be another's). */

@@ -78,7 +78,7 @@ export async function exportTowers(r: ExportRequest): Promise<ExportSummary> {
     prefix,
     layers: LAYERS,
   });
-  const sites = task.siteNames;
+  const sites = await task.siteNames();
   say(`embedding ${sites.length} sites`);
   const embeddings = await m.embedSites(
     Int32Array.from(sites, (_, i) => i),

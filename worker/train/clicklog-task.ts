@@ -48,7 +48,7 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
   }
 
   /** Site names; the index is the site id. */
-  get siteNames(): readonly string[] {
+  async siteNames(): Promise<readonly string[]> {
     return this.data.log.sites;
   }
 

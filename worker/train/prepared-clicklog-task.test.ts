@@ -40,7 +40,7 @@ test('a prepared dataset trains as its click log: an epoch is every training cli
 
   // The expected examples: every training row of the log, once per click, featurised as training does.
   const whole = await readClickLog(log);
-  const sites = (task as PreparedClickLogTask).dataset.sites;
+  const sites = await (task as PreparedClickLogTask).siteNames();
   const expected: string[] = [];
   const epoch = (await task.batchAt(0, n)) as ClickBatch;
   // Query keys are hashes: learn each query's from the epoch by its features and site.

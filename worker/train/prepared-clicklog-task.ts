@@ -4,7 +4,8 @@ import type { Config } from '../../common/config/mod.js';
 import { PreparedDataset } from '../dataset/prepared-dataset.js';
 import type { ShardRows } from '../dataset/shard-file.js';
 import { BLOCK_SHARDS, ShardedExampleOrder } from '../dataset/sharded-example-order.js';
-import { featureRowsFrom, featurizeAll } from '../text/text-features.js';
+import { featureRowsFrom } from '../text/text-features.js';
+import { siteFeatureRows } from '../dataset/site-features-file.js';
 import { logQOf } from './clicklog-dataset.js';
 import type { ClickBatch, ClickLogModel } from './clicklog-model.js';
 import { clickLogModelOf, rankingPlan } from './clicklog-task.js';
@@ -39,9 +40,9 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
     readonly config: Config,
   ) {
     const m = dataset.manifest;
-    this.model = clickLogModelOf(config, featurizeAll(dataset.sites, config.clicklog.hash_buckets));
+    this.model = clickLogModelOf(config, siteFeatureRows(dataset.sites, config.clicklog.hash_buckets));
     this.order = ShardedExampleOrder.ofDataset(m, config.seed);
-    this.siteLogQ = logQOf(dataset.siteClicks);
+    this.siteLogQ = logQOf(dataset.sites.clicks);
     this.logQ = config.clicklog.logq_correction ? this.siteLogQ : null;
     this.trueMi = m.true_mi;
     this.description =
@@ -60,8 +61,8 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
   }
 
   /** Site names; the index is the site id. */
-  get siteNames(): readonly string[] {
-    return this.dataset.sites;
+  siteNames(): Promise<readonly string[]> {
+    return this.dataset.siteNames();
   }
 
   async batchAt(start: number, count: number): Promise<ClickBatch> {
@@ -119,7 +120,7 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
       {
         queryFeatures: featureRowsFrom(featureLists),
         pairs: { query: Int32Array.from(q), site: Int32Array.from(s), weight: Float64Array.from(w) },
-        siteClicks: this.dataset.siteClicks,
+        siteClicks: this.dataset.sites.clicks,
         logQ: this.siteLogQ,
         logQInModel: this.logQ !== null,
         oracleRecallAt10: this.dataset.manifest.oracle_recall_at_10,
