@@ -6,23 +6,12 @@
  * parses and interns every row into memory). Each runs in its own process so that its peak RSS is
  * its own. The issue's goal: prepare at ≥ 1 M rows/s on this 2-core machine.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
-import { readClickLog } from '../worker/data/clicklog-reader.js';
-import { prepareDataset } from '../worker/dataset/prepare-dataset.js';
-
-/** What one measured pass reports (the `--json` field names are an interface). */
-interface PassResult {
-  pass: 'read_clicklog' | 'prepare';
-  rows: number;
-  seconds: number;
-  rows_per_s: number;
-  peak_rss_bytes: number;
-}
+import { runPass, type PassResult } from './prepare-pass.js';
 
 const GOAL_ROWS_PER_S = 1e6;
 
@@ -32,29 +21,10 @@ const { values } = parseArgs({
     queries: { type: 'string', default: '400000' },
     sites: { type: 'string', default: '40000' },
     clicks: { type: 'string', default: '8000000' },
-    one: { type: 'string' },
-    data: { type: 'string' },
-    out: { type: 'string' },
   },
 });
 
-if (values.one !== undefined) {
-  process.stdout.write(`${JSON.stringify(await measure(values.one as PassResult['pass'], values.data!, values.out!))}\n`);
-} else {
-  await main();
-}
-
-async function measure(pass: PassResult['pass'], data: string, out: string): Promise<PassResult> {
-  const t0 = performance.now();
-  let rows: number;
-  if (pass === 'read_clicklog') rows = (await readClickLog(data, { warn: () => {} })).rowQuery.length;
-  else {
-    const { manifest } = await prepareDataset([data], out, { read: { warn: () => {} }, holdout: 0.1 });
-    rows = manifest.rows.train + manifest.rows.held_out;
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  return { pass, rows, seconds, rows_per_s: rows / seconds, peak_rss_bytes: process.resourceUsage().maxRSS * 1024 };
-}
+await main();
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'infobound-bench-prepare-'));
@@ -62,10 +32,7 @@ async function main(): Promise<void> {
     const data = join(dir, 'clicks.tsv');
     const meta = await writeSyntheticClickLog(data, { queries: Number(values.queries), sites: Number(values.sites), clicks: Number(values.clicks), seed: 9 });
     const results: PassResult[] = [];
-    for (const pass of ['read_clicklog', 'prepare'] as const) {
-      const text = execFileSync(process.execPath, [process.argv[1]!, '--one', pass, '--data', data, '--out', join(dir, `ds-${pass}`)], { encoding: 'utf8' });
-      results.push(JSON.parse(text) as PassResult);
-    }
+    for (const pass of ['read_clicklog', 'prepare'] as const) results.push(runPass(pass, data, join(dir, `ds-${pass}`)));
     const [baseline, prepare] = results as [PassResult, PassResult];
     const summary = {
       file_bytes: statSync(data).size,

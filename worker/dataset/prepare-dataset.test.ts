@@ -130,7 +130,10 @@ test('a missing or altered shard, an altered vocabulary and another featuriser a
   const v1 = JSON.parse(readFileSync(join(older, MANIFEST_FILE), 'utf8'));
   v1.format = 'infobound-clicklog-dataset-v1';
   writeFileSync(join(older, MANIFEST_FILE), JSON.stringify(v1));
-  await assert.rejects(PreparedDataset.open(older), /of format infobound-clicklog-dataset-v1, and this trainer reads infobound-clicklog-dataset-v\d+: prepare it again/);
+  await assert.rejects(
+    PreparedDataset.open(older),
+    /of format infobound-clicklog-dataset-v1, and this trainer reads infobound-clicklog-dataset-v\d+: prepare it again/,
+  );
 
   const other = await fresh('other');
   const m = JSON.parse(readFileSync(join(other, MANIFEST_FILE), 'utf8'));

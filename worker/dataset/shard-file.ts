@@ -1,5 +1,5 @@
 import { UserError } from '../../common/user-error.js';
-import { readChecked } from './checked-file.js';
+import { columnOf, readChecked } from './checked-file.js';
 
 /**
  * One shard of a prepared click-log dataset: rows of (site id, clicks, query key, query features),
@@ -64,11 +64,8 @@ export function decodeShard(bytes: Buffer, path: string, expectedRows: number): 
   const f = bytes.readUInt32LE(MAGIC.length + 4);
   if (n !== expectedRows) throw fail(`holds ${n} rows, the manifest says ${expectedRows}`);
   if (bytes.length !== shardBytes(n, f)) throw fail(`is ${bytes.length} bytes, ${shardBytes(n, f)} expected for ${n} rows and ${f} features`);
-  // One aligned copy: a Buffer from readFile may start at any offset of its ArrayBuffer.
-  const words = new Uint32Array(bytes.length / 4 - HEADER_BYTES / 4);
-  new Uint8Array(words.buffer).set(bytes.subarray(HEADER_BYTES));
-  const int32 = (at: number, count: number) => new Int32Array(words.buffer, 4 * at, count);
-  const uint32 = (at: number, count: number) => words.subarray(at, at + count);
+  const int32 = (at: number, count: number) => columnOf(Int32Array, bytes, HEADER_BYTES + 4 * at, count);
+  const uint32 = (at: number, count: number) => columnOf(Uint32Array, bytes, HEADER_BYTES + 4 * at, count);
   const site = int32(0, n);
   const clicks = int32(n, n);
   const queryKey = uint32(2 * n, n);

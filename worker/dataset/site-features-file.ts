@@ -1,6 +1,6 @@
 import { UserError } from '../../common/user-error.js';
 import { textFeatureHashes, type FeatureRows } from '../text/text-features.js';
-import { readChecked } from './checked-file.js';
+import { columnOf, readChecked } from './checked-file.js';
 
 /**
  * A prepared dataset's site vocabulary as a worker needs it at start: each site's training clicks
@@ -52,12 +52,9 @@ export async function readSiteFeatures(path: string, expected: { sha256: string;
   const f = bytes.readUInt32LE(MAGIC.length + 4);
   if (n !== expected.count) throw fail(`holds ${n} sites, the manifest says ${expected.count}`);
   if (bytes.length !== HEADER_BYTES + 8 * n + 4 * (n + 1 + f)) throw fail(`is ${bytes.length} bytes, not what ${n} sites and ${f} features take`);
-  // One aligned copy: a Buffer from readFile may start at any offset of its ArrayBuffer.
-  const body = new ArrayBuffer(bytes.length - HEADER_BYTES);
-  new Uint8Array(body).set(bytes.subarray(HEADER_BYTES));
-  const clicks = new Float64Array(body, 0, n);
-  const featureOffsets = new Uint32Array(body, 8 * n, n + 1);
-  const featureHashes = new Uint32Array(body, 8 * n + 4 * (n + 1), f);
+  const clicks = columnOf(Float64Array, bytes, HEADER_BYTES, n);
+  const featureOffsets = columnOf(Uint32Array, bytes, HEADER_BYTES + 8 * n, n + 1);
+  const featureHashes = columnOf(Uint32Array, bytes, HEADER_BYTES + 8 * n + 4 * (n + 1), f);
   if (featureOffsets[0] !== 0 || featureOffsets[n] !== f) throw fail('corrupt feature offsets');
   for (let s = 0; s < n; s++) if (featureOffsets[s + 1]! < featureOffsets[s]!) throw fail(`corrupt feature offsets at site ${s}`);
   return { clicks, featureOffsets, featureHashes };
@@ -66,5 +63,9 @@ export async function readSiteFeatures(path: string, expected: { sha256: string;
 /** The sites' features reduced to `buckets` (a power of two), as the model's tables take them. */
 export function siteFeatureRows(sites: SiteFeatures, buckets: number): FeatureRows {
   const mask = buckets - 1;
-  return { offsets: Int32Array.from(sites.featureOffsets), ids: Int32Array.from(sites.featureHashes, (h) => h & mask) };
+  const { featureHashes } = sites;
+  // A plain loop: Int32Array.from with a map function took 4.5 s for 19 M features.
+  const ids = new Int32Array(featureHashes.length);
+  for (let i = 0; i < ids.length; i++) ids[i] = featureHashes[i]! & mask;
+  return { offsets: new Int32Array(sites.featureOffsets), ids };
 }

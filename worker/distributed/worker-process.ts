@@ -70,7 +70,9 @@ const SHARED_SECTIONS = ['seed', 'train', 'bank', 'temperature', 'clicklog', 'im
 export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   const { config } = o;
   await initBackend(config.backend);
+  const loading = performance.now();
   const task = await loadTask(config, o.warn);
+  o.info?.(`${task.description}; loaded in ${((performance.now() - loading) / 1000).toFixed(1)} s`);
   const credentials = channelCredentials(config.tls);
   // Members only: Collective and FetchState need the job's peer credential, which the membership brings.
   const peer = await PeerServer.start({ host: o.peerHost, port: o.peerPort ?? 0, credentials: serverCredentials(config.tls), requireCredential: true }).catch(
