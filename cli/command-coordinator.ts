@@ -1,7 +1,8 @@
-import { loadConfig } from '../common/config/mod.js';
+import { loadConfig, resolveRunDir } from '../common/config/mod.js';
 import { UserError } from '../common/user-error.js';
 import { runCoordinator } from '../coordinator/coordinator-job.js';
 import { jobEpochOf } from '../worker/train/load-task.js';
+import { withPreparedData } from '../worker/dataset/prepare-for-run.js';
 import { formatSummary, printStepLine } from './run-output.js';
 import { configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
@@ -50,7 +51,9 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
     return 0;
   }
   // loadConfig takes the config flags among the values and leaves the others.
-  const config = loadConfig(values.config, values);
+  const loaded = loadConfig(values.config, values);
+  // Named once: a default run directory is a new timestamped one each time it is resolved.
+  const config = { ...loaded, run_dir: resolveRunDir(loaded) };
   const workers = positiveInt('--workers', values.workers ?? '1');
   const port = values.port === undefined ? 0 : portNumber('--port', values.port);
   const json = values.json === true;
@@ -62,8 +65,9 @@ export async function coordinatorCommand(argv: string[]): Promise<number> {
   const endpoint = await startMetricsEndpoint('coordinator', values['metrics-port'], values.host ?? '127.0.0.1', say);
   const run = await runCoordinator(config, {
     workers,
-    // The coordinator's own count of its data: the epoch every member must agree with.
-    epoch: () => jobEpochOf(config),
+    // The coordinator's own count of its data: the epoch every member must agree with. A raw click log
+    // is prepared into the run directory first (under the run directory's lease), as workers do.
+    epoch: async () => jobEpochOf(await withPreparedData(config, config.run_dir, say, say)),
     ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}),
     port,
     ...(values.host !== undefined ? { host: values.host } : {}),

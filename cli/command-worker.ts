@@ -5,6 +5,7 @@ import { UserError } from '../common/user-error.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
 import { environmentOverrides, configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
+import { withPreparedData } from '../worker/dataset/prepare-for-run.js';
 
 /** The config fields `worker` takes as flags. */
 const FIELD_FLAGS = ['data', 'run-dir', 'nats', 'backend', 'engine', 'device', 'threads'] as const;
@@ -67,8 +68,12 @@ export async function workerCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal('SIGTERM'));
   process.once('SIGINT', onSignal('SIGINT'));
   try {
+    // A raw click log is prepared into the run directory first (once, if workers share it), so that
+    // the worker reads shards; the coordinator does the same with its own copy.
+    const runDir = config.run_dir ?? '.';
+    const job = await withPreparedData(config, runDir, say, say);
     await runWorker({
-      config,
+      config: job,
       ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}),
       drain: drain.signal,
       coordinator: values.coordinator,
@@ -77,7 +82,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       peerHost: bind,
       ...(values['peer-port'] !== undefined ? { peerPort: portNumber('--peer-port', values['peer-port']) } : {}),
       advertiseHost: values.advertise ?? (bind === '0.0.0.0' ? hostname() : bind),
-      checkpointPath: join(config.run_dir ?? '.', 'checkpoint.ibck'),
+      checkpointPath: join(runDir, 'checkpoint.ibck'),
       ...(values['connect-timeout'] !== undefined ? { recoveryTimeoutMs: 1000 * positiveInt('--connect-timeout', values['connect-timeout']) } : {}),
       info: say,
       warn: (m) => process.stderr.write(m.endsWith('\n') ? m : m + '\n'),

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
 import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
@@ -72,11 +73,14 @@ test('prepare is idempotent and never leaves a dataset that looks complete: left
   const log = join(dir, 'clicks.tsv');
   writeFileSync(log, 'red shoes\tnike.com\t3\nblue bag\tbags.com\t2\n');
   const out = join(dir, 'ds');
-  // An interrupted prepare's work directory, left behind.
-  mkdirSync(`${out}.partial-99999`);
-  writeFileSync(join(`${out}.partial-99999`, 'train-00000.ibshard'), 'half');
+  // An interrupted prepare's work directory, left behind (its process is gone), and another host's.
+  const dead = `${out}.partial-${hostname()}-${2 ** 22 + 1}-0a1b2c3d`;
+  mkdirSync(dead);
+  writeFileSync(join(dead, 'train-00000.ibshard'), 'half');
+  mkdirSync(`${out}.partial-elsewhere-1`);
   const first = await prepareDataset([log], out, { ...OPTIONS, holdout: 0 });
-  assert.deepEqual(readdirSync(dir).sort(), ['clicks.tsv', 'ds']);
+  assert.deepEqual(readdirSync(dir).sort(), ['clicks.tsv', 'ds', 'ds.partial-elsewhere-1']);
+  rmSync(`${out}.partial-elsewhere-1`, { recursive: true });
   const again = await prepareDataset([log], out, { ...OPTIONS, holdout: 0 });
   assert.equal(again.alreadyPrepared, true);
   assert.deepEqual(again.manifest, first.manifest);
@@ -90,6 +94,12 @@ test('prepare is idempotent and never leaves a dataset that looks complete: left
   const out2 = join(dir, 'ds2');
   await assert.rejects(prepareDataset([log, bad], out2, OPTIONS), /bad\.tsv: no valid click-log line/);
   assert.deepEqual(readdirSync(dir).sort(), ['bad.tsv', 'clicks.tsv', 'ds']);
+  // Two preparers of the same inputs at once (workers sharing a run directory): one dataset, both succeed.
+  const shared = join(dir, 'shared');
+  const both = await Promise.all([prepareDataset([log], shared, OPTIONS), prepareDataset([log], shared, OPTIONS)]);
+  assert.deepEqual(both[0].manifest, both[1].manifest);
+  assert.deepEqual(readdirSync(dir).sort(), ['bad.tsv', 'clicks.tsv', 'ds', 'shared']);
+  rmSync(shared, { recursive: true });
   // Everything held out: nothing to train on.
   await assert.rejects(prepareDataset([log], join(dir, 'ds3'), { ...OPTIONS, holdout: 1 }), /no training clicks left/);
   assert.equal(existsSync(join(dir, 'ds3')), false);

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { readClickLogMeta } from '../../common/synthetic-clicklog.js';
 import { syncDirectory } from '../../common/sync-directory.js';
@@ -166,19 +168,33 @@ export async function prepareDataset(inputs: readonly string[], out: string, o: 
     throw new UserError(`prepare: ${out} already holds a dataset of other inputs or settings: remove it or choose another --out`);
   }
   await removePartials(out);
-  const work = `${out}.partial-${process.pid}`;
+  const work = `${out}${partialSuffix(process.pid)}-${randomBytes(4).toString('hex')}`;
   await mkdir(work, { recursive: true });
   try {
     const manifest = await writeShards(files, sources, work, o);
     await writeFile(join(work, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     await syncDirectory(work);
-    await rename(work, out);
+    try {
+      await rename(work, out);
+    } catch (err) {
+      // Another process (workers sharing a run directory) prepared the same inputs first: theirs stands.
+      const code = (err as NodeJS.ErrnoException).code;
+      const theirs = code === 'ENOTEMPTY' || code === 'EEXIST' ? await existingDataset(out) : null;
+      if (theirs === null || !sameInputs(theirs, sources, o)) throw err;
+      await rm(work, { recursive: true, force: true });
+      return { manifest: theirs, alreadyPrepared: true };
+    }
     await syncDirectory(dirname(out));
     return { manifest, alreadyPrepared: false };
   } catch (err) {
     await rm(work, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** How process `pid`'s work directories beside `--out` start: the host named, since a run directory may be shared. */
+function partialSuffix(pid: number): string {
+  return `.partial-${hostname()}-${pid}`;
 }
 
 async function writeShards(files: string[], sources: DatasetManifest['sources'], work: string, o: PrepareOptions): Promise<DatasetManifest> {
@@ -317,10 +333,29 @@ function sameInputs(m: DatasetManifest, sources: DatasetManifest['sources'], o: 
   );
 }
 
-/** Leftovers of interrupted prepares of `out`. */
+/**
+ * Leftovers of interrupted prepares of `out` on this host: work directories whose process is gone. A
+ * live one is another process preparing the same dataset now, and another host's is that host's.
+ */
 async function removePartials(out: string): Promise<void> {
   const dir = dirname(out);
-  const prefix = `${basename(out)}.partial-`;
+  const prefix = `${basename(out)}${partialSuffix(0).replace(/0$/, '')}`;
   const entries = await readdir(dir).catch(() => [] as string[]);
-  for (const e of entries) if (e.startsWith(prefix)) await rm(join(dir, e), { recursive: true, force: true });
+  for (const e of entries) {
+    if (!e.startsWith(prefix)) continue;
+    const pid = Number(e.slice(prefix.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) continue;
+    await rm(join(dir, e), { recursive: true, force: true });
+  }
+}
+
+/** Whether process `pid` of this host is running (signal 0 only checks). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
