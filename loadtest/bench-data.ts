@@ -29,6 +29,7 @@ import type { SummaryLine } from '../common/run-lines.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { BIN } from '../testing/cluster-test-helpers.js';
 import { runPass, type PassResult } from './prepare-pass.js';
+import { positiveInts } from './bench-flags.js';
 
 const GOAL_ROWS_PER_S = 1e6;
 const GOAL_FIRST_STEP_S = 2;
@@ -52,12 +53,6 @@ interface JobFigures {
   per_worker: WorkerFigures[];
   eval_seconds: number | null;
   eval_members: number | null;
-}
-
-function positiveInts(flag: string, text: string): number[] {
-  const xs = text.split(',').map(Number);
-  if (xs.some((x) => !Number.isInteger(x) || x < 1)) throw new Error(`${flag}: expected positive integers separated by commas, got "${text}"`);
-  return xs;
 }
 
 const { values } = parseArgs({

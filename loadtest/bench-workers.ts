@@ -32,15 +32,10 @@ import { parseArgs } from 'node:util';
 import { defaultConfig } from '../common/config/mod.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { benchOne, killGroup, type Result } from './train-throughput.js';
+import { positiveInts } from './bench-flags.js';
 
 /** The whole run stops (exit 1) past this: the issue bounds it at 4 minutes on a 2-core machine. */
 const RUN_DEADLINE_MS = 230_000;
-
-function positiveInts(flag: string, text: string): number[] {
-  const xs = text.split(',').map(Number);
-  if (xs.some((x) => !Number.isInteger(x) || x < 1)) throw new Error(`${flag}: expected positive integers separated by commas, got "${text}"`);
-  return xs;
-}
 
 function row(r: Result): string {
   const f = (x: number, d: number, w: number) => x.toFixed(d).padStart(w);
