@@ -8,8 +8,9 @@ export const AUDIT_USAGE = `usage: infobound audit RUN_DIR [--json]
 
 Checks the run's commit trail (RUN_DIR/commits.jsonl): that the examples assigned to the committed
 steps, after any restart's re-run steps, tile the data stream exactly once — no position skipped,
-none trained twice — and so cover every complete epoch exactly once. Prints what it found (--json:
-one object); exits 1 when the trail breaks exactly-once, naming where.`;
+none trained twice — and so cover every complete epoch exactly once; on a prepared dataset, that
+the shard ranges read every block's positions once per complete epoch and every shard once. Prints
+what it found (--json: one object); exits 1 when the trail breaks exactly-once, naming where.`;
 
 /** How many problems are printed before the rest are counted. */
 const SHOWN = 20;
@@ -37,6 +38,10 @@ export async function auditCommand(argv: string[]): Promise<number> {
     const partial =
       report.partial_epoch === null ? '' : `; epoch ${report.partial_epoch.epoch}: ${report.partial_epoch.trained} of ${report.epoch_size} so far`;
     lines.push(`epoch size ${report.epoch_size}: ${complete}${partial}`);
+  }
+  if (report.shards !== null && report.shards.epochs > 0) {
+    const { epochs, blocks, shards } = report.shards;
+    lines.push(`shards: the ${epochs} complete epoch${epochs === 1 ? '' : 's'} read ${blocks} blocks of ${shards} shards, each block position once`);
   }
   if (report.problems.length === 0) {
     lines.push('exactly once: every position in the trail was trained once');

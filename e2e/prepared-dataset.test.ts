@@ -97,6 +97,7 @@ test('on 1, 2 and 3 workers the epochs read the same examples in the same order,
     trails.push(read.join('\n'));
     checkpoints.push(await readCheckpoint(join(dir, name, 'checkpoint.ibck')));
   }
+  assert.match(await cli(['audit', join(dir, 'w3')]), /shards: the 2 complete epochs read \d+ blocks of \d+ shards, each block position once/);
   assert.equal(trails[1], trails[0], 'the same stream on 2 workers as on 1');
   assert.equal(trails[2], trails[0], 'the same stream on 3 workers as on 1');
   // And the workers read the same examples at those positions: the update is the single process's.
