@@ -41,6 +41,8 @@ export class StreamBankTransport implements BankTransport {
   private readonly steps = new Map<number, StepMessages>();
   /** The generation (and world) in which each recent step was computed by this worker, or committed (rebuild). */
   private readonly rounds = new Map<number, ExchangeRound>();
+  /** This worker's own messages of the steps not yet due, as published: the stream may not have delivered them back yet. */
+  private readonly published = new Map<number, BankEnvelope>();
   private delivered = 0;
   /** The newest step this worker has seen the job reach; null until its first rebuild or exchange. */
   private latestStep: number | null = null;
@@ -86,7 +88,9 @@ export class StreamBankTransport implements BankTransport {
     // The id de-duplicates this worker's retries; its MAC part keeps a forger from claiming it first.
     const id = `${this.o.runId}.${round.generation}.${msg.step}.${msg.producer}.${signed.idSuffix}`;
     await this.retrying(`publish the keys of step ${msg.step}`, () => this.stream.publish(msg.producer, signed.data, id));
+    this.published.set(msg.step, { ...msg, runId: this.o.runId, generation: round.generation, world: round.world });
     const due = msg.step - this.o.staleness;
+    for (const step of this.published.keys()) if (step <= due) this.published.delete(step);
     if (due < 1) return [];
     const committed = this.rounds.get(due);
     // Known from this worker's own exchange of that step, a rebuild, or a checkpoint's pending keys;
@@ -101,8 +105,11 @@ export class StreamBankTransport implements BankTransport {
     const out: PendingKeys[] = [];
     for (let step = committedStep - this.o.staleness + 1; step <= committedStep; step++) {
       const round = this.rounds.get(step);
-      const messages = round === undefined ? undefined : this.steps.get(step)?.get(round.generation);
-      if (round === undefined || messages === undefined) continue;
+      if (round === undefined) continue;
+      const messages = new Map(this.steps.get(step)?.get(round.generation));
+      // This worker's own keys count from the moment they are published, delivered back or not.
+      const own = this.published.get(step);
+      if (own !== undefined && own.generation === round.generation && !messages.has(own.producer)) messages.set(own.producer, own);
       for (const m of [...messages.values()].sort((a, b) => a.producer - b.producer))
         out.push({ keys: m.keys, ids: m.ids, step, producer: m.producer, generation: round.generation, world: round.world });
     }
