@@ -200,7 +200,22 @@ test('flag overrides win over the file and are checked with the flag name', (t) 
   // The fields declare their flags; the list is in the order of the fields.
   assert.deepEqual(
     Object.values(CONFIG_FLAGS).map((f) => f.flag),
-    ['--kind', '--data', '--backend', '--engine', '--device', '--run-dir', '--steps', '--batch', '--resume', '--threads', '--bank-size', '--eval-queries', '--sites-sample', '--nats'],
+    [
+      '--kind',
+      '--data',
+      '--backend',
+      '--engine',
+      '--device',
+      '--run-dir',
+      '--steps',
+      '--batch',
+      '--resume',
+      '--threads',
+      '--bank-size',
+      '--eval-queries',
+      '--sites-sample',
+      '--nats',
+    ],
   );
   assert.equal(loadConfig(undefined, { 'sites-sample': '1000' }).eval.sites_sample, 1000);
   throwsUser(() => loadConfig(undefined, { 'sites-sample': '-1' }), '--sites-sample must be an integer >= 0, got -1');
