@@ -1,5 +1,6 @@
 import { outputDirectory } from '../common/output-directory.js';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as delay } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -14,6 +15,14 @@ import { withPreparedData } from '../worker/dataset/prepare-for-run.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
 
 const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));
+
+/** How long the workers get to exit on their own once the job's summary is in, ms. */
+const WORKER_EXIT_GRACE_MS = 5000;
+
+/** Resolves once the child has exited. */
+function exitOf(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+}
 
 /** Options of {@link runLocalCluster}. */
 export interface LocalClusterOptions {
@@ -78,7 +87,10 @@ export async function runLocalCluster(config: Config, o: LocalClusterOptions): P
         });
       }
     });
-    return await Promise.race([run.summary, failed]);
+    const summary = await Promise.race([run.summary, failed]);
+    // The workers have left with their figures and are exiting: a moment for that before they are told to.
+    await Promise.race([Promise.all(children.map(exitOf)), delay(WORKER_EXIT_GRACE_MS, undefined, { ref: false })]);
+    return summary;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
