@@ -5,7 +5,6 @@ import { UserError } from '../common/user-error.js';
 import { runWorker } from '../worker/distributed/worker-process.js';
 import { environmentOverrides, configFlagOptions, configFlagUsage, parseFlags, portNumber, positiveInt, usageLine } from './parse-flags.js';
 import { startMetricsEndpoint } from './metrics-endpoint.js';
-import { withPreparedData } from '../worker/dataset/prepare-for-run.js';
 
 /** The config fields `worker` takes as flags. */
 const FIELD_FLAGS = ['data', 'run-dir', 'nats', 'backend', 'engine', 'device', 'threads'] as const;
@@ -68,12 +67,10 @@ export async function workerCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', onSignal('SIGTERM'));
   process.once('SIGINT', onSignal('SIGINT'));
   try {
-    // A raw click log is prepared into the run directory first (once, if workers share it), so that
-    // the worker reads shards; the coordinator does the same with its own copy.
     const runDir = config.run_dir ?? '.';
-    const job = await withPreparedData(config, runDir, say, say);
     await runWorker({
-      config: job,
+      config,
+      prepareInto: runDir,
       ...(endpoint.metrics !== undefined ? { metrics: endpoint.metrics } : {}),
       drain: drain.signal,
       coordinator: values.coordinator,

@@ -9,6 +9,8 @@ import type { StreamBankTransport } from '../bank/stream-bank-transport.js';
 import { PeerServer } from '../collective/peer-server.js';
 import { RingReducer } from '../collective/ring-reducer.js';
 import { loadTask } from '../train/load-task.js';
+import type { TrainingTask } from '../train/training-task.js';
+import { withPreparedData } from '../dataset/prepare-for-run.js';
 import { createStepContext } from '../train/step-context.js';
 import { runTrainingLoop } from '../train/training-loop.js';
 import { TrainingRun } from '../train/training-run.js';
@@ -23,6 +25,8 @@ export const WORKER_VERSION = 'infobound-0.1';
 export interface WorkerProcessOptions {
   /** The worker's configuration; its training sections must equal the coordinator's. */
   config: Config;
+  /** Where a raw click log is prepared into before training (the run directory); absent: `config.data` is used as it is. */
+  prepareInto?: string;
   /** host:port of the coordinator. */
   coordinator: string;
   /** Stable identity (pod name, or host-pid). */
@@ -68,20 +72,30 @@ const SHARED_SECTIONS = ['seed', 'train', 'bank', 'temperature', 'clicklog', 'im
  * worker that joins a job in progress fetches the committed state from a member first.
  */
 export async function runWorker(o: WorkerProcessOptions): Promise<void> {
-  const { config } = o;
-  await initBackend(config.backend);
-  const loading = performance.now();
-  const task = await loadTask(config, o.warn);
-  o.info?.(`${task.description}; loaded in ${((performance.now() - loading) / 1000).toFixed(1)} s`);
-  const credentials = channelCredentials(config.tls);
+  await initBackend(o.config.backend);
+  const credentials = channelCredentials(o.config.tls);
+  // Before any long work, so that a bad --bind or --peer-port is said at once.
   // Members only: Collective and FetchState need the job's peer credential, which the membership brings.
-  const peer = await PeerServer.start({ host: o.peerHost, port: o.peerPort ?? 0, credentials: serverCredentials(config.tls), requireCredential: true }).catch(
+  const peer = await PeerServer.start({ host: o.peerHost, port: o.peerPort ?? 0, credentials: serverCredentials(o.config.tls), requireCredential: true }).catch(
     (err: Error) => {
       throw new UserError(
         `worker ${o.workerId}: cannot serve Peer on ${o.peerHost}:${o.peerPort ?? 0} (--bind, --peer-port): ${err.message.replace(/^.*\[(.*)\]$/, '$1')}`,
       );
     },
   );
+  let config: Config;
+  let task: TrainingTask<unknown>;
+  try {
+    // A raw click log is prepared into the run directory first (once, if workers share it), so that
+    // the worker reads shards; the coordinator does the same with its own copy.
+    config = o.prepareInto === undefined ? o.config : await withPreparedData(o.config, o.prepareInto, o.info, o.warn);
+    const loading = performance.now();
+    task = await loadTask(config, o.warn);
+    o.info?.(`${task.description}; loaded in ${((performance.now() - loading) / 1000).toFixed(1)} s`);
+  } catch (err) {
+    await peer.close();
+    throw err;
+  }
   const port = peer.address.slice(peer.address.lastIndexOf(':') + 1);
   const client = new CoordinatorClient(o.coordinator, { credentials });
   const ring = new RingReducer(peer, { channelCredentials: credentials });
