@@ -10,6 +10,7 @@ import type { ParamSet } from '../model/param-set.js';
 import { loadClickLogTask } from '../train/load-task.js';
 import { restoreModelState } from '../train/training-state-file.js';
 import { featurizerSpec } from './featurizer-spec.js';
+import { idRange } from '../../common/id-range.js';
 
 /** The files an export writes into its directory. */
 export const EXPORT_FILES = {
@@ -80,10 +81,7 @@ export async function exportTowers(r: ExportRequest): Promise<ExportSummary> {
   });
   const sites = await task.siteNames();
   say(`embedding ${sites.length} sites`);
-  const embeddings = await m.embedSites(
-    Int32Array.from(sites, (_, i) => i),
-    step,
-  );
+  const embeddings = await m.embedSites(idRange(0, sites.length), step);
 
   const partial = join(dirname(out), `.${out.split(/[\\/]/).at(-1)}.partial-${process.pid}`);
   await rm(partial, { recursive: true, force: true });

@@ -13,6 +13,7 @@ import { emaUpdate } from '../optim/ema.js';
 import type { FeatureRows } from '../text/text-features.js';
 import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
 import { LOGIT_SCALE } from './contrastive-step.js';
+import { idRange } from '../../common/id-range.js';
 
 /**
  * A batch of click events: each row's query (its features, already reduced to the tables' buckets,
@@ -188,7 +189,7 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
 
   /** Query-tower embeddings of queries with these features (evaluation), n×d. */
   embedQueries(features: FeatureRows): Promise<Float32Array> {
-    const rows = identity(features.offsets.length - 1);
+    const rows = idRange(0, features.offsets.length - 1);
     return embedAll(this.online, rows.length, (lo, hi) => this.queryTable.pool(features, rows.subarray(lo, hi)), this.options.embeddingDim, 'q');
   }
 
@@ -218,11 +219,7 @@ export function siteTermMask(batch: ClickBatch, group: number): Float32Array {
 
 /** A batch's rows 0 … B−1: its queries' rows of its own feature table. */
 function rowsOf(batch: ClickBatch): Int32Array {
-  return identity(batch.sites.length);
-}
-
-function identity(n: number): Int32Array {
-  return Int32Array.from({ length: n }, (_, i) => i);
+  return idRange(0, batch.sites.length);
 }
 
 /** Runs one tower's MLP on a batch's pooled inputs outside autodiff. */

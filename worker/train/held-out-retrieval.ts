@@ -5,6 +5,7 @@ import { sumCounts, type EvaluationGroup } from '../eval/evaluation-group.js';
 import { countRivals, metricsOfRanks, popularityMetrics, type RetrievalPairs, type ScoredSites } from '../eval/retrieval-metrics.js';
 import type { FeatureRows } from '../text/text-features.js';
 import type { ClickLogModel } from './clicklog-model.js';
+import { idRange } from '../../common/id-range.js';
 
 /** The held-out queries and their clicked sites, as {@link evaluateRetrieval} scores them. */
 export interface HeldOut {
@@ -51,7 +52,7 @@ export async function evaluateRetrieval(
   const sample = plan.sitesSample > 0 && plan.sitesSample < sites ? sampleOf(sites, plan.sitesSample, plan.seed) : null;
   const ranked = sample?.length ?? sites;
   const share = segmentRange(ranked, group.world, group.rank);
-  const shareIds = sample?.subarray(share.start, share.end) ?? Int32Array.from({ length: share.end - share.start }, (_, i) => share.start + i);
+  const shareIds = sample?.subarray(share.start, share.end) ?? idRange(share.start, share.end);
   const scored = async (ids: Int32Array): Promise<ScoredSites> => ({
     ids,
     emb: await model.embedSites(ids, step),
@@ -91,7 +92,7 @@ export async function evaluateRetrieval(
 /** `k` of the site ids [0, n), drawn uniformly without replacement by `seed`, ascending. */
 export function sampleOf(n: number, k: number, seed: number): Int32Array {
   // A partial Fisher–Yates shuffle: the first k places of a seeded permutation.
-  const ids = Int32Array.from({ length: n }, (_, i) => i);
+  const ids = idRange(0, n);
   const rng = new Rng(seed);
   for (let i = 0; i < k; i++) {
     const j = i + rng.int(n - i);
