@@ -42,6 +42,8 @@ function fedMetrics(now: () => number): InfoboundMetrics {
     });
     m.collective(1000, 12);
   }
+  m.memory({ bank: 100, tables: 2000, optimizer: 30, dense: 4, data: 500 });
+  m.memory({ bank: 100, tables: 2000, optimizer: 30, dense: 4, data: 700 });
   m.skippedInputs({ wrong_column_count: 3 });
   m.skippedInputs({ wrong_column_count: 5, bank_nan_key: 1 });
   m.refusal('stale_generation');
@@ -84,6 +86,8 @@ test('every figure lands in its metric, counters only move up, and the checkpoin
   assert.equal(sample(text, `${n.refused}{reason="peer_sender",role="worker"}`), 0);
   assert.equal(sample(text, `${n.committedExamples}{role="worker"}`), 512);
   assert.equal(sample(text, `${n.checkpointAge}{role="worker"}`), 7.5);
+  assert.equal(sample(text, `${n.memory}{part="tables",role="worker"}`), 2000);
+  assert.equal(sample(text, `${n.memory}{part="data",role="worker"}`), 700, 'the latest figure, not a sum');
   // Every name in METRIC_NAMES is exposed.
   for (const name of Object.values(n)) assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
 });

@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BoundValues } from './estimators.js';
 import type { StepMetrics__Output } from '../proto/generated/infobound/v1/StepMetrics.js';
 import { KEY_AGE_BUCKETS } from './key-age-buckets.js';
+import { MEMORY_PARTS, type MemoryBytes } from './memory-parts.js';
 
 /** Every metric name, for the dashboard and manifest checks. */
 export const METRIC_NAMES = {
@@ -35,6 +36,7 @@ export const METRIC_NAMES = {
   skipped: 'infobound_skipped_inputs_total',
   refused: 'infobound_refused_requests_total',
   checkpointAge: 'infobound_checkpoint_age_seconds',
+  memory: 'infobound_memory_bytes',
 } as const;
 
 /** The phases a step's wall time is split into. */
@@ -67,6 +69,7 @@ export class InfoboundMetrics {
   private readonly committedExamples: Counter;
   private readonly skipped: Counter<'reason'>;
   private readonly refused: Counter<'reason'>;
+  private readonly memoryBytes: Gauge<'part'>;
   private lastCheckpoint: number | null = null;
   private readonly skippedSoFar = new Map<string, number>();
   private readonly refusedSoFar = new Map<string, number>();
@@ -137,6 +140,12 @@ export class InfoboundMetrics {
       registers,
     });
     this.refused = new Counter({ name: n.refused, help: 'Requests the coordinator refused, by reason.', labelNames: ['reason'], registers });
+    this.memoryBytes = new Gauge({
+      name: n.memory,
+      help: "Bytes this worker holds, by part: the bank's keys, the sparse tables, optimiser state, dense parameters, loaded data.",
+      labelNames: ['part'],
+      registers,
+    });
     const self = this;
     new Gauge({
       name: n.checkpointAge,
@@ -177,6 +186,11 @@ export class InfoboundMetrics {
       cumulative += count;
       this.bankKeys.set({ max_age_steps: i < KEY_AGE_BUCKETS.length ? String(KEY_AGE_BUCKETS[i]) : '+Inf' }, cumulative);
     });
+  }
+
+  /** What this worker holds, by part (at start and on every logged step). */
+  memory(m: MemoryBytes): void {
+    for (const part of MEMORY_PARTS) this.memoryBytes.set({ part }, m[part]);
   }
 
   /** Bounds of a logged step (the coordinator takes rank 0's). */

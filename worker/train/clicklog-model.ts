@@ -14,6 +14,7 @@ import type { FeatureRows } from '../text/text-features.js';
 import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
 import { LOGIT_SCALE } from './contrastive-step.js';
 import { idRange } from '../../common/id-range.js';
+import { heldBytes, type MemoryBytes } from '../../common/memory-parts.js';
 
 /**
  * A batch of click events: each row's query (its features, already reduced to the tables' buckets,
@@ -152,6 +153,14 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
 
   momentumUpdate(): void {
     emaUpdate(this.key.values, this.online.values.subarray(this.siteOffset), this.options.momentum);
+  }
+
+  memory(): Pick<MemoryBytes, 'tables' | 'optimizer' | 'dense'> {
+    return {
+      tables: heldBytes([this.queryTable, this.siteTable, this.keyTable]),
+      optimizer: heldBytes([this.queryOpt, this.siteOpt]),
+      dense: heldBytes([this.online, this.key]),
+    };
   }
 
   /**

@@ -10,6 +10,7 @@ import { selectRows, type FeatureRows } from '../text/text-features.js';
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { TrainingTask } from './training-task.js';
 import { UserError } from '../../common/user-error.js';
+import { heldBytes } from '../../common/memory-parts.js';
 
 /** Query→site training on a click log (TSV or JSONL, optionally gzipped). */
 export class ClickLogTask implements TrainingTask<ClickBatch> {
@@ -45,6 +46,11 @@ export class ClickLogTask implements TrainingTask<ClickBatch> {
 
   get skipped(): Record<string, number> {
     return this.data.log.skipped;
+  }
+
+  dataBytes(): number {
+    const { log, events, heldOut, siteClicks, logQ, queryFeatures, siteFeatures } = this.data;
+    return heldBytes([log.rowQuery, log.rowSite, log.rowClicks, events, heldOut, siteClicks, logQ, queryFeatures, siteFeatures]);
   }
 
   /** Site names; the index is the site id. */

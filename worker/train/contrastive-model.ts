@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { ParamSet } from '../model/param-set.js';
+import type { MemoryBytes } from '../../common/memory-parts.js';
 import type { SparseRowGrad } from '../model/sparse-embedding.js';
 
 /** Anchors and their positives, unit rows B×d. */
@@ -40,4 +41,6 @@ export interface ContrastiveModel<B> {
   applySparse(grads: SparseRowGrad[], step: number): void;
   /** Momentum update of the key encoder after the dense parameters moved at `step`. */
   momentumUpdate(step: number): void;
+  /** Bytes the model holds: its sparse tables (momentum copies included), their optimiser rows, its dense parameters (both encoders). */
+  memory(): Pick<MemoryBytes, 'tables' | 'optimizer' | 'dense'>;
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { TimeSlicer } from '../../common/time-slicer.js';
 import { linear, linearFixedInput } from '../../common/linear.js';
 import { Rng } from '../../common/random.js';
+import { heldBytes, type MemoryBytes } from '../../common/memory-parts.js';
 import { im2col } from '../image/im2col.js';
 import { mlpEmbed, mlpSpecs } from '../model/mlp.js';
 import { ParamSet, type ParamSpec } from '../model/param-set.js';
@@ -146,5 +147,9 @@ export class ImageModel implements ContrastiveModel<ImageBatch> {
 
   momentumUpdate(): void {
     emaUpdate(this.key.values, this.online.values, this.options.momentum);
+  }
+
+  memory(): Pick<MemoryBytes, 'tables' | 'optimizer' | 'dense'> {
+    return { tables: 0, optimizer: 0, dense: heldBytes([this.online, this.key]) };
   }
 }

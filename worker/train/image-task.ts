@@ -1,6 +1,7 @@
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { Config } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
+import { heldBytes } from '../../common/memory-parts.js';
 import { Rng } from '../../common/random.js';
 import { readImageDataset, type ImageDataset } from '../data/idx-reader.js';
 import { knnTop1, rawPixelEmbeddings } from '../eval/knn.js';
@@ -95,6 +96,10 @@ export class ImageTask implements TrainingTask<ImageBatch> {
       knn_train: nTrain,
       knn_test: nTest,
     };
+  }
+
+  dataBytes(): number {
+    return heldBytes([this.train, this.test]);
   }
 
   saveState(): Record<string, CheckpointArray> {

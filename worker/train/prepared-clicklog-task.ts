@@ -1,3 +1,4 @@
+import { heldBytes } from '../../common/memory-parts.js';
 import { partitionPoint } from '../../common/partition-point.js';
 import type { CheckpointArray } from '../../common/checkpoint-file.js';
 import type { Config } from '../../common/config/mod.js';
@@ -34,6 +35,8 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
   readonly sharedEvaluation = true;
   private readonly siteLogQ: Float32Array;
   private readonly loaded = new Map<number, Promise<LoadedShard>>();
+  /** The loaded shards that have arrived (what {@link dataBytes} counts). */
+  private readonly resident = new Map<number, LoadedShard>();
 
   private constructor(
     readonly dataset: PreparedDataset,
@@ -129,6 +132,10 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
     );
   }
 
+  dataBytes(): number {
+    return heldBytes([this.resident, this.dataset.sites, this.siteLogQ, this.model.siteFeatures]);
+  }
+
   saveState(): Record<string, CheckpointArray> {
     return this.model.saveState();
   }
@@ -143,7 +150,9 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
       loading = this.dataset.trainShard(i).then((rows) => {
         const firstExample = new Float64Array(rows.site.length + 1);
         for (let r = 0; r < rows.site.length; r++) firstExample[r + 1] = firstExample[r]! + rows.clicks[r]!;
-        return { rows, firstExample };
+        const shard = { rows, firstExample };
+        if (this.loaded.get(i) === loading) this.resident.set(i, shard);
+        return shard;
       });
       this.loaded.set(i, loading);
       loading.catch(() => this.loaded.delete(i));
@@ -154,7 +163,11 @@ export class PreparedClickLogTask implements TrainingTask<ClickBatch> {
   /** Keeps the shards of this batch (and so of its block) and lets go of the others once the block has moved on. */
   private forgetAllBut(keep: Map<number, LoadedShard>): void {
     if (this.loaded.size <= 2 * BLOCK_SHARDS) return;
-    for (const i of this.loaded.keys()) if (!keep.has(i)) this.loaded.delete(i);
+    for (const i of this.loaded.keys()) {
+      if (keep.has(i)) continue;
+      this.loaded.delete(i);
+      this.resident.delete(i);
+    }
   }
 }
 

@@ -1,4 +1,6 @@
+import { describeMemory } from '../../common/memory-parts.js';
 import type { InfoboundMetrics } from '../../common/metrics.js';
+import { memoryByPart } from './memory-by-part.js';
 import { skippedInputs } from '../../common/run-lines.js';
 import { UserError } from '../../common/user-error.js';
 import { EVALUATING_ALONE, EvaluationGroupError } from '../eval/evaluation-group.js';
@@ -30,6 +32,9 @@ export async function runTrainingLoop(run: TrainingRun, schedule: StepSchedule, 
   metrics?.setTrueMi(task.trueMi);
   // Every reason at 0 from the start, so that dashboards find the series before the first skip.
   metrics?.skippedInputs({ ...task.skipped, non_finite_step: 0 });
+  const memory = memoryByPart(task, ctx);
+  o.info?.(describeMemory(memory));
+  metrics?.memory(memory);
   const firstStep = run.step + 1;
   let refusedSteps = 0;
   let refusedInARow = 0;
@@ -87,6 +92,7 @@ export async function runTrainingLoop(run: TrainingRun, schedule: StepSchedule, 
     refusedInARow = 0;
     metrics?.step(a.count, figures);
     if (figures.logged) {
+      metrics?.memory(memoryByPart(task, ctx));
       lastBound = figures.bounds!.infonce;
       window = { started: performance.now(), examples: 0 };
       metrics?.skippedInputs(skipped());

@@ -30,6 +30,8 @@ export interface TrainingTask<B> {
   evaluate(step: number, tau: number, group: EvaluationGroup): Promise<Record<string, number | null>>;
   /** Model state outside `model.online` (sparse tables, momentum encoder, optimiser rows), as it stands. */
   saveState(): Record<string, CheckpointArray>;
+  /** Bytes of the training data this worker holds now (the examples, or the shards loaded; the site vocabulary's features). */
+  dataBytes(): number;
   /** Sets that state from arrays already checked to have saveState()'s names, dtypes and shapes. */
   restoreState(state: ReadonlyMap<string, CheckpointArray>): void;
 }
