@@ -1,0 +1,77 @@
+import { MASKED } from '../../../bank/logit-bias.js';
+import { GraphBuilder, type Value } from '../graph-builder.js';
+import { add } from '../ops/add.js';
+import { cast } from '../ops/cast.js';
+import { equal } from '../ops/equal.js';
+import { exp } from '../ops/exp.js';
+import { gemm } from '../ops/gemm.js';
+import { matMul } from '../ops/matmul.js';
+import { mul } from '../ops/mul.js';
+import { reduceMax } from '../ops/reduce-max.js';
+import { reduceSum } from '../ops/reduce-sum.js';
+import { sub } from '../ops/sub.js';
+import { encodeModel } from '../onnx-model.js';
+
+/** The shapes a bank shard's graphs are built for: n gathered query rows against k keys of width d. */
+export interface BankShardShape {
+  rows: number;
+  keys: number;
+  dim: number;
+  /** Mask the slots that hold a row's positive id (accidental hits). */
+  maskHits: boolean;
+}
+
+/** A built shard graph: its bytes and its outputs' names. */
+export interface BankShardGraph {
+  model: Uint8Array;
+  name: string;
+  outputs: string[];
+}
+
+/**
+ * The logits of the gathered rows against one shard of the bank, as the replicated head has them
+ * (models/objective-head.ts): scale·<q, key> + the slot's bias (logQ, or MASKED for an empty slot),
+ * MASKED added where a slot holds the row's positive id. Inputs `q` (n×d), `scale`, `bank` (k×d),
+ * `bank_bias` (1×k), and with masks `hit_ids` (int32 n×1) and `bank_ids` (int32 1×k).
+ */
+function shardLogits(g: GraphBuilder, s: BankShardShape): { logits: Value; bank: Value } {
+  const q = g.input('q', [s.rows, s.dim]);
+  const scale = g.input('scale', []);
+  const bank = g.input('bank', [s.keys, s.dim]);
+  let logits = gemm(g, mul(g, q, scale), bank, g.input('bank_bias', [1, s.keys]), { transB: true });
+  if (s.maskHits) {
+    const hits = equal(g, g.input('hit_ids', [s.rows, 1], 'int32'), g.input('bank_ids', [1, s.keys], 'int32'));
+    logits = add(g, logits, mul(g, cast(g, hits, 'float32'), g.scalar(MASKED)));
+  }
+  return { logits, bank };
+}
+
+const shapeName = (s: BankShardShape) => `n${s.rows}-k${s.keys}-d${s.dim}${s.maskHits ? '-hits' : ''}`;
+
+/**
+ * Partial FC's first pass over a shard: each row's largest logit and Σ exp(logit − max) over the
+ * shard's slots (outputs `row_max`, `row_sum_exp`, n×1), which the members combine into every row's
+ * log-sum-exp over the whole bank (common/log-sum-exp-merge.ts).
+ */
+export function bankShardStatsGraph(s: BankShardShape): BankShardGraph {
+  const g = new GraphBuilder(`bank-shard-stats-${shapeName(s)}`);
+  const { logits } = shardLogits(g, s);
+  const max = reduceMax(g, logits, [1]);
+  const sumExp = reduceSum(g, exp(g, sub(g, logits, max)), [1], true);
+  const outputs = [g.namedOutput('row_max', max), g.namedOutput('row_sum_exp', sumExp)].map((o) => o.name);
+  return { model: encodeModel(g), name: g.name, outputs };
+}
+
+/**
+ * The second pass, once every row's log-sum-exp over the whole bank is known (input `row_lse`,
+ * n×1): the shard's part of Σ_j p_ij·key_j (output `weighted_keys`, n×d), p the softmax over the
+ * whole bank. Summed over the shards it is what the gradient of the InfoNCE loss with respect to
+ * each query needs from the bank (dL/dq_i = scale/B·(Σ_j p_ij key_j − kpos_i) without in-batch terms).
+ */
+export function bankShardGradGraph(s: BankShardShape): BankShardGraph {
+  const g = new GraphBuilder(`bank-shard-grad-${shapeName(s)}`);
+  const { logits, bank } = shardLogits(g, s);
+  const p = exp(g, sub(g, logits, g.input('row_lse', [s.rows, 1])));
+  const outputs = [g.namedOutput('weighted_keys', matMul(g, p, bank)).name];
+  return { model: encodeModel(g), name: g.name, outputs };
+}
