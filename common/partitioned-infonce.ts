@@ -1,0 +1,84 @@
+import type { RowExpStats } from './log-sum-exp-merge.js';
+
+/** A member's own rows in Partial FC's InfoNCE: anchors, their positives and the in-batch bias. */
+export interface OwnRows {
+  /** Anchors q, B×d (unit rows). */
+  q: Float32Array;
+  /** Their positives (the momentum keys), B×d. */
+  kpos: Float32Array;
+  /** B×B bias of row i against row j's positive: the diagonal is the positive's logQ correction, MASKED removes a candidate (worker/bank/logit-bias.ts). */
+  batchBias: Float32Array;
+  /** Logit scale 1/τ. */
+  scale: number;
+  dim: number;
+}
+
+/** Each own row's logits against the batch's positives: scale·<q_i, kpos_j> + batchBias_ij, B×B, in float64. */
+function batchLogits(o: OwnRows): Float64Array {
+  const b = o.q.length / o.dim;
+  const out = new Float64Array(b * b);
+  for (let i = 0; i < b; i++) {
+    for (let j = 0; j < b; j++) {
+      let dot = 0;
+      for (let c = 0; c < o.dim; c++) dot += o.q[i * o.dim + c]! * o.kpos[j * o.dim + c]!;
+      out[i * b + j] = o.scale * dot + o.batchBias[i * b + j]!;
+    }
+  }
+  return out;
+}
+
+/** The own rows' part of the softmax statistics: each row's max and Σ e^(s − max) over its in-batch candidates (its positive at least). */
+export function ownBlockStats(o: OwnRows): RowExpStats {
+  const b = o.q.length / o.dim;
+  const logits = batchLogits(o);
+  const max = new Float32Array(b);
+  const sumExp = new Float32Array(b);
+  for (let i = 0; i < b; i++) {
+    const row = logits.subarray(i * b, (i + 1) * b);
+    const m = Math.fround(Math.max(...row));
+    max[i] = m;
+    sumExp[i] = row.reduce((s, l) => s + Math.exp(l - m), 0);
+  }
+  return { max, sumExp };
+}
+
+/** What the InfoNCE head hands back to the towers. */
+export interface InfonceHeadGradients {
+  /** Mean over the own rows of log Σ e^s − s_positive. */
+  loss: number;
+  /** dL/dq, B×d. */
+  q: Float32Array;
+  /** dL/dscale. */
+  scale: number;
+}
+
+/**
+ * The InfoNCE loss of the own rows and its gradients, from every row's log-sum-exp over all its
+ * candidates (`lse`: the merged statistics of its in-batch block and of every bank shard) and the
+ * bank's Σ_j p_ij·key_j summed over the shards (`bankWeighted`, B×d). With the residual
+ * r_i = Σ_j p_ij·k_j − kpos_i over all candidates: dL/dq_i = scale/B·r_i and dL/dscale = 1/B·Σ_i <q_i, r_i>,
+ * the replicated head's gradient (common/infonce-bank-loss.ts) with the bank's part computed where the bank is.
+ */
+export function infonceHeadGradients(o: OwnRows, lse: Float32Array, bankWeighted: Float32Array): InfonceHeadGradients {
+  const { dim: d } = o;
+  const b = o.q.length / d;
+  const logits = batchLogits(o);
+  const q = new Float32Array(b * d);
+  let loss = 0;
+  let scale = 0;
+  const resid = new Float64Array(d);
+  for (let i = 0; i < b; i++) {
+    loss += (lse[i]! - logits[i * b + i]!) / b;
+    for (let c = 0; c < d; c++) resid[c] = bankWeighted[i * d + c]! - o.kpos[i * d + c]!;
+    for (let j = 0; j < b; j++) {
+      const p = Math.exp(logits[i * b + j]! - lse[i]!);
+      if (p === 0) continue;
+      for (let c = 0; c < d; c++) resid[c]! += p * o.kpos[j * d + c]!;
+    }
+    for (let c = 0; c < d; c++) {
+      q[i * d + c] = (o.scale / b) * resid[c]!;
+      scale += (o.q[i * d + c]! * resid[c]!) / b;
+    }
+  }
+  return { loss, q, scale };
+}
