@@ -1,4 +1,5 @@
-import type { RowExpStats } from './log-sum-exp-merge.js';
+import type { CriticRows } from './estimators.js';
+import { mergeLogSumExp, type RowExpStats } from './log-sum-exp-merge.js';
 
 /** A member's own rows in Partial FC's InfoNCE: anchors, their positives and the in-batch bias. */
 export interface OwnRows {
@@ -81,4 +82,38 @@ export function infonceHeadGradients(o: OwnRows, lse: Float32Array, bankWeighted
     }
   }
   return { loss, q, scale };
+}
+
+/** One bank shard's critic statistics of the own rows (the shard graph's `critic_*` outputs). */
+export interface ShardCriticStats extends RowExpStats {
+  /** Σ softplus(s) over the shard's slots. */
+  softplus: Float32Array;
+}
+
+/**
+ * The critic's row statistics over the whole bank (what every bound is computed from) from each
+ * shard's: log-sum-exps merged, maxima and softplus sums combined; `positive` is each own row's
+ * critic score against its positive, `filled` the keys the whole bank holds.
+ */
+export function criticRowsOfShards(positive: Float32Array, shards: readonly ShardCriticStats[], filled: number): CriticRows {
+  const b = positive.length;
+  const negMax = new Float32Array(b).fill(Number.NEGATIVE_INFINITY);
+  const negSoftplus = new Float32Array(b);
+  for (const s of shards) {
+    for (let i = 0; i < b; i++) {
+      negMax[i] = Math.max(negMax[i]!, s.max[i]!);
+      negSoftplus[i]! += s.softplus[i]!;
+    }
+  }
+  return { rows: b, negativesPerRow: filled, pos: positive, negLogSumExp: mergeLogSumExp(shards), negMax, negSoftplus };
+}
+
+/** Each own row's critic score against its positive: scale·<q_i, kpos_i> + its logQ correction (the in-batch bias's diagonal). */
+export function positiveScores(o: OwnRows): Float32Array {
+  const b = o.q.length / o.dim;
+  return Float32Array.from({ length: b }, (_, i) => {
+    let dot = 0;
+    for (let c = 0; c < o.dim; c++) dot += o.q[i * o.dim + c]! * o.kpos[i * o.dim + c]!;
+    return o.scale * dot + o.batchBias[i * b + i]!;
+  });
 }

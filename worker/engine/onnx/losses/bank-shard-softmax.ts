@@ -9,6 +9,7 @@ import { matMul } from '../ops/matmul.js';
 import { mul } from '../ops/mul.js';
 import { reduceMax } from '../ops/reduce-max.js';
 import { reduceSum } from '../ops/reduce-sum.js';
+import { softplus } from '../ops/softplus.js';
 import { sub } from '../ops/sub.js';
 import { encodeModel } from '../onnx-model.js';
 
@@ -19,6 +20,8 @@ export interface BankShardShape {
   dim: number;
   /** Mask the slots that hold a row's positive id (accidental hits). */
   maskHits: boolean;
+  /** Also output the critic's statistics over the shard (a logged step's bounds). */
+  logged?: boolean;
 }
 
 /** A built shard graph: its bytes and its outputs' names. */
@@ -34,31 +37,48 @@ export interface BankShardGraph {
  * MASKED added where a slot holds the row's positive id. Inputs `q` (n×d), `scale`, `bank` (k×d),
  * `bank_bias` (1×k), and with masks `hit_ids` (int32 n×1) and `bank_ids` (int32 1×k).
  */
-function shardLogits(g: GraphBuilder, s: BankShardShape): { logits: Value; bank: Value } {
+function shardLogits(g: GraphBuilder, s: BankShardShape): { logits: Value; critic: Value; bank: Value } {
   const q = g.input('q', [s.rows, s.dim]);
   const scale = g.input('scale', []);
   const bank = g.input('bank', [s.keys, s.dim]);
-  let logits = gemm(g, mul(g, q, scale), bank, g.input('bank_bias', [1, s.keys]), { transB: true });
+  const critic = gemm(g, mul(g, q, scale), bank, g.input('bank_bias', [1, s.keys]), { transB: true });
+  let logits = critic;
   if (s.maskHits) {
     const hits = equal(g, g.input('hit_ids', [s.rows, 1], 'int32'), g.input('bank_ids', [1, s.keys], 'int32'));
     logits = add(g, logits, mul(g, cast(g, hits, 'float32'), g.scalar(MASKED)));
   }
-  return { logits, bank };
+  return { logits, critic, bank };
 }
 
-const shapeName = (s: BankShardShape) => `n${s.rows}-k${s.keys}-d${s.dim}${s.maskHits ? '-hits' : ''}`;
+const shapeName = (s: BankShardShape) => `n${s.rows}-k${s.keys}-d${s.dim}${s.maskHits ? '-hits' : ''}${s.logged ? '-logged' : ''}`;
+
+/** Each row's largest value of `x` and Σ exp(x − max) over the row. */
+function rowExpStats(g: GraphBuilder, x: Value): [Value, Value] {
+  const max = reduceMax(g, x, [1]);
+  return [max, reduceSum(g, exp(g, sub(g, x, max)), [1], true)];
+}
 
 /**
  * Partial FC's first pass over a shard: each row's largest logit and Σ exp(logit − max) over the
  * shard's slots (outputs `row_max`, `row_sum_exp`, n×1), which the members combine into every row's
- * log-sum-exp over the whole bank (common/log-sum-exp-merge.ts).
+ * log-sum-exp over the whole bank (common/log-sum-exp-merge.ts). Logged, also the critic's (the
+ * logits without accidental-hit masks, as every bound is computed, docs/architecture.md §1):
+ * `critic_max`, `critic_sum_exp` and `critic_softplus` (Σ softplus), which merge the same way and
+ * by a sum into the whole bank's row statistics.
  */
 export function bankShardStatsGraph(s: BankShardShape): BankShardGraph {
   const g = new GraphBuilder(`bank-shard-stats-${shapeName(s)}`);
-  const { logits } = shardLogits(g, s);
-  const max = reduceMax(g, logits, [1]);
-  const sumExp = reduceSum(g, exp(g, sub(g, logits, max)), [1], true);
-  const outputs = [g.namedOutput('row_max', max), g.namedOutput('row_sum_exp', sumExp)].map((o) => o.name);
+  const { logits, critic } = shardLogits(g, s);
+  const [max, sumExp] = rowExpStats(g, logits);
+  const named: [string, Value][] = [
+    ['row_max', max],
+    ['row_sum_exp', sumExp],
+  ];
+  if (s.logged) {
+    const [criticMax, criticSumExp] = rowExpStats(g, critic);
+    named.push(['critic_max', criticMax], ['critic_sum_exp', criticSumExp], ['critic_softplus', reduceSum(g, softplus(g, critic), [1], true)]);
+  }
+  const outputs = named.map(([name, value]) => g.namedOutput(name, value).name);
   return { model: encodeModel(g), name: g.name, outputs };
 }
 

@@ -4,12 +4,13 @@
 // queries and the reduce-scatter of Σ p·key around these.
 import test from 'node:test';
 import { mergeLogSumExp } from '../../../../common/log-sum-exp-merge.js';
-import { infonceHeadGradients, ownBlockStats } from '../../../../common/partitioned-infonce.js';
+import { criticRowsOfShards, infonceHeadGradients, ownBlockStats, positiveScores, type ShardCriticStats } from '../../../../common/partitioned-infonce.js';
 import { Rng } from '../../../../common/random.js';
 import { expectArraysClose } from '../../../../testing/test-helpers.js';
 import { MASKED, NO_HIT_ID } from '../../../bank/logit-bias.js';
 import { GraphSession, type GraphFeed } from '../graph-session.js';
 import { bankShardGradGraph, bankShardStatsGraph } from '../losses/bank-shard-softmax.js';
+import { CRITIC_ROW_COLUMNS } from '../losses/critic-rows.js';
 import { clicklogParams, clicklogPartitionedGraph, clicklogTrainingGraph } from './clicklog-training-graph.js';
 import { towerEmbedGraph } from './embed-graph.js';
 
@@ -71,7 +72,7 @@ for (const [shards, learnable, inBatch] of [
       ...params,
     };
 
-    const head = { objective: 'infonce', bank: K, layout: 'queue', maskHits: true, logged: false } as const;
+    const head = { objective: 'infonce', bank: K, layout: 'queue', maskHits: true, logged: true } as const;
     const reference = clicklogTrainingGraph({ ...shape, head });
     const want = await run(reference, {
       ...towerFeeds,
@@ -98,13 +99,21 @@ for (const [shards, learnable, inBatch] of [
         bank_ids: { data: bankIds.subarray(from, to), dims: [1, to - from] },
       };
     };
-    const shardShape = (r: number) => ({ rows: B, keys: cuts[r + 1]! - cuts[r]!, dim: D, maskHits: true });
+    const shardShape = (r: number) => ({ rows: B, keys: cuts[r + 1]! - cuts[r]!, dim: D, maskHits: true, logged: true });
     const own = { q, kpos: keys, batchBias, scale, dim: D };
     const stats = [ownBlockStats(own)];
+    const critic: ShardCriticStats[] = [];
     for (let r = 0; r < shards; r++) {
       const out = await run(bankShardStatsGraph(shardShape(r)), shardFeeds(r));
       stats.push({ max: out.row_max!, sumExp: out.row_sum_exp! });
+      critic.push({ max: out.critic_max!, sumExp: out.critic_sum_exp!, softplus: out.critic_softplus! });
     }
+    // The bounds' row statistics over the whole bank: the replicated graph's B×4 critic rows, column by column.
+    const rows = criticRowsOfShards(positiveScores(own), critic, K - 2);
+    CRITIC_ROW_COLUMNS.forEach((column, c) => {
+      const wantColumn = Float32Array.from({ length: B }, (_, i) => want.critic_rows![i * CRITIC_ROW_COLUMNS.length + c]!);
+      expectArraysClose(rows[column], wantColumn, { atol: 1e-4, rtol: 1e-5 });
+    });
     const lse = mergeLogSumExp(stats);
     const weighted = new Float32Array(B * D);
     for (let r = 0; r < shards; r++) {
