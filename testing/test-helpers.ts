@@ -85,3 +85,14 @@ export function issueTestClientCertificate(dir: string, pki: string, name: strin
   );
   return { cert: p('pem'), key: p('key') };
 }
+
+/** n×d rows of uniform values in [−1, 1), each scaled to unit L2 norm (embeddings, bank keys). */
+export function unitRows(rng: { next(): number }, n: number, d: number): Float32Array {
+  const x = Float32Array.from({ length: n * d }, () => rng.next() * 2 - 1);
+  for (let i = 0; i < n; i++) {
+    const row = x.subarray(i * d, (i + 1) * d);
+    const norm = Math.hypot(...row);
+    row.forEach((v, j) => (row[j] = v / norm));
+  }
+  return x;
+}

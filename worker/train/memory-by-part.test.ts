@@ -5,21 +5,16 @@ import test from 'node:test';
 import { initBackend } from '../../common/backend.js';
 import { defaultConfig } from '../../common/config/mod.js';
 import { describeMemory, formatBytes } from '../../common/memory-parts.js';
-import { writeSyntheticClickLog } from '../../common/synthetic-clicklog.js';
+import { preparedSyntheticClickLog } from '../../testing/prepared-click-log.js';
 import { tempDir } from '../../testing/test-helpers.js';
 import { KeyBank } from '../bank/key-bank.js';
-import { prepareDataset } from '../dataset/prepare-dataset.js';
 import { Adam } from '../optim/adam.js';
 import { loadTask } from './load-task.js';
 import { memoryByPart } from './memory-by-part.js';
 import { PreparedClickLogTask } from './prepared-clicklog-task.js';
 
 test("a worker's memory by part counts its bank, tables, optimiser rows, parameters and the shards it has loaded", async (t) => {
-  const dir = tempDir(t);
-  const log = join(dir, 'clicks.tsv');
-  await writeSyntheticClickLog(log, { queries: 400, sites: 40, seed: 8 });
-  const ds = join(dir, 'ds');
-  await prepareDataset([log], ds, { read: { warn: () => {} }, holdout: 0.1, shardBytes: 16 * 1024 });
+  const { dataset: ds } = await preparedSyntheticClickLog(tempDir(t), { queries: 400, sites: 40, seed: 8 }, 16 * 1024);
   const config = defaultConfig();
   await initBackend(config.backend);
   Object.assign(config, { data: ds });

@@ -2,24 +2,13 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { mergeLogSumExp, type RowExpStats } from '../../../../common/log-sum-exp-merge.js';
 import { Rng } from '../../../../common/random.js';
-import { expectArraysClose } from '../../../../testing/test-helpers.js';
+import { expectArraysClose, unitRows } from '../../../../testing/test-helpers.js';
 import { MASKED, NO_HIT_ID } from '../../../bank/logit-bias.js';
 import { GraphSession, type GraphFeed } from '../graph-session.js';
 import { bankShardGradGraph, bankShardStatsGraph } from './bank-shard-softmax.js';
 
 const [N, K, D] = [12, 37, 8];
 const SCALE = 1 / 0.07;
-
-/** Unit rows of n×d. */
-function unitRows(rng: Rng, n: number, d: number): Float32Array {
-  const x = Float32Array.from({ length: n * d }, () => rng.next() * 2 - 1);
-  for (let i = 0; i < n; i++) {
-    const row = x.subarray(i * d, (i + 1) * d);
-    const norm = Math.hypot(...row);
-    row.forEach((v, j) => (row[j] = v / norm));
-  }
-  return x;
-}
 
 /** The whole bank's log-sum-exp and Σ p·key of each row, in float64: what the shards must add up to. */
 function reference(q: Float32Array, bank: Float32Array, bias: Float32Array, bankIds: Int32Array, hitIds: Int32Array) {

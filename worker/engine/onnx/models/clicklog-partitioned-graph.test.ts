@@ -6,7 +6,7 @@ import test from 'node:test';
 import { mergeLogSumExp } from '../../../../common/log-sum-exp-merge.js';
 import { criticRowsOfShards, infonceHeadGradients, ownBlockStats, positiveScores, type ShardCriticStats } from '../../../../common/partitioned-infonce.js';
 import { Rng } from '../../../../common/random.js';
-import { expectArraysClose } from '../../../../testing/test-helpers.js';
+import { expectArraysClose, unitRows } from '../../../../testing/test-helpers.js';
 import { MASKED, NO_HIT_ID } from '../../../bank/logit-bias.js';
 import { GraphSession, type GraphFeed } from '../graph-session.js';
 import { bankShardGradGraph, bankShardStatsGraph } from '../losses/bank-shard-softmax.js';
@@ -15,16 +15,6 @@ import { clicklogParams, clicklogPartitionedGraph, clicklogTrainingGraph } from 
 import { towerEmbedGraph } from './embed-graph.js';
 
 const [B, E, H, D, K] = [6, 5, 7, 4, 23];
-
-function unitRows(rng: Rng, n: number, d: number): Float32Array {
-  const x = Float32Array.from({ length: n * d }, () => rng.next() * 2 - 1);
-  for (let i = 0; i < n; i++) {
-    const row = x.subarray(i * d, (i + 1) * d);
-    const norm = Math.hypot(...row);
-    row.forEach((v, j) => (row[j] = v / norm));
-  }
-  return x;
-}
 
 async function run(graph: { model: Uint8Array; name?: string }, feeds: Record<string, GraphFeed>) {
   const session = await GraphSession.open(graph.model, graph.name ?? 'training graph');
