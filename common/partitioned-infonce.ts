@@ -28,19 +28,32 @@ function batchLogits(o: OwnRows): Float64Array {
   return out;
 }
 
-/** The own rows' part of the softmax statistics: each row's max and Σ e^(s − max) over its in-batch candidates (its positive at least). */
-export function ownBlockStats(o: OwnRows): RowExpStats {
+/** The own rows' in-batch block, computed once for the softmax statistics, the gradients and the bounds. */
+export interface OwnBlock {
+  rows: OwnRows;
+  /** scale·<q_i, kpos_j> + batchBias_ij, B×B, float64. */
+  logits: Float64Array;
+  /** Each row's max and Σ e^(s − max) over its in-batch candidates (its positive at least): its part of the merged log-sum-exp. */
+  stats: RowExpStats;
+  /** Each row's critic score against its positive (the block's diagonal, logQ included). */
+  positive: Float32Array;
+}
+
+/** The own rows' in-batch block of the logits and its statistics. */
+export function ownBlock(o: OwnRows): OwnBlock {
   const b = o.q.length / o.dim;
   const logits = batchLogits(o);
   const max = new Float32Array(b);
   const sumExp = new Float32Array(b);
+  const positive = new Float32Array(b);
   for (let i = 0; i < b; i++) {
     const row = logits.subarray(i * b, (i + 1) * b);
     const m = Math.fround(Math.max(...row));
     max[i] = m;
     sumExp[i] = row.reduce((s, l) => s + Math.exp(l - m), 0);
+    positive[i] = row[i]!;
   }
-  return { max, sumExp };
+  return { rows: o, logits, stats: { max, sumExp }, positive };
 }
 
 /** What the InfoNCE head hands back to the towers. */
@@ -60,10 +73,10 @@ export interface InfonceHeadGradients {
  * r_i = Σ_j p_ij·k_j − kpos_i over all candidates: dL/dq_i = scale/B·r_i and dL/dscale = 1/B·Σ_i <q_i, r_i>,
  * the replicated head's gradient (common/infonce-bank-loss.ts) with the bank's part computed where the bank is.
  */
-export function infonceHeadGradients(o: OwnRows, lse: Float32Array, bankWeighted: Float32Array): InfonceHeadGradients {
+export function infonceHeadGradients(block: OwnBlock, lse: Float32Array, bankWeighted: Float32Array): InfonceHeadGradients {
+  const { rows: o, logits } = block;
   const { dim: d } = o;
   const b = o.q.length / d;
-  const logits = batchLogits(o);
   const q = new Float32Array(b * d);
   let loss = 0;
   let scale = 0;
@@ -106,14 +119,4 @@ export function criticRowsOfShards(positive: Float32Array, shards: readonly Shar
     }
   }
   return { rows: b, negativesPerRow: filled, pos: positive, negLogSumExp: mergeLogSumExp(shards), negMax, negSoftplus };
-}
-
-/** Each own row's critic score against its positive: scale·<q_i, kpos_i> + its logQ correction (the in-batch bias's diagonal). */
-export function positiveScores(o: OwnRows): Float32Array {
-  const b = o.q.length / o.dim;
-  return Float32Array.from({ length: b }, (_, i) => {
-    let dot = 0;
-    for (let c = 0; c < o.dim; c++) dot += o.q[i * o.dim + c]! * o.kpos[i * o.dim + c]!;
-    return o.scale * dot + o.batchBias[i * b + i]!;
-  });
 }

@@ -4,7 +4,7 @@
 // queries and the reduce-scatter of Σ p·key around these.
 import test from 'node:test';
 import { mergeLogSumExp } from '../../../../common/log-sum-exp-merge.js';
-import { criticRowsOfShards, infonceHeadGradients, ownBlockStats, positiveScores, type ShardCriticStats } from '../../../../common/partitioned-infonce.js';
+import { criticRowsOfShards, infonceHeadGradients, ownBlock, type ShardCriticStats } from '../../../../common/partitioned-infonce.js';
 import { Rng } from '../../../../common/random.js';
 import { expectArraysClose, unitRows } from '../../../../testing/test-helpers.js';
 import { MASKED, NO_HIT_ID } from '../../../bank/logit-bias.js';
@@ -90,8 +90,8 @@ for (const [shards, learnable, inBatch] of [
       };
     };
     const shardShape = (r: number) => ({ rows: B, keys: cuts[r + 1]! - cuts[r]!, dim: D, maskHits: true, logged: true });
-    const own = { q, kpos: keys, batchBias, scale, dim: D };
-    const stats = [ownBlockStats(own)];
+    const own = ownBlock({ q, kpos: keys, batchBias, scale, dim: D });
+    const stats = [own.stats];
     const critic: ShardCriticStats[] = [];
     for (let r = 0; r < shards; r++) {
       const out = await run(bankShardStatsGraph(shardShape(r)), shardFeeds(r));
@@ -99,7 +99,7 @@ for (const [shards, learnable, inBatch] of [
       critic.push({ max: out.critic_max!, sumExp: out.critic_sum_exp!, softplus: out.critic_softplus! });
     }
     // The bounds' row statistics over the whole bank: the replicated graph's B×4 critic rows, column by column.
-    const rows = criticRowsOfShards(positiveScores(own), critic, K - 2);
+    const rows = criticRowsOfShards(own.positive, critic, K - 2);
     CRITIC_ROW_COLUMNS.forEach((column, c) => {
       const wantColumn = Float32Array.from({ length: B }, (_, i) => want.critic_rows![i * CRITIC_ROW_COLUMNS.length + c]!);
       expectArraysClose(rows[column], wantColumn, { atol: 1e-4, rtol: 1e-5 });
