@@ -1,4 +1,4 @@
-/** The parts a worker's memory is reported in (docs/architecture.md §4): metrics, the start-up line, the dashboard. */
+/** The parts a worker's memory is reported in (docs/architecture.md §7): metrics, the start-up line, the dashboard. */
 export const MEMORY_PARTS = ['bank', 'tables', 'optimizer', 'dense', 'data'] as const;
 export type MemoryPart = (typeof MEMORY_PARTS)[number];
 

@@ -48,9 +48,14 @@ export function ownBlock(o: OwnRows): OwnBlock {
   const positive = new Float32Array(b);
   for (let i = 0; i < b; i++) {
     const row = logits.subarray(i * b, (i + 1) * b);
-    const m = Math.fround(Math.max(...row));
+    // A loop, not Math.max(...row): a spread of a large batch's row would overflow the stack.
+    let m = Number.NEGATIVE_INFINITY;
+    for (const l of row) m = Math.max(m, l);
+    m = Math.fround(m);
     max[i] = m;
-    sumExp[i] = row.reduce((s, l) => s + Math.exp(l - m), 0);
+    let sum = 0;
+    for (const l of row) sum += Math.exp(l - m);
+    sumExp[i] = sum;
     positive[i] = row[i]!;
   }
   return { rows: o, logits, stats: { max, sumExp }, positive };

@@ -1,11 +1,7 @@
-import { MASKED } from '../../../bank/logit-bias.js';
 import { GraphBuilder, type Value } from '../graph-builder.js';
-import { add } from '../ops/add.js';
-import { cast } from '../ops/cast.js';
-import { equal } from '../ops/equal.js';
 import { exp } from '../ops/exp.js';
-import { gemm } from '../ops/gemm.js';
 import { matMul } from '../ops/matmul.js';
+import { bankScores, maskAccidentalHits } from './bank-critic.js';
 import { mul } from '../ops/mul.js';
 import { reduceMax } from '../ops/reduce-max.js';
 import { reduceSum } from '../ops/reduce-sum.js';
@@ -38,15 +34,9 @@ export interface BankShardGraph {
  * `bank_bias` (1×k), and with masks `hit_ids` (int32 n×1) and `bank_ids` (int32 1×k).
  */
 function shardLogits(g: GraphBuilder, s: BankShardShape): { logits: Value; critic: Value; bank: Value } {
-  const q = g.input('q', [s.rows, s.dim]);
-  const scale = g.input('scale', []);
   const bank = g.input('bank', [s.keys, s.dim]);
-  const critic = gemm(g, mul(g, q, scale), bank, g.input('bank_bias', [1, s.keys]), { transB: true });
-  let logits = critic;
-  if (s.maskHits) {
-    const hits = equal(g, g.input('hit_ids', [s.rows, 1], 'int32'), g.input('bank_ids', [1, s.keys], 'int32'));
-    logits = add(g, logits, mul(g, cast(g, hits, 'float32'), g.scalar(MASKED)));
-  }
+  const critic = bankScores(g, mul(g, g.input('q', [s.rows, s.dim]), g.input('scale', [])), bank, g.input('bank_bias', [1, s.keys]));
+  const logits = s.maskHits ? maskAccidentalHits(g, critic, g.input('hit_ids', [s.rows, 1], 'int32'), g.input('bank_ids', [1, s.keys], 'int32')) : critic;
   return { logits, critic, bank };
 }
 

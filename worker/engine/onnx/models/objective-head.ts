@@ -1,16 +1,14 @@
 import type { Estimator } from '../../../../common/estimators.js';
 import { MASKED } from '../../../bank/logit-bias.js';
 import type { GraphBuilder, Value } from '../graph-builder.js';
-import { bankCritic } from '../losses/bank-critic.js';
+import { bankCritic, maskAccidentalHits } from '../losses/bank-critic.js';
 import { criticRowsGraph } from '../losses/critic-rows.js';
 import { infonceBankLoss } from '../losses/infonce-bank-loss.js';
 import { scoreLoss } from '../losses/score-losses.js';
 import { add } from '../ops/add.js';
-import { equal } from '../ops/equal.js';
 import { gemm } from '../ops/gemm.js';
 import { mul } from '../ops/mul.js';
 import { reduceSum } from '../ops/reduce-sum.js';
-import { cast } from '../ops/cast.js';
 
 /** Which objective head a training graph ends in (a graph per head, built once). */
 export interface ObjectiveHeadShape {
@@ -68,12 +66,7 @@ export function objectiveHead(g: GraphBuilder, q: Value, kpos: Value, scale: Val
   if (s.logged) outputs.push(['critic_rows', criticRowsGraph(g, critic)]);
   if (s.objective !== 'infonce') return scoreHead(g, s, { ...critic, negCount: g.input('neg_count', []) }, outputs);
   let bankLogits = critic.negatives;
-  if (s.maskHits) {
-    const hits = equal(g, g.input('hit_ids', [b, 1], 'int32'), g.input('bank_ids', [1, s.bank], 'int32'));
-    // MASKED added where a slot holds the row's positive, as a product: ONNX Runtime's CPU Where takes
-    // about five times as long as a multiply over the same B×K logits, each way.
-    bankLogits = add(g, bankLogits, mul(g, cast(g, hits, 'float32'), maskedScalar(g)));
-  }
+  if (s.maskHits) bankLogits = maskAccidentalHits(g, bankLogits, g.input('hit_ids', [b, 1], 'int32'), g.input('bank_ids', [1, s.bank], 'int32'));
   const loss = infonceBankLoss(g, { q, kpos, scale, batchBias: g.input('batch_bias', [b, b]), bankLogits });
   return { loss, trained: loss, outputs };
 }
