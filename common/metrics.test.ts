@@ -29,6 +29,7 @@ function fedMetrics(now: () => number): InfoboundMetrics {
       grad_norm: 1,
       bank_fill: logged ? 1 : 0,
       bank_digest: '',
+      bank_shard_digest: '',
       bank_lag: logged ? 2 : 0,
       key_age_steps: logged ? 3.5 : 0,
       key_age_counts: logged ? [10, 0, 5, ...new Array<number>(KEY_AGE_BUCKETS.length - 2).fill(0)] : [],

@@ -17,7 +17,10 @@ export interface StepLine {
   examples_per_s: number;
   grad_norm: number;
   bank_fill: number;
+  /** Digest of the bank the step scored against: the replica's, or with a partitioned bank every shard's digest in rank order. */
   bank_digest: string;
+  /** With a partitioned bank, the digest of this worker's shard (absent when the bank is replicated). */
+  bank_shard_digest?: string;
   /** Bank messages stored in the stream that this worker's replica has not read yet (consumer lag). */
   bank_lag: number;
   key_age_steps: number;
@@ -78,6 +81,7 @@ export function stepLine(m: StepMetrics__Output, rank: number, step: number, gen
     grad_norm: m.grad_norm,
     bank_fill: m.bank_fill,
     bank_digest: m.bank_digest,
+    ...(m.bank_shard_digest !== '' ? { bank_shard_digest: m.bank_shard_digest } : {}),
     bank_lag: m.bank_lag,
     key_age_steps: m.key_age_steps,
     key_age_counts: m.key_age_counts,

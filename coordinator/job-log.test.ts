@@ -28,6 +28,7 @@ function report(rank: number, step: number, o: { logged?: boolean; refused?: str
       grad_norm: 1,
       bank_fill: 1,
       bank_digest: 'd',
+      bank_shard_digest: '',
       bank_lag: 0,
       key_age_steps: 1,
       key_age_counts: [1],

@@ -37,6 +37,7 @@ import { contrastiveStep, type StepContext } from '../worker/train/contrastive-s
 import type { ImageBatch } from '../worker/train/image-model.js';
 import { ImageTask } from '../worker/train/image-task.js';
 import { createStepContext } from '../worker/train/step-context.js';
+import { replicatedBank } from '../worker/bank/member-bank.js';
 import { openBankTransport } from '../worker/bank/open-bank-transport.js';
 import type { TrainingTask } from '../worker/train/training-task.js';
 
@@ -318,7 +319,7 @@ async function timePieces<B>(run: Run<B>, steps: number): Promise<{ total: numbe
     instrument(model, 'momentumKeys', labels.momentumKeys, acc),
     instrument(model.online, 'tensors', 'dense params → tensors', acc),
     instrument(model, 'sparseInputs', 'sparse pooling (query + site rows → tensors)', acc),
-    instrument(ctx.bank, 'tensors', 'bank upload (K×d keys and d×K keysT)', acc),
+    instrument(replicatedBank(ctx.bank), 'tensors', 'bank upload (K×d keys and d×K keysT)', acc),
     // The step takes its gradients through the engine singleton, so timing that call times forward and backward.
     instrument(tf.engine(), 'gradients', labels.gradients, acc),
     instrument(model.online, 'flattenGrads', 'flattenGrads (dense grads → flat array)', acc),
@@ -326,7 +327,7 @@ async function timePieces<B>(run: Run<B>, steps: number): Promise<{ total: numbe
     instrument(ctx.adam, 'apply', `Adam over the ${model.online.size} flat params`, acc),
     instrument(model, 'applySparse', 'sparse row optimiser (Adagrad + momentum rows)', acc),
     instrument(model, 'momentumUpdate', 'momentum EMA of the key tower', acc),
-    instrument(ctx.bank, 'enqueue', 'bank enqueue', acc),
+    instrument(replicatedBank(ctx.bank), 'enqueueStep', 'bank enqueue', acc),
   ];
   // logitBias runs inside the gradient closure; like the model's side pieces it is pure, so the same
   // call on the same bank state just before the step costs what it costs inside.
@@ -335,7 +336,7 @@ async function timePieces<B>(run: Run<B>, steps: number): Promise<{ total: numbe
       label: 'logitBias build (B×(B+K) in JS)',
       within: 'gradients',
       run: (batch) =>
-        logitBias(ctx.bank, {
+        logitBias(replicatedBank(ctx.bank), {
           positiveIds: model.positiveIds(batch),
           logQ: ctx.logQ,
           inBatchNegatives: ctx.inBatchNegatives,

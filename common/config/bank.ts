@@ -1,4 +1,7 @@
-import { bool, int, num, section, type SectionValue } from './field.js';
+import { bool, int, num, oneOf, section, type SectionValue } from './field.js';
+
+/** How the workers hold the bank: every key in every worker, or each worker its shard. */
+export const BANK_MODES = ['replicated', 'partitioned'] as const;
 
 export const BANK = section('MoCo memory bank: a FIFO queue of keys from the momentum encoder, used as negatives.', {
   size: int({
@@ -7,6 +10,11 @@ export const BANK = section('MoCo memory bank: a FIFO queue of keys from the mom
     default: 4096,
     doc: 'Keys K in the FIFO queue of negatives. The InfoNCE bound never exceeds log(K+1), so a larger bank raises the ceiling; it costs K × output_dim × 4 bytes per worker.',
     flag: { name: 'bank-size', arg: 'K' },
+  }),
+  mode: oneOf(BANK_MODES, {
+    default: 'replicated',
+    doc: "replicated: every worker holds all K keys. partitioned: each worker holds about K/W of them and the softmax over the whole bank is combined across workers (Partial FC), so the bank's memory per worker falls as 1/W with the same update; InfoNCE on click logs with --engine onnx only.",
+    flag: { name: 'bank-mode' },
   }),
   momentum: num({
     ge: 0,

@@ -29,6 +29,8 @@ export class KeyBank {
   head = 0;
   /** Slots holding a key. */
   filled = 0;
+  /** Keys enqueued since the ring was empty: the combined queue's position, which a partitioned bank's shards count from. */
+  enqueued = 0;
 
   constructor(
     readonly capacity: number,
@@ -44,14 +46,37 @@ export class KeyBank {
     const { dim, capacity } = this;
     const n = msg.ids.length;
     if (msg.keys.length !== n * dim) throw new RangeError(`bank message has ${msg.keys.length} values for ${n} keys of dim ${dim}`);
+    // Key i goes to slot head + i (mod K) even when only the last K are kept, so that the slot of
+    // every key is its queue position mod K (a partitioned bank's shards assemble into this layout).
     for (let i = Math.max(0, n - capacity); i < n; i++) {
-      const slot = this.head;
+      const slot = (this.head + i) % capacity;
       this.keys.set(msg.keys.subarray(i * dim, (i + 1) * dim), slot * dim);
       this.ids[slot] = msg.ids[i]!;
       this.steps[slot] = msg.step;
-      this.head = (slot + 1) % capacity;
     }
+    this.head = (this.head + n) % capacity;
     this.filled = Math.min(capacity, this.filled + n);
+    this.enqueued += n;
+  }
+
+  /** Appends one step's keys, every producer's message in producer order. */
+  enqueueStep(messages: readonly BankMessage[]): void {
+    for (const msg of messages) this.enqueue(msg);
+  }
+
+  /** The slots holding keys, oldest first. */
+  slotsOldestFirst(): number[] {
+    const oldest = this.filled < this.capacity ? 0 : this.head;
+    return Array.from({ length: this.filled }, (_, i) => (oldest + i) % this.capacity);
+  }
+
+  /** Copies of the held keys, ids and steps, oldest first (what a shard of the bank restores from). */
+  oldestFirst(): { keys: Float32Array; ids: Int32Array; steps: Int32Array } {
+    const slots = this.slotsOldestFirst();
+    const d = this.dim;
+    const keys = new Float32Array(slots.length * d);
+    slots.forEach((s, i) => keys.set(this.keys.subarray(s * d, (s + 1) * d), i * d));
+    return { keys, ids: Int32Array.from(slots, (s) => this.ids[s]!), steps: Int32Array.from(slots, (s) => this.steps[s]!) };
   }
 
   /** The whole ring as tfjs tensors in both layouts (empty slots are zeros; the caller masks them); the caller disposes. */
@@ -67,6 +92,7 @@ export class KeyBank {
     this.steps.fill(-1);
     this.head = 0;
     this.filled = 0;
+    this.enqueued = 0;
   }
 
   /**
@@ -111,8 +137,15 @@ export class KeyBank {
     return counts;
   }
 
-  /** Restores the ring from saved arrays (checkpoint resume). */
-  restore(keys: Float32Array, ids: Int32Array, steps: Int32Array, head: number, filled: number): void {
+  /** Restores the ring from saved arrays (checkpoint resume); `enqueued` defaults to the least count that fits head and fill. */
+  restore(
+    keys: Float32Array,
+    ids: Int32Array,
+    steps: Int32Array,
+    head: number,
+    filled: number,
+    enqueued = filled < this.capacity ? filled : this.capacity + head,
+  ): void {
     if (keys.length !== this.keys.length || ids.length !== this.capacity || steps.length !== this.capacity) {
       throw new RangeError('bank shape differs from the checkpoint');
     }
@@ -121,10 +154,14 @@ export class KeyBank {
     if (!Number.isInteger(head) || !Number.isInteger(filled) || head < 0 || head >= k || filled < 0 || filled > k || (filled < k && head !== filled)) {
       throw new RangeError(`bank position head=${head} filled=${filled} does not fit a ring of ${k}`);
     }
+    if (!Number.isInteger(enqueued) || enqueued < filled || enqueued % k !== head % k) {
+      throw new RangeError(`bank position enqueued=${enqueued} does not fit head=${head} filled=${filled} in a ring of ${k}`);
+    }
     this.keys.set(keys);
     this.ids.set(ids);
     this.steps.set(steps);
     this.head = head;
     this.filled = filled;
+    this.enqueued = enqueued;
   }
 }

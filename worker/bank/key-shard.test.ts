@@ -40,41 +40,70 @@ for (const [world, bankSize] of [
   test(`K = ${bankSize} partitioned over ${world} members: the shards together hold the replicated bank's keys, each about K/W`, () => {
     const rng = new Rng(world * 100 + bankSize);
     const bank = new KeyBank(bankSize, DIM);
-    const shards = Array.from({ length: world }, (_, r) => new KeyShard(bankSize, DIM, (p) => p === r, Math.ceil(bankSize / world) + 4));
+    const shards = Array.from({ length: world }, (_, rank) => new KeyShard(bankSize, DIM, { rank, world }));
     for (let step = 1; step <= 40; step++) {
       // Batches that differ between producers and steps, sometimes empty, sometimes larger than K.
-      for (let p = 0; p < world; p++) {
-        const n = rng.next() < 0.1 ? 0 : rng.next() < 0.05 ? bankSize + 3 : 1 + Math.floor(rng.next() * 6);
-        const msg = message(p, step, n);
-        bank.enqueue(msg);
-        for (const shard of shards) shard.enqueue(msg);
-      }
+      const messages = Array.from({ length: world }, (_, p) =>
+        message(p, step, rng.next() < 0.1 ? 0 : rng.next() < 0.05 ? bankSize + 3 : 1 + Math.floor(rng.next() * 6)),
+      );
+      bank.enqueueStep(messages);
+      for (const shard of shards) shard.enqueueStep(messages);
       assert.deepEqual(shardContents(shards), bankContents(bank), `step ${step}`);
       assert.equal(
         shards.reduce((s, x) => s + x.filled, 0),
         bank.filled,
       );
-      for (const shard of shards) assert.equal(shard.combinedFilled, bank.filled);
+      for (const shard of shards) {
+        assert.equal(shard.combinedFilled, bank.filled);
+        assert.ok(shard.filled <= Math.ceil(bankSize / world) + 2 * world, `shard of ${shard.filled} keys at step ${step}`);
+      }
+    }
+    // A shard restored from the whole bank (a checkpoint) is the one that saw every step.
+    const saved = bank.oldestFirst();
+    for (const [rank, shard] of shards.entries()) {
+      const restored = new KeyShard(bankSize, DIM, { rank, world });
+      restored.restore(saved.keys, saved.ids, saved.steps, bank.enqueued);
+      assert.equal(restored.digest(), shard.digest(), `rank ${rank} restored`);
+      assert.deepEqual(restored.positions(), shard.positions());
     }
   });
 }
 
-test('a shard keeps only what it owns, its digest follows its contents and not where its ring starts', () => {
-  const a = new KeyShard(8, DIM, (p) => p === 0, 2);
-  const b = new KeyShard(8, DIM, (p) => p === 0, 8);
-  for (let step = 1; step <= 6; step++) {
-    for (const p of [0, 1]) {
-      a.enqueue(message(p, step, 2));
-      b.enqueue(message(p, step, 2));
-    }
+test('a shard restored on another world size keeps exactly its share of the bank', () => {
+  for (const world of [1, 2, 4]) {
+    const bank = new KeyBank(20, DIM);
+    for (let step = 1; step <= 9; step++) bank.enqueueStep([message(0, step, 3), message(1, step, 2), message(2, step, 1)]);
+    const saved = bank.oldestFirst();
+    const shards = Array.from({ length: world }, (_, rank) => new KeyShard(20, DIM, { rank, world }));
+    for (const s of shards) s.restore(saved.keys, saved.ids, saved.steps, bank.enqueued);
+    assert.deepEqual(shardContents(shards), bankContents(bank), `${world} members`);
+    // Later steps go on as in a bank that saw them.
+    const next = [message(0, 10, 4), message(1, 10, 4)];
+    bank.enqueueStep(next);
+    for (const s of shards) s.enqueueStep(next);
+    assert.deepEqual(shardContents(shards), bankContents(bank), `${world} members, one step on`);
   }
-  // K = 8 holds the last two steps of both producers; producer 0's four of them are here.
+});
+
+test("a shard's digest follows its contents, not where its ring starts or its count started; bad messages are refused", () => {
+  const a = new KeyShard(8, DIM, { rank: 0, world: 2 });
+  const b = new KeyShard(8, DIM, { rank: 0, world: 2 });
+  b.enqueueStep([message(0, 1, 5)]);
+  b.clear();
+  for (let step = 1; step <= 6; step++) {
+    a.enqueueStep([message(0, step, 2), message(1, step, 2)]);
+    b.enqueueStep([message(0, step, 2), message(1, step, 2)]);
+  }
+  // K = 8 holds the last two steps of both producers, four keys each: half of them here.
   assert.equal(a.filled, 4);
-  assert.deepEqual(a.positions(), [16, 17, 20, 21]);
-  assert.ok(a.capacity >= 4, 'grew past its first two slots');
-  assert.equal(a.digest(), b.digest(), 'the same keys, however the slots were allocated');
-  b.enqueue(message(1, 7, 1));
-  assert.notEqual(a.digest(), b.digest(), 'the combined queue moved on: one key of producer 0 left');
-  assert.equal(b.filled, 3);
-  assert.throws(() => a.enqueue({ keys: new Float32Array(5), ids: new Int32Array(2), step: 7, producer: 0 }), RangeError);
+  assert.equal(a.digest(), b.digest(), 'the same keys');
+  const c = new KeyShard(8, DIM, { rank: 0, world: 2 });
+  c.enqueueStep([message(0, 5, 2), message(1, 5, 2)]);
+  c.enqueueStep([message(0, 6, 2), message(1, 6, 2)]);
+  assert.equal(c.digest(), a.digest(), 'counted from another start');
+  b.enqueueStep([message(1, 7, 1)]);
+  assert.notEqual(a.digest(), b.digest(), 'the combined queue moved on');
+  assert.throws(() => a.enqueueStep([{ keys: new Float32Array(5), ids: new Int32Array(2), step: 7, producer: 0 }]), RangeError);
+  assert.throws(() => a.enqueueStep([message(0, 7, 1), message(1, 8, 1)]), RangeError);
+  assert.throws(() => a.restore(new Float32Array(9 * DIM), new Int32Array(9), new Int32Array(9), 9), RangeError);
 });

@@ -35,12 +35,20 @@ export interface LogitBiasParts {
 
 /** The parts of the logit bias: logQ corrections, masks for other rows' positives, accidental hits and empty bank slots. */
 export function logitBiasParts(bank: KeyBank, o: LogitBiasOptions): LogitBiasParts {
+  const bankBias = new Float32Array(bank.capacity).fill(MASKED);
+  for (let s = 0; s < bank.filled; s++) bankBias[s] = logQCorrection(o.logQ, bank.ids[s]!);
+  return { ...rowBiasParts(o), bank: bankBias };
+}
+
+/** The −logQ correction of item `id`'s logits (0 without logQ, or for an item without identity). */
+export function logQCorrection(logQ: Float32Array | null, id: number): number {
+  return logQ !== null && id >= 0 ? -logQ[id]! : 0;
+}
+
+/** The parts of the logit bias that belong to the batch's rows, whatever holds the bank. */
+export function rowBiasParts(o: LogitBiasOptions): Omit<LogitBiasParts, 'bank'> {
   const b = o.positiveIds.length;
-  const k = bank.capacity;
-  const corr = (id: number) => (o.logQ !== null && id >= 0 ? -o.logQ[id]! : 0);
-  const positive = Float32Array.from(o.positiveIds, corr);
-  const bankBias = new Float32Array(k).fill(MASKED);
-  for (let s = 0; s < bank.filled; s++) bankBias[s] = corr(bank.ids[s]!);
+  const positive = Float32Array.from(o.positiveIds, (id) => logQCorrection(o.logQ, id));
   const hitIds = Int32Array.from(o.positiveIds, (id) => (o.maskAccidentalHits && id >= 0 ? id : NO_HIT_ID));
   const batch = new Float32Array(b * b);
   for (let i = 0; i < b; i++) {
@@ -49,7 +57,7 @@ export function logitBiasParts(bank: KeyBank, o: LogitBiasOptions): LogitBiasPar
       batch[i * b + j] = j === i ? positive[i]! : o.inBatchNegatives && !hit ? positive[j]! : MASKED;
     }
   }
-  return { positive, batch, bank: bankBias, hitIds };
+  return { positive, batch, hitIds };
 }
 
 /**

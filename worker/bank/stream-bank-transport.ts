@@ -2,7 +2,8 @@ import { UserError } from '../../common/user-error.js';
 import { BANK_DROP_REASONS, decodeBankKeys, encodeBankKeys, type BankDropReason, type BankEnvelope } from './bank-keys-codec.js';
 import type { BankStream, StoredBankMessage } from './bank-stream.js';
 import type { BankTransport, ExchangeRound, PendingKeys } from './bank-transport.js';
-import type { BankMessage, KeyBank } from './key-bank.js';
+import type { BankMessage } from './key-bank.js';
+import type { MemberBank } from './member-bank.js';
 
 /** The bank's stream stayed unreachable, or a peer's keys missing, past the timeout: the worker stops. */
 export class BankUnavailableError extends UserError {}
@@ -141,12 +142,12 @@ export class StreamBankTransport implements BankTransport {
   }
 
   /**
-   * Rebuilds `bank` from the stream as it stands after `committedStep` (a joining or restarted worker,
-   * before it trains): replays the whole stream, takes each step from the latest generation that
-   * produced it, and enqueues the last K keys. Returns false, leaving `bank` as it is, when the stream
+   * Rebuilds `bank` (the whole bank, or a member's shard of it) from the stream as it stands after
+   * `committedStep` (a joining or restarted worker, before it trains): replays the whole stream, takes
+   * each step from the latest generation that produced it, and enqueues the last K keys. Returns false, leaving `bank` as it is, when the stream
    * no longer holds enough of the history (the caller's bank then comes from a checkpoint or a peer).
    */
-  async rebuild(bank: KeyBank, committedStep: number): Promise<boolean> {
+  async rebuild(bank: MemberBank, committedStep: number): Promise<boolean> {
     const S = this.o.staleness;
     // A replay of its own: the live buffer keeps only the newest steps, and a restarted job may have
     // gone back to a checkpoint older than those.
@@ -190,7 +191,7 @@ export class StreamBankTransport implements BankTransport {
     const reachesStart = from === 0 && (chosen.length === 0 ? committedStep - S < 1 : chosen[0]!.step === 1);
     if (keys < this.o.capacity && !reachesStart) return false;
     bank.clear();
-    for (const c of chosen.slice(from)) for (const m of c.messages) bank.enqueue(m);
+    for (const c of chosen.slice(from)) bank.enqueueStep(c.messages);
     return true;
   }
 

@@ -13,6 +13,10 @@ export interface GradientReducer {
   allReduceMean(grad: Float32Array, step: number): Promise<Float32Array>;
   /** Mean of each sparse table's row gradient over all workers at `step` (rows merged). */
   allGatherRowsMean(grads: SparseRowGrad[], step: number): Promise<SparseRowGrad[]>;
+  /** Every worker's (ids, values) block at `step`, indexed by rank (kept apart, not averaged). */
+  allGatherBlocks(block: SparseRowGrad, step: number): Promise<SparseRowGrad[]>;
+  /** The sum of `values` over all workers at `step` (in place allowed), identical bytes on every worker. */
+  allReduceSum(values: Float32Array, step: number): Promise<Float32Array>;
 }
 
 /** The reducer of a one-worker world: the local gradient is the mean. */
@@ -26,5 +30,13 @@ export class LocalReducer implements GradientReducer {
 
   async allGatherRowsMean(grads: SparseRowGrad[]): Promise<SparseRowGrad[]> {
     return grads;
+  }
+
+  async allGatherBlocks(block: SparseRowGrad): Promise<SparseRowGrad[]> {
+    return [block];
+  }
+
+  async allReduceSum(values: Float32Array): Promise<Float32Array> {
+    return values;
   }
 }

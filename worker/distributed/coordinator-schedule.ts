@@ -3,6 +3,8 @@ import type { InfoboundMetrics } from '../../common/metrics.js';
 import type { Assignment__Output } from '../../proto/generated/infobound/v1/Assignment.js';
 import type { Membership__Output } from '../../proto/generated/infobound/v1/Membership.js';
 import { BankUnavailableError, type StreamBankTransport } from '../bank/stream-bank-transport.js';
+import { KeyShard } from '../bank/key-shard.js';
+import { UserError } from '../../common/user-error.js';
 import type { RingReducer } from '../collective/ring-reducer.js';
 import { stepReport, type FinalFigures, type StepAssignment, type StepOutcome, type StepSchedule } from '../train/step-schedule.js';
 import type { TrainingRun } from '../train/training-run.js';
@@ -149,19 +151,31 @@ export class CoordinatorSchedule implements StepSchedule {
       peers: m.members.map((x) => x.peer_address),
       credential: m.peer_credential,
     });
+    const shard = ctx.bank;
+    if (shard instanceof KeyShard && (shard.place.rank !== m.rank || shard.place.world !== m.world)) {
+      // A partitioned bank is dealt anew for the new place; what the old shard held is no longer this member's.
+      ctx.bank = new KeyShard(shard.bankSize, shard.dim, { rank: m.rank, world: m.world });
+      run.shardMissing = run.step > 0;
+    }
     if (m.committed_step !== run.step) {
       await catchUp(run, m, { workerId: o.workerId, credentials: o.credentials, ...(o.info ? { info: o.info } : {}) });
       this.replayBank = true;
     }
-    if (o.nats !== undefined && this.replayBank) {
-      // A joining or restarted worker takes its replica from the stream (docs/architecture.md §4).
+    if (o.nats !== undefined && (this.replayBank || run.shardMissing)) {
+      // A joining or restarted worker takes its replica, or its shard, from the stream (docs/architecture.md §4).
       const replayed = await o.nats.rebuild(ctx.bank, run.step);
+      if (replayed) run.shardMissing = false;
       o.info?.(
         replayed
-          ? `rebuilt the bank from the stream at step ${run.step}: ${ctx.bank.filled} keys`
+          ? `rebuilt the bank${ctx.bank instanceof KeyShard ? ` shard of rank ${m.rank} of ${m.world}` : ''} from the stream at step ${run.step}: ${ctx.bank.filled} keys`
           : `the stream no longer holds the bank of step ${run.step}: kept the restored one`,
       );
       this.replayBank = false;
+    }
+    if (run.shardMissing) {
+      throw new UserError(
+        `worker ${o.workerId}: bank.mode partitioned: at step ${run.step} this worker's bank shard (rank ${m.rank} of ${m.world}) must be rebuilt, ${o.nats === undefined ? 'which needs the bank in a stream (nats.url)' : 'and the stream no longer holds its keys'}; restart the job from its checkpoint`,
+      );
     }
     o.info?.(`generation ${m.generation}: rank ${m.rank} of ${m.world}, at step ${run.step}`);
   }

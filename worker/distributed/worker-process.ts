@@ -99,11 +99,8 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   const port = peer.address.slice(peer.address.lastIndexOf(':') + 1);
   const client = new CoordinatorClient(o.coordinator, { credentials });
   const ring = new RingReducer(peer, { channelCredentials: credentials });
-  const ctx = createStepContext(config, task, new RingBankTransport(ring, config.bank.staleness));
-  ctx.reducer = ring;
-  if (o.localGradientHook !== undefined) ctx.localGradientHook = o.localGradientHook;
-  const run = new TrainingRun(config, task, ctx, o.checkpointPath);
-  peer.setStateProvider(async () => run.snapshot());
+  /** The run, once the first membership gives this member its place (a partitioned bank's shard is sized for it). */
+  let run: TrainingRun | undefined;
   /** The NATS bank, once the first membership names the job and run. */
   let nats: StreamBankTransport | undefined;
   let schedule: CoordinatorSchedule | undefined;
@@ -112,7 +109,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
     session = await MembershipSession.open(client, {
       join: { worker_id: o.workerId, peer_address: `${o.advertiseHost}:${port}`, token: o.token ?? '', version: WORKER_VERSION, epoch_size: task.order.size },
       ...(o.recoveryTimeoutMs !== undefined ? { recoveryMs: o.recoveryTimeoutMs } : {}),
-      position: () => ({ generation: schedule?.generation ?? null, step: run.step }),
+      position: () => ({ generation: schedule?.generation ?? null, step: run?.step ?? 0 }),
       interrupted: (why) => {
         ring.abort(why);
         nats?.abort(why);
@@ -120,6 +117,12 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       ...(o.warn ? { warn: o.warn } : {}),
     });
     adoptJobConfig(config, session.latest.config_json);
+    const ctx = createStepContext(config, task, new RingBankTransport(ring, config.bank.staleness), { rank: session.latest.rank, world: session.latest.world });
+    ctx.reducer = ring;
+    if (o.localGradientHook !== undefined) ctx.localGradientHook = o.localGradientHook;
+    const started = new TrainingRun(config, task, ctx, o.checkpointPath);
+    run = started;
+    peer.setStateProvider(async () => started.snapshot());
     if (config.nats.url !== null) {
       nats = await openBankTransport(config, task.model, {
         job: session.latest.job,
@@ -129,7 +132,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       });
       ctx.transport = nats;
     }
-    schedule = new CoordinatorSchedule(run, session, {
+    schedule = new CoordinatorSchedule(started, session, {
       workerId: o.workerId,
       client,
       ring,
@@ -140,7 +143,7 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
       ...(o.info ? { info: o.info } : {}),
       ...(o.warn ? { warn: o.warn } : {}),
     });
-    await runTrainingLoop(run, schedule, {
+    await runTrainingLoop(started, schedule, {
       ...(o.info ? { info: o.info } : {}),
       ...(o.warn ? { warn: o.warn } : {}),
       ...(o.metrics ? { metrics: o.metrics } : {}),

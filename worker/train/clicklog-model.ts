@@ -12,7 +12,7 @@ import { RowwiseAdagrad } from '../optim/rowwise-adagrad.js';
 import { emaUpdate } from '../optim/ema.js';
 import type { FeatureRows } from '../text/text-features.js';
 import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
-import { LOGIT_SCALE } from './contrastive-step.js';
+import { LOGIT_SCALE } from './logit-scale.js';
 import { idRange } from '../../common/id-range.js';
 import { heldBytes, type MemoryBytes } from '../../common/memory-parts.js';
 

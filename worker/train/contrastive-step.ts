@@ -5,14 +5,18 @@ import type { GradientReducer } from '../collective/gradient-reducer.js';
 import type { SparseRowGrad } from '../model/sparse-embedding.js';
 import type { Adam } from '../optim/adam.js';
 import { clipByGlobalNorm } from '../optim/ema.js';
+import { clampLogitScale } from './logit-scale.js';
 import type { ContrastiveModel } from './contrastive-model.js';
-import type { DenseContext, DenseEngine } from './dense-engine.js';
-
-/** Name of the learnable log logit scale (CLIP) inside a model's ParamSet. */
-export const LOGIT_SCALE = 'logit_scale';
+import type { DenseContext, DenseEngine, PartitionedBankEngine } from './dense-engine.js';
+import { UserError } from '../../common/user-error.js';
+import { KeyShard } from '../bank/key-shard.js';
+import { type MemberBank, wholeBankFilled } from '../bank/member-bank.js';
+import { partitionedBankDense, runsPartitionedBank, type PartitionedDenseResult } from './partitioned-bank-step.js';
 
 /** Everything a step uses besides the model and the batch (the dense engine's part in {@link DenseContext}). */
-export interface StepContext extends DenseContext {
+export interface StepContext extends Omit<DenseContext, 'bank'> {
+  /** The bank as this member holds it: all of it, or its shard (bank.mode partitioned). */
+  bank: MemberBank;
   transport: BankTransport;
   reducer: GradientReducer;
   adam: Adam;
@@ -52,6 +56,9 @@ export interface StepResult {
   /** Present on logged steps: every bound of the critic on this batch, and the (K+1)-way accuracy. */
   bounds?: BoundValues;
   accuracy?: number;
+  /** With a partitioned bank, on a logged step: the whole bank's digest (every shard's) and this member's shard's. */
+  bankDigest?: string;
+  bankShardDigest?: string;
   computeMs: number;
   allReduceMs: number;
   bankWaitMs: number;
@@ -99,9 +106,12 @@ export async function computeStep<B>(model: ContrastiveModel<B>, batch: B, step:
   const keysData = await ctx.engine.momentumKeys(model, batch, step);
   const positiveIds = model.positiveIds(batch);
   const b = positiveIds.length;
-  const filled = ctx.bank.filled;
+  const filled = wholeBankFilled(ctx.bank);
   const candidates = (ctx.inBatchNegatives ? b : 1) + filled;
-  const dense = await ctx.engine.step(model, batch, keysData, positiveIds, ctx, wantBounds && filled > 0);
+  const dense: PartitionedDenseResult =
+    ctx.bank instanceof KeyShard
+      ? await partitionedBankDense(model, batch, keysData, positiveIds, step, { ...ctx, bank: ctx.bank, engine: partitionedEngine(ctx.engine) }, wantBounds)
+      : await ctx.engine.step(model, batch, keysData, positiveIds, { ...ctx, bank: ctx.bank }, wantBounds && filled > 0);
   const { loss, scale: scaleValue } = dense;
   const flat = dense.grad;
   const sparse = model.sparseRowGrads(batch, dense.inputGrads);
@@ -151,6 +161,7 @@ export async function computeStep<B>(model: ContrastiveModel<B>, batch: B, step:
       gradNorm,
       bounds,
       accuracy,
+      ...(dense.bankDigest !== undefined ? { bankDigest: dense.bankDigest, bankShardDigest: dense.shardDigest! } : {}),
       computeMs: t1 - t0,
       allReduceMs: t2 - t1,
       bankWaitMs: t3 - t2,
@@ -173,22 +184,20 @@ export function applyStep<B>(model: ContrastiveModel<B>, p: PendingStep, ctx: St
   const t0 = performance.now();
   if (p.refused === null) {
     ctx.adam.apply(model.online.values, p.grad);
-    if (model.online.specs.some((s) => s.name === LOGIT_SCALE)) clampLogitScale(model, ctx.maxLogitScale);
+    clampLogitScale(model.online, ctx.maxLogitScale);
     model.applySparse(p.sparse, p.step);
   }
   model.momentumUpdate(p.step);
-  for (const msg of p.keys) ctx.bank.enqueue(msg);
+  ctx.bank.enqueueStep(p.keys);
   return { ...p.result, computeMs: p.result.computeMs + performance.now() - t0 };
+}
+
+function partitionedEngine(engine: DenseEngine): PartitionedBankEngine {
+  if (!runsPartitionedBank(engine)) throw new UserError('bank.mode partitioned: this engine does not run a partitioned bank; use --engine onnx');
+  return engine;
 }
 
 function allFinite(values: Float32Array): boolean {
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return false;
   return true;
-}
-
-/** CLIP clamps the learned logit scale at 100 after each update. */
-function clampLogitScale(model: ContrastiveModel<unknown>, maxScale: number): void {
-  const i = model.online.specs.findIndex((s) => s.name === LOGIT_SCALE);
-  const off = model.online.offsets[i]!;
-  model.online.values[off] = Math.min(model.online.values[off]!, Math.log(maxScale));
 }

@@ -1,5 +1,7 @@
 import type { CriticRows, Estimator } from '../../common/estimators.js';
 import type { MineLoss } from '../../common/estimators-losses.js';
+import type { ShardCriticStats } from '../../common/partitioned-infonce.js';
+import type { RowExpStats } from '../../common/log-sum-exp-merge.js';
 import type { KeyBank } from '../bank/key-bank.js';
 import type { ContrastiveModel } from './contrastive-model.js';
 
@@ -45,4 +47,46 @@ export interface DenseEngine {
   momentumKeys<B>(model: ContrastiveModel<B>, batch: B, step: number): Promise<Float32Array>;
   /** Forward and backward of the step's objective against `ctx.bank`; changes no parameter. */
   step<B>(model: ContrastiveModel<B>, batch: B, keys: Float32Array, positiveIds: Int32Array, ctx: DenseContext, wantCritic: boolean): Promise<DenseResult>;
+}
+
+/** One bank shard's inputs to Partial FC's passes: the gathered query rows against the shard's slots. */
+export interface BankShardInput {
+  /** Gathered query rows q, n×dim (unit rows). */
+  q: Float32Array;
+  dim: number;
+  /** Logit scale 1/τ. */
+  scale: number;
+  /** The shard's slots, k×dim (empty ones zero). */
+  keys: Float32Array;
+  /** Each slot's bias, k: −logQ of its item, MASKED when empty. */
+  bankBias: Float32Array;
+  /** With accidental-hit masks: each row's positive id (n) and each slot's id (k). */
+  hits: { rowIds: Int32Array; slotIds: Int32Array } | null;
+}
+
+/** A shard's first pass: every row's statistics over the shard's logits, and over its critic on a logged step. */
+export interface BankShardStats extends RowExpStats {
+  critic?: ShardCriticStats;
+}
+
+/**
+ * The dense math of a partitioned-bank step (worker/train/partitioned-bank-step.ts): the query
+ * tower's forward, a bank shard's two passes, and the towers' backward from the InfoNCE head's
+ * gradients, which the step computes across the members.
+ */
+export interface PartitionedBankEngine {
+  /** The online query tower's embeddings of the batch, B×d. */
+  queryEmbeddings<B>(model: ContrastiveModel<B>, batch: B): Promise<Float32Array>;
+  /** Each row's max and Σ exp over the shard (and the critic's statistics, when `logged`). */
+  bankShardStats(shard: BankShardInput, logged: boolean): Promise<BankShardStats>;
+  /** The shard's part of Σ_j p_ij·key_j (n×d), p the softmax over the whole bank with row log-sum-exps `rowLse`. */
+  bankShardWeightedKeys(shard: BankShardInput, rowLse: Float32Array): Promise<Float32Array>;
+  /** The gradients of every dense parameter and pooled input from the head's dL/dq (B×d) and dL/dscale. */
+  partitionedBackward<B>(
+    model: ContrastiveModel<B>,
+    batch: B,
+    keys: Float32Array,
+    head: { q: Float32Array; scale: number },
+    fixedScale: number,
+  ): Promise<Pick<DenseResult, 'grad' | 'inputGrads'>>;
 }

@@ -8,7 +8,7 @@ import { mlpEmbed, mlpSpecs } from '../model/mlp.js';
 import { ParamSet, type ParamSpec } from '../model/param-set.js';
 import { emaUpdate } from '../optim/ema.js';
 import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
-import { LOGIT_SCALE } from './contrastive-step.js';
+import { LOGIT_SCALE } from './logit-scale.js';
 
 /** A batch of images as two augmented views (MoCo's query and key views). */
 export interface ImageBatch {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { StepMetrics__Output } from '../../proto/generated/infobound/v1/StepMetrics.js';
+import { wholeBankFilled, wholeBankSize } from '../bank/member-bank.js';
 import type { StepResult } from './contrastive-step.js';
 import type { TrainingRun } from './training-run.js';
 
@@ -29,8 +30,9 @@ export async function stepFigures(r: StepResult, run: TrainingRun, step: number,
     accuracy: r.accuracy ?? 0,
     examples_per_s: t.examplesPerS,
     grad_norm: r.gradNorm,
-    bank_fill: bank.filled / bank.capacity,
-    bank_digest: logged ? bank.digest() : '',
+    bank_fill: wholeBankFilled(bank) / wholeBankSize(bank),
+    bank_digest: logged ? (r.bankDigest ?? bank.digest()) : '',
+    bank_shard_digest: r.bankShardDigest ?? '',
     bank_lag: logged ? await transport.lag() : 0,
     key_age_steps: logged ? bank.meanKeyAge(step) : 0,
     key_age_counts: logged ? bank.keyAgeCounts(step) : [],

@@ -6,7 +6,7 @@ import { linear } from '../../common/linear.js';
 import { UserError } from '../../common/user-error.js';
 import { logitBias, logitBiasParts } from '../bank/logit-bias.js';
 import type { ContrastiveModel, EncodedBatch } from './contrastive-model.js';
-import { LOGIT_SCALE } from './contrastive-step.js';
+import { LOGIT_SCALE } from './logit-scale.js';
 import type { DenseContext, DenseEngine, DenseResult } from './dense-engine.js';
 
 /** The dense math on TensorFlow.js (the reference engine): the model's own tensors, autodiff and hand-written loss gradients. */

@@ -59,11 +59,18 @@ export async function runTrainingLoop(run: TrainingRun, schedule: StepSchedule, 
       await schedule.recover(a, err);
       continue;
     }
-    // Rank 0 checkpoints the state this step starts from (the last commit) and says so in its report.
+    // Rank 0 checkpoints the state this step starts from (the last commit) and says so in its report;
+    // with a partitioned bank every member takes part (its shard is gathered).
     const checkpointWritten = schedule.rank === 0 && checkpointEvery > 0 && run.step > 0 && run.step % checkpointEvery === 0;
-    if (checkpointWritten) {
-      await run.save();
-      metrics?.checkpointNow();
+    if (checkpointEvery > 0 && run.step > 0 && run.step % checkpointEvery === 0) {
+      try {
+        await run.checkpoint(checkpointWritten, a.step);
+      } catch (err) {
+        pending.discard();
+        await schedule.recover(a, err);
+        continue;
+      }
+      if (checkpointWritten) metrics?.checkpointNow();
     }
     window.examples += a.count;
     const examplesPerS = (window.examples * 1000) / Math.max(performance.now() - window.started, 1e-3);
@@ -101,8 +108,8 @@ export async function runTrainingLoop(run: TrainingRun, schedule: StepSchedule, 
   }
 
   const final: FinalFigures = { skipped_inputs: skipped() };
+  await run.checkpoint(schedule.rank === 0, run.step + 1);
   if (schedule.rank === 0) {
-    await run.save();
     metrics?.checkpointNow();
     final.true_mi = task.trueMi;
   }

@@ -2,6 +2,8 @@ import { decodeCheckpoint, encodeCheckpoint } from '../../common/checkpoint-file
 import type { Config } from '../../common/config/mod.js';
 import type { StepContext } from './contrastive-step.js';
 import { applyTrainingState, restoreTrainingState, saveTrainingState, trainingStateContents } from './training-state-file.js';
+import { KeyBank } from '../bank/key-bank.js';
+import { wholeBank } from './whole-bank.js';
 import type { TrainingTask } from './training-task.js';
 
 /** Where a run stands: the last step applied (the state is the state after it) and the stream position after it. */
@@ -26,25 +28,40 @@ export class TrainingRun implements RunPosition {
     readonly checkpointPath: string,
   ) {}
 
-  /** Writes the state to the run's checkpoint (atomically). */
-  save(): Promise<void> {
-    return saveTrainingState(this.checkpointPath, this.step, this.position, this.task, this.ctx, this.config);
+  /**
+   * True while this member's bank shard is not the job's: a peer's state carries no shard (each
+   * member holds only its own), so one taken from a peer must be rebuilt from the bank's stream.
+   */
+  shardMissing = false;
+
+  /**
+   * Writes the state to the run's checkpoint (atomically) when `write`. With a partitioned bank
+   * every member calls it at the same point, as collective step `step`: the shards are gathered
+   * into the whole bank, which the checkpoint holds as a replicated run's does.
+   */
+  async checkpoint(write: boolean, step: number): Promise<void> {
+    const bank = await wholeBank(this.ctx, step);
+    if (write) await saveTrainingState(this.checkpointPath, this.step, this.position, this.task, this.ctx, this.config, bank);
   }
 
-  /** The state as a checkpoint's bytes, in memory (Peer.FetchState). */
+  /** The state as a checkpoint's bytes, in memory (Peer.FetchState); a partitioned member's carries an empty bank. */
   snapshot(): { step: number; data: Buffer } {
-    return { step: this.step, data: encodeCheckpoint(trainingStateContents(this.step, this.position, this.task, this.ctx, this.config)) };
+    const { bank } = this.ctx;
+    const whole = bank instanceof KeyBank ? bank : new KeyBank(bank.bankSize, bank.dim);
+    return { step: this.step, data: encodeCheckpoint(trainingStateContents(this.step, this.position, this.task, this.ctx, this.config, whole)) };
   }
 
   /** Loads a checkpoint file (the run's own by default) and stands where it stood. */
   async restoreFile(path = this.checkpointPath): Promise<RunPosition> {
     this.stand(await restoreTrainingState(path, this.task, this.ctx));
+    this.shardMissing = false;
     return this;
   }
 
   /** Loads a state a peer sent; `where` names it in errors. */
   restoreBytes(data: Buffer, where: string): RunPosition {
     this.stand(applyTrainingState(decodeCheckpoint(data, where), where, this.task, this.ctx));
+    this.shardMissing = !(this.ctx.bank instanceof KeyBank);
     return this;
   }
 

@@ -16,7 +16,8 @@ export interface TrainingMeta {
   position: number;
   adam_t: number;
   mine_ema: number | null;
-  bank: { head: number; filled: number; capacity: number; dim: number; pending: PendingHeader[] };
+  /** `enqueued`: keys enqueued since the bank was empty (absent in checkpoints written before partitioned banks). */
+  bank: { head: number; filled: number; capacity: number; dim: number; enqueued?: number; pending: PendingHeader[] };
   params: string;
 }
 
@@ -54,6 +55,7 @@ export function checkTrainingMeta(ck: CheckpointContents, where: string): Traini
       filled: count(bank, 'filled', 'bank.filled'),
       capacity: count(bank, 'capacity', 'bank.capacity'),
       dim: count(bank, 'dim', 'bank.dim'),
+      ...(bank.enqueued !== undefined ? { enqueued: count(bank, 'enqueued', 'bank.enqueued') } : {}),
       pending: pending.map((p, i) => {
         const h = object(p, `bank.pending[${i}]`);
         const field = (name: string) => count(h, name, `bank.pending[${i}].${name}`);

@@ -14,6 +14,7 @@ import { ClickLogTask } from './clicklog-task.js';
 import { contrastiveStep } from './contrastive-step.js';
 import { createStepContext } from './step-context.js';
 import { applyTrainingState, trainingStateContents } from './training-state-file.js';
+import { replicatedBank } from '../bank/member-bank.js';
 
 const B = 16;
 
@@ -48,7 +49,7 @@ test('a crafted checkpoint with a valid hash is one line naming what does not fi
   };
   const source = await open();
   for (let step = 1; step <= 3; step++) await contrastiveStep(source.task.model, source.task.batchAt((step - 1) * B, B), step, source.ctx, false);
-  const valid = trainingStateContents(3, 3 * B, source.task, source.ctx, config);
+  const valid = trainingStateContents(3, 3 * B, source.task, source.ctx, config, replicatedBank(source.ctx.bank));
   const target = await open();
   const fingerprint = () =>
     createHash('sha256')

@@ -2,12 +2,19 @@ import { existsSync } from 'node:fs';
 import { readCheckpoint, writeCheckpoint, type CheckpointArray, type CheckpointContents } from '../../common/checkpoint-file.js';
 import type { Config } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
+import { concatArrays } from '../../common/concat-arrays.js';
 import type { StepContext } from './contrastive-step.js';
 import type { PendingKeys } from '../bank/bank-transport.js';
+import { KeyBank } from '../bank/key-bank.js';
+import { KeyShard } from '../bank/key-shard.js';
+import { wholeBankSize } from '../bank/member-bank.js';
 import type { TrainingTask } from './training-task.js';
 import { checkArraysLike, checkTrainingMeta, type PendingHeader } from './training-state-check.js';
 
-/** Writes everything needed to continue exactly: parameters, optimisers, momentum encoder, bank, stream position. */
+/**
+ * Writes everything needed to continue exactly: parameters, optimisers, momentum encoder, bank, stream
+ * position. `bank` is the whole bank (a partitioned run's shards gathered, worker/train/whole-bank.ts).
+ */
 export async function saveTrainingState(
   path: string,
   step: number,
@@ -15,13 +22,21 @@ export async function saveTrainingState(
   task: TrainingTask<unknown>,
   ctx: StepContext,
   config: Config,
+  bank: KeyBank,
 ): Promise<void> {
-  await writeCheckpoint(path, trainingStateContents(step, position, task, ctx, config));
+  await writeCheckpoint(path, trainingStateContents(step, position, task, ctx, config, bank));
 }
 
-/** The checkpoint contents of the state after `step`, with the example stream at `position`. */
-export function trainingStateContents(step: number, position: number, task: TrainingTask<unknown>, ctx: StepContext, config: Config): CheckpointContents {
-  const { bank, adam } = ctx;
+/** The checkpoint contents of the state after `step`, with the example stream at `position` and the whole bank `bank`. */
+export function trainingStateContents(
+  step: number,
+  position: number,
+  task: TrainingTask<unknown>,
+  ctx: StepContext,
+  config: Config,
+  bank: KeyBank,
+): CheckpointContents {
+  const { adam } = ctx;
   // The staleness window: keys of committed steps that have not joined the replica yet.
   const pending = ctx.transport.pending(step);
   return {
@@ -36,29 +51,21 @@ export function trainingStateContents(step: number, position: number, task: Trai
         filled: bank.filled,
         capacity: bank.capacity,
         dim: bank.dim,
+        enqueued: bank.enqueued,
         stream_seq: ctx.transport.position,
         pending: pending.map((p) => ({ step: p.step, producer: p.producer, generation: p.generation, world: p.world, count: p.ids.length })),
       },
       params: modelSignature(task),
     },
-    tensors: stateArrays(task, ctx, pending),
+    tensors: stateArrays(task, ctx, bank, pending),
   };
 }
 
 /** Every array of the training state: the model's, Adam's, the bank's and its staleness window's. */
-function stateArrays(task: TrainingTask<unknown>, ctx: StepContext, pending: readonly PendingKeys[]): Record<string, CheckpointArray> {
+function stateArrays(task: TrainingTask<unknown>, ctx: StepContext, bank: KeyBank, pending: readonly PendingKeys[]): Record<string, CheckpointArray> {
   const f32 = (data: Float32Array): CheckpointArray => ({ dtype: 'float32', shape: [data.length], data });
   const i32 = (data: Int32Array): CheckpointArray => ({ dtype: 'int32', shape: [data.length], data });
-  const concat = <T extends Float32Array | Int32Array>(make: (n: number) => T, parts: T[]): T => {
-    const out = make(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
-  };
-  const { bank, adam } = ctx;
+  const { adam } = ctx;
   return {
     ...modelArrays(task),
     'adam.m': f32(adam.m),
@@ -67,13 +74,13 @@ function stateArrays(task: TrainingTask<unknown>, ctx: StepContext, pending: rea
     'bank.ids': i32(bank.ids),
     'bank.steps': i32(bank.steps),
     [PENDING_KEYS]: f32(
-      concat(
+      concatArrays(
         (n) => new Float32Array(n),
         pending.map((p) => p.keys),
       ),
     ),
     [PENDING_IDS]: i32(
-      concat(
+      concatArrays(
         (n) => new Int32Array(n),
         pending.map((p) => p.ids),
       ),
@@ -107,19 +114,32 @@ export async function restoreTrainingState(path: string, task: TrainingTask<unkn
 export function applyTrainingState(ck: CheckpointContents, where: string, task: TrainingTask<unknown>, ctx: StepContext): { step: number; position: number } {
   const meta = checkTrainingMeta(ck, where);
   checkSignature(meta.params, where, task);
-  if (meta.bank.capacity !== ctx.bank.capacity)
-    throw new UserError(`${where}: the checkpoint's bank holds ${meta.bank.capacity} keys, this run's bank.size is ${ctx.bank.capacity}`);
+  const k = wholeBankSize(ctx.bank);
+  if (meta.bank.capacity !== k) throw new UserError(`${where}: the checkpoint's bank holds ${meta.bank.capacity} keys, this run's bank.size is ${k}`);
   if (meta.bank.dim !== ctx.bank.dim)
     throw new UserError(`${where}: the checkpoint's bank keys have ${meta.bank.dim} dimensions, this model's ${ctx.bank.dim}`);
+  // A partitioned member reads the whole bank and keeps its shard of it.
+  const whole = ctx.bank instanceof KeyBank ? ctx.bank : new KeyBank(k, ctx.bank.dim);
   const arrays = new Map(Object.entries(ck.tensors));
   // The staleness window's arrays are as long as its headers say: pendingKeys checks them.
-  const expected = Object.fromEntries(Object.entries(stateArrays(task, ctx, [])).filter(([name]) => name !== PENDING_KEYS && name !== PENDING_IDS));
+  const expected = Object.fromEntries(Object.entries(stateArrays(task, ctx, whole, [])).filter(([name]) => name !== PENDING_KEYS && name !== PENDING_IDS));
   checkArraysLike(expected, arrays, where);
   const pending = pendingKeys(meta.bank.pending, arrays, meta.bank.dim, where);
   const get = (name: string) => arrays.get(name)!.data;
   try {
     // The bank first: its restore checks the ring position before it changes anything.
-    ctx.bank.restore(get('bank.keys') as Float32Array, get('bank.ids') as Int32Array, get('bank.steps') as Int32Array, meta.bank.head, meta.bank.filled);
+    whole.restore(
+      get('bank.keys') as Float32Array,
+      get('bank.ids') as Int32Array,
+      get('bank.steps') as Int32Array,
+      meta.bank.head,
+      meta.bank.filled,
+      meta.bank.enqueued,
+    );
+    if (ctx.bank instanceof KeyShard) {
+      const held = whole.oldestFirst();
+      ctx.bank.restore(held.keys, held.ids, held.steps, whole.enqueued);
+    }
   } catch (err) {
     if (err instanceof RangeError) throw new UserError(`${where}: ${err.message}`);
     throw err;

@@ -9,6 +9,7 @@ import { writeSyntheticClickLog } from '../../../common/synthetic-clicklog.js';
 import { accuracyOfRows, boundsOfRows, type CriticRows, ESTIMATORS } from '../../../common/estimators.js';
 import { expectArraysClose, tempDir, useTestBackend } from '../../../testing/test-helpers.js';
 import { openBankTransport } from '../../bank/open-bank-transport.js';
+import { replicatedBank } from '../../bank/member-bank.js';
 import { FASHION_MNIST_DIR } from '../../data/idx-reader.js';
 import { ClickLogTask } from '../../train/clicklog-task.js';
 import { ImageTask } from '../../train/image-task.js';
@@ -64,7 +65,8 @@ for (const kind of ['clicklog', 'images'] as const) {
         const model = task.model as ClickLogTask['model'];
         const transport = await openBankTransport(config, model, { job: 'test', runId: 'r', bankKey: randomBytes(32), clientName: 't' });
         t.after(() => transport.close());
-        const ctx = createStepContext(config, task, transport);
+        const stepCtx = createStepContext(config, task, transport);
+        const ctx = { ...stepCtx, bank: replicatedBank(stepCtx.bank) };
         const tfjs = new TfjsDenseEngine();
         const onnx = new OnnxDenseEngine({ threads: 1 });
         let compared = 0;

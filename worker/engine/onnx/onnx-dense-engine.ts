@@ -6,10 +6,11 @@ import type { ParamSet } from '../../model/param-set.js';
 import { ClickLogModel, siteTermMask, type ClickBatch } from '../../train/clicklog-model.js';
 import { ImageModel, type ImageBatch } from '../../train/image-model.js';
 import type { ContrastiveModel } from '../../train/contrastive-model.js';
-import { LOGIT_SCALE } from '../../train/contrastive-step.js';
-import type { DenseContext, DenseEngine, DenseResult } from '../../train/dense-engine.js';
+import { learnsTemperature, logitScale } from '../../train/logit-scale.js';
+import type { BankShardInput, BankShardStats, DenseContext, DenseEngine, DenseResult, PartitionedBankEngine } from '../../train/dense-engine.js';
+import { bankShardGradGraph, bankShardStatsGraph, type BankShardShape } from './losses/bank-shard-softmax.js';
 import type { GraphFeed, GraphSession, OnnxDevice } from './graph-session.js';
-import { clicklogTrainingGraph } from './models/clicklog-training-graph.js';
+import { clicklogPartitionedGraph, clicklogTrainingGraph } from './models/clicklog-training-graph.js';
 import { CRITIC_ROW_COLUMNS } from './losses/critic-rows.js';
 import { towerEmbedGraph } from './models/embed-graph.js';
 import { imageEmbedGraph, imageTrainingGraph } from './models/image-training-graph.js';
@@ -28,7 +29,7 @@ export interface OnnxEngineOptions {
  * critic's row statistics as ONNX graphs (worker/engine/onnx/models), each built once per shape and
  * objective head and kept in a session: the click-log and image models, every objective.
  */
-export class OnnxDenseEngine implements DenseEngine {
+export class OnnxDenseEngine implements DenseEngine, PartitionedBankEngine {
   private readonly sessions = new Map<string, { graph: BuiltGraph; session: Promise<GraphSession> }>();
   private readonly device: OnnxDevice;
   private readonly threads: number;
@@ -61,7 +62,7 @@ export class OnnxDenseEngine implements DenseEngine {
     const online = isImages ? model.online : clickLogModel(model).online;
     const b = positiveIds.length;
     const { bank } = ctx;
-    const learnable = online.specs.some((s) => s.name === LOGIT_SCALE);
+    const learnable = learnsTemperature(online);
     const layout = ctx.objective !== 'infonce' && bank.filled === 0 ? 'in-batch' : 'queue';
     const head: ObjectiveHeadShape = {
       objective: ctx.objective,
@@ -71,7 +72,7 @@ export class OnnxDenseEngine implements DenseEngine {
       logged: wantCritic && layout === 'queue',
     };
     const train = isImages ? await this.imageTrainingSession(model, b, head) : await this.clickLogTrainingSession(clickLogModel(model), b, head);
-    const scale = learnable ? Math.fround(Math.exp(paramValues(online, LOGIT_SCALE)[0]!)) : ctx.fixedScale;
+    const scale = logitScale(online, ctx.fixedScale);
     const modelInputs: Record<string, GraphFeed> = isImages
       ? this.imageInputs(model, batch as ImageBatch)
       : clickLogInputs(clickLogModel(model), batch as ClickBatch);
@@ -82,13 +83,61 @@ export class OnnxDenseEngine implements DenseEngine {
       ...(learnable ? {} : { scale: { data: Float32Array.of(ctx.fixedScale), dims: [] } }),
       ...paramFeeds(online),
     });
-    // The flat gradient is in ParamSet order.
-    const grad = new Float32Array(online.size);
-    online.specs.forEach((spec, i) => grad.set(out[`grad.${spec.name}`]!, online.offsets[i]!));
+    const grad = flatGradient(online, out);
     const result: DenseResult = { loss: out.loss![0]!, scale, grad, inputGrads: train.inputGrads.map((name) => out[name]!) };
     if (ctx.objective === 'mine') ctx.mine.observe(out.neg_log_mean![0]!);
     if (head.logged) result.critic = criticRowsOf(out.critic_rows!, b, bank.filled);
     return result;
+  }
+
+  async queryEmbeddings<B>(model: ContrastiveModel<B>, batch: B): Promise<Float32Array> {
+    const m = clickLogModel(model);
+    const [pooled] = m.pooledRows(batch as ClickBatch);
+    const { embeddingDim: e, hiddenDim: h, outputDim: d } = m.options;
+    const rows = pooled.length / e;
+    const graph = await this.session(`embed-q-${rows}-${e}-${h}-${d}`, () => towerEmbedGraph('q', rows, [e, h, d]));
+    const out = await graph.session.run({ pooled: { data: pooled, dims: [rows, e] }, ...paramFeeds(m.online, 'q.') });
+    return out[graph.output]!;
+  }
+
+  async bankShardStats(shard: BankShardInput, logged: boolean): Promise<BankShardStats> {
+    const shape = { ...bankShardShape(shard), logged };
+    const graph = await this.session(`bank-shard-stats-${JSON.stringify(shape)}`, () => bankShardStatsGraph(shape));
+    const out = await graph.session.run(bankShardFeeds(shard));
+    const stats: BankShardStats = { max: out.row_max!, sumExp: out.row_sum_exp! };
+    if (logged) stats.critic = { max: out.critic_max!, sumExp: out.critic_sum_exp!, softplus: out.critic_softplus! };
+    return stats;
+  }
+
+  async bankShardWeightedKeys(shard: BankShardInput, rowLse: Float32Array): Promise<Float32Array> {
+    const shape = bankShardShape(shard);
+    const graph = await this.session(`bank-shard-grad-${JSON.stringify(shape)}`, () => bankShardGradGraph(shape));
+    const out = await graph.session.run({ ...bankShardFeeds(shard), row_lse: { data: rowLse, dims: [shape.rows, 1] } });
+    return out.weighted_keys!;
+  }
+
+  async partitionedBackward<B>(
+    model: ContrastiveModel<B>,
+    batch: B,
+    keys: Float32Array,
+    head: { q: Float32Array; scale: number },
+    fixedScale: number,
+  ): Promise<Pick<DenseResult, 'grad' | 'inputGrads'>> {
+    const m = clickLogModel(model);
+    const b = (batch as ClickBatch).sites.length;
+    const { embeddingDim, hiddenDim, outputDim, learnableTemperature } = m.options;
+    const shape = { batch: b, embeddingDim, hiddenDim, outputDim, learnableTemperature };
+    const graph = await this.session(`train-clicklog-partitioned-${JSON.stringify(shape)}`, () => clicklogPartitionedGraph(shape));
+    const out = await graph.session.run({
+      ...clickLogInputs(m, batch as ClickBatch),
+      keys: { data: keys, dims: [b, outputDim] },
+      head_grad_q: { data: head.q, dims: [b, outputDim] },
+      ...(learnableTemperature
+        ? { head_grad_scale: { data: Float32Array.of(head.scale), dims: [] } }
+        : { scale: { data: Float32Array.of(fixedScale), dims: [] } }),
+      ...paramFeeds(m.online),
+    });
+    return { grad: flatGradient(m.online, out), inputGrads: graph.inputGrads.map((name) => out[name]!) };
   }
 
   private clickLogTrainingSession(m: ClickLogModel, b: number, head: ObjectiveHeadShape) {
@@ -197,9 +246,34 @@ function clickLogInputs(m: ClickLogModel, batch: ClickBatch): Record<string, Gra
   };
 }
 
-/** Every parameter of `params` as a graph input named after it (views, no copies). */
-function paramFeeds(params: ParamSet): Record<string, GraphFeed> {
-  return Object.fromEntries(params.specs.map((spec) => [spec.name, { data: paramValues(params, spec.name), dims: spec.shape }]));
+/** Every parameter of `params` (whose name starts with `prefix`) as a graph input named after it (views, no copies). */
+function paramFeeds(params: ParamSet, prefix = ''): Record<string, GraphFeed> {
+  return Object.fromEntries(
+    params.specs.filter((spec) => spec.name.startsWith(prefix)).map((spec) => [spec.name, { data: paramValues(params, spec.name), dims: spec.shape }]),
+  );
+}
+
+/** The graph's `grad.<name>` outputs as one flat gradient in ParamSet order. */
+function flatGradient(params: ParamSet, out: Record<string, Float32Array>): Float32Array {
+  const grad = new Float32Array(params.size);
+  params.specs.forEach((spec, i) => grad.set(out[`grad.${spec.name}`]!, params.offsets[i]!));
+  return grad;
+}
+
+function bankShardShape(shard: BankShardInput): BankShardShape {
+  return { rows: shard.q.length / shard.dim, keys: shard.bankBias.length, dim: shard.dim, maskHits: shard.hits !== null };
+}
+
+/** The inputs of a bank shard's graphs (losses/bank-shard-softmax.ts). */
+function bankShardFeeds(shard: BankShardInput): Record<string, GraphFeed> {
+  const { rows: n, keys: k, dim: d } = bankShardShape(shard);
+  return {
+    q: { data: shard.q, dims: [n, d] },
+    scale: { data: Float32Array.of(shard.scale), dims: [] },
+    bank: { data: shard.keys, dims: [k, d] },
+    bank_bias: { data: shard.bankBias, dims: [1, k] },
+    ...(shard.hits === null ? {} : { hit_ids: { data: shard.hits.rowIds, dims: [n, 1] }, bank_ids: { data: shard.hits.slotIds, dims: [1, k] } }),
+  };
 }
 
 function paramValues(params: ParamSet, name: string): Float32Array {
