@@ -2,6 +2,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { readCheckpoint } from '../common/checkpoint-file.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { tempDir } from '../testing/test-helpers.js';
 import { NatsTestServer } from '../testing/nats-test-server.js';
@@ -9,17 +10,29 @@ import { exited, listeningAddress, smallJob, startCli, writeConfig } from '../te
 
 const STEPS = 120;
 
-type Line = { type: string; step?: number; worker?: number; params_digest?: string; bank_digest?: string; restarts?: number; steps?: number };
+type Line = {
+  type: string;
+  step?: number;
+  worker?: number;
+  params_digest?: string;
+  bank_digest?: string;
+  bank_shard_digest?: string;
+  restarts?: number;
+  steps?: number;
+};
 
-for (const bank of ['ring', 'NATS'] as const) {
+for (const bank of ['ring', 'NATS', 'NATS, partitioned'] as const) {
   test(`a worker joining a running job gets the current weights before it trains (bank over ${bank})`, { timeout: 120_000 }, async (t) => {
-    const nats = bank === 'NATS' ? ['--nats', (await NatsTestServer.start(t)).url] : [];
+    const partitioned = bank === 'NATS, partitioned';
+    const nats = bank !== 'ring' ? ['--nats', (await NatsTestServer.start(t)).url] : [];
     const dir = tempDir(t);
     const data = join(dir, 'clicks.tsv');
     await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 23 });
     const job = smallJob(data, join(dir, 'run'), { steps: STEPS });
     // Over NATS the replicas lag by two steps: the joiner must also pick up the keys still due.
-    if (bank === 'NATS') job.bank.staleness = 2;
+    if (bank !== 'ring') job.bank.staleness = 2;
+    // Partitioned, every member's place changes with the join: each rebuilds its shard from the stream.
+    if (partitioned) Object.assign(job, { engine: 'onnx' }, { bank: { ...job.bank, mode: 'partitioned' } });
     const cfg = writeConfig(dir, 'config', job);
 
     const coordinator = startCli(['coordinator', '--config', cfg, '--workers', '2', '--json', ...nats]);
@@ -60,5 +73,28 @@ for (const bank of ['ring', 'NATS'] as const) {
     }
     // Over NATS the joiner's replica comes from the stream, not from the peer it fetched the weights from.
     if (bank === 'NATS') assert.match(joinerLog, /rebuilt the bank from the stream at step \d+/);
+    if (partitioned) {
+      for (const [i, log] of logs.entries()) assert.match(log, /rebuilt the bank shard of rank \d of 3 from the stream at step \d+/, `worker ${i}`);
+      for (const l of joined) {
+        const peers = lines.filter((x) => x.type === 'step' && x.step === l.step);
+        assert.equal(new Set(peers.map((x) => x.bank_shard_digest)).size, 3, `three shards at step ${l.step}`);
+      }
+      // The checkpoint's bank is the shards gathered: whole steps of the 3 members' keys, newest last, all K slots.
+      const ck = await readCheckpoint(join(dir, 'run', 'checkpoint.ibck'));
+      const meta = ck.meta as { bank: { filled: number; capacity: number; head: number } };
+      assert.equal(meta.bank.filled, meta.bank.capacity);
+      const steps = ck.tensors['bank.steps']!.data as Int32Array;
+      const oldestFirst = Array.from({ length: steps.length }, (_, i) => steps[(meta.bank.head + i) % steps.length]!);
+      const perStep = new Map<number, number>();
+      for (const s of oldestFirst) perStep.set(s, (perStep.get(s) ?? 0) + 1);
+      const held = [...perStep].sort(([a], [b]) => a - b);
+      assert.deepEqual(
+        oldestFirst,
+        [...oldestFirst].sort((a, b) => a - b),
+        'oldest first in the ring',
+      );
+      assert.equal(held.at(-1)![0], STEPS - job.bank.staleness, 'up to the last step due');
+      for (const [step, n] of held.slice(1)) assert.equal(n, 3 * job.train.batch, `all keys of step ${step}`);
+    }
   });
 }

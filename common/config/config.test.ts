@@ -212,6 +212,7 @@ test('flag overrides win over the file and are checked with the flag name', (t) 
       '--resume',
       '--threads',
       '--bank-size',
+      '--bank-mode',
       '--eval-queries',
       '--sites-sample',
       '--nats',

@@ -17,6 +17,12 @@ export interface GradientReducer {
   allGatherBlocks(block: SparseRowGrad, step: number): Promise<SparseRowGrad[]>;
   /** The sum of `values` over all workers at `step` (in place allowed), identical bytes on every worker. */
   allReduceSum(values: Float32Array, step: number): Promise<Float32Array>;
+  /**
+   * The sum over all workers of this worker's segment of `values` — segment (rank + 1) mod world of
+   * world near-equal contiguous ones (worker/collective/ring-plan.ts segmentRange) — as a view of
+   * `values`, summed in place; the rest of `values` is left partly summed.
+   */
+  reduceScatterSum(values: Float32Array, step: number): Promise<Float32Array>;
 }
 
 /** The reducer of a one-worker world: the local gradient is the mean. */
@@ -37,6 +43,10 @@ export class LocalReducer implements GradientReducer {
   }
 
   async allReduceSum(values: Float32Array): Promise<Float32Array> {
+    return values;
+  }
+
+  async reduceScatterSum(values: Float32Array): Promise<Float32Array> {
     return values;
   }
 }

@@ -4,6 +4,7 @@ import { Rng } from '../../common/random.js';
 import { expectArraysClose } from '../../testing/test-helpers.js';
 import type { SparseRowGrad } from '../model/sparse-embedding.js';
 import { startTestRing } from '../../testing/ring-test-helpers.js';
+import { segmentRange } from './ring-plan.js';
 
 function randomGrad(rng: Rng, length: number): Float32Array {
   const g = new Float32Array(length);
@@ -40,6 +41,30 @@ test('all-reduce: every worker gets the float64 mean within float32 tolerance, b
       for (const out of outs) assert.equal(out.length, length);
       expectArraysClose(outs[0]!, expected, { atol: 1e-6, rtol: 1e-5 });
       assertIdentical(outs, `world ${world} length ${length}`);
+    }
+    await ring.close();
+  }
+});
+
+test("reduce-scatter: each worker gets the sum of its segment (rank + 1), the all-reduce's bytes, then an all-reduce of the same step", async (t) => {
+  const rng = new Rng(12);
+  for (const world of [1, 2, 3, 4]) {
+    const ring = await startTestRing(t, world, { timeoutMs: 10_000 });
+    for (const [step, length] of [
+      [1, 1],
+      [2, world * 5 + 2],
+      [3, 2 ** 20 + 3],
+    ] as const) {
+      const inputs = ring.reducers.map(() => randomGrad(rng, length));
+      const summed = await Promise.all(ring.reducers.map((r, rank) => r.allReduceSum(inputs[rank]!.slice(), step)));
+      const outs = await Promise.all(ring.reducers.map((r, rank) => r.reduceScatterSum(inputs[rank]!.slice(), step)));
+      outs.forEach((out, rank) => {
+        const { start, end } = segmentRange(length, world, (rank + 1) % world);
+        assert.ok(bytes(out).equals(bytes(summed[rank]!.subarray(start, end))), `world ${world} length ${length}: rank ${rank}'s segment is the all-reduce's`);
+      });
+      // The step's collectives go on: the tensor numbers of the reduce-scatter are its own.
+      const after = await Promise.all(ring.reducers.map((r) => r.allReduceSum(Float32Array.of(1), step)));
+      for (const a of after) assert.deepEqual(Array.from(a), [world]);
     }
     await ring.close();
   }

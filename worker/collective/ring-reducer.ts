@@ -236,6 +236,21 @@ export class RingReducer implements GradientReducer {
   }
 
   /**
+   * Ring reduce-scatter: the sum over the ring of segment (rank + 1) mod world of `values` (the
+   * split of {@link segmentRange}), computed in place and returned as a view; the other segments are
+   * left partly summed. The reduce-scatter phases of {@link allReduceSum}, without its all-gather:
+   * each worker sends (world − 1)/world of the buffer instead of twice that.
+   */
+  async reduceScatterSum(values: Float32Array, step: number): Promise<Float32Array> {
+    const topo = this.ready('reduce-scatter', step);
+    if (topo.world === 1) return values;
+    const tensor = this.claimTensors('ALLREDUCE_SUM', step, 1);
+    await this.run('reduce-scatter', step, (op) => this.ringAllReduce(op, topo, values, step, tensor, 1, topo.world - 1));
+    const { start, end } = segmentRange(values.length, topo.world, (topo.rank + 1) % topo.world);
+    return values.subarray(start, end);
+  }
+
+  /**
    * Every worker's (ids, values) block, indexed by rank: the all-gather under allGatherRowsMean, for
    * payloads that are kept apart rather than averaged (a step's bank keys).
    */
@@ -382,9 +397,17 @@ export class RingReducer implements GradientReducer {
     throw err;
   }
 
-  private async ringAllReduce(op: RingOp, topo: RingTopology, grad: Float32Array, step: number, tensor: number, divisor: number): Promise<Float32Array> {
+  /** The first `phases` phases of ring all-reduce (all of them by default; world − 1 is its reduce-scatter). */
+  private async ringAllReduce(
+    op: RingOp,
+    topo: RingTopology,
+    grad: Float32Array,
+    step: number,
+    tensor: number,
+    divisor: number,
+    phases = allReducePhases(topo.world),
+  ): Promise<Float32Array> {
     const { generation, rank, world } = topo;
-    const phases = allReducePhases(world);
     const pred = this.peerName(topo, predecessorOf(rank, world));
     const head = { generation, step, op: 'ALLREDUCE_SUM', tensor, from_rank: rank, dtype: 'FLOAT32' } as const;
     const own = segmentRange(grad.length, world, rank);

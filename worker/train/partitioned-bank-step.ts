@@ -106,10 +106,10 @@ export async function partitionedBankDense<B>(
   });
   const lse = mergeLogSumExp([inBatch, ...statBlocks.map((_, r) => ({ max: column(r, 0), sumExp: column(r, 1) }))]);
 
-  // The shard's part of Σ p·key for every row, summed over the shards; this member keeps its rows.
-  const weighted = await reducer.allReduceSum(await engine.bankShardWeightedKeys(shardInput, lse), step);
   const mine = (a: Float32Array, width: number) => a.subarray(offsets[ctx.rank]! * width, (offsets[ctx.rank]! + b) * width);
-  const head = infonceHeadGradients(own, mine(lse, 1), mine(weighted, d));
+  // The shard's part of Σ p·key for every row, summed over the shards into each member's own rows.
+  const weighted = await ownRowsSum(reducer, await engine.bankShardWeightedKeys(shardInput, lse), counts, d, ctx.rank, step);
+  const head = infonceHeadGradients(own, mine(lse, 1), weighted);
   const back = await engine.partitionedBackward(model, batch, keys, head, ctx.fixedScale);
   const result: PartitionedDenseResult = { loss: head.loss, scale, grad: back.grad, inputGrads: back.inputGrads };
   if (logged) {
@@ -123,6 +123,31 @@ export async function partitionedBankDense<B>(
     result.bankDigest = combinedDigest(statBlocks.map((block, r) => hexOfDigestInts(block.rows, r)));
   }
   return result;
+}
+
+/**
+ * Σ over the members of `rows` (every member's n×d, the gathered rows' order), for this member's own
+ * rows only: a reduce-scatter, with the rows laid out so that the segment a member completes is its
+ * own (segment s holds rank s − 1's rows). Members' row counts differ only when batches do, and then
+ * the sum goes the long way (all-reduce, then this member's slice).
+ */
+async function ownRowsSum(
+  reducer: GradientReducer,
+  rows: Float32Array,
+  counts: readonly number[],
+  d: number,
+  rank: number,
+  step: number,
+): Promise<Float32Array> {
+  const w = counts.length;
+  const b = counts[rank]!;
+  if (counts.some((c) => c !== b)) {
+    const offset = counts.slice(0, rank).reduce((s, c) => s + c, 0);
+    return (await reducer.allReduceSum(rows, step)).subarray(offset * d, (offset + b) * d);
+  }
+  const laidOut = new Float32Array(rows.length);
+  for (let s = 0; s < w; s++) laidOut.set(rows.subarray(((s - 1 + w) % w) * b * d, (((s - 1 + w) % w) + 1) * b * d), s * b * d);
+  return reducer.reduceScatterSum(laidOut, step);
 }
 
 /** Each slot's bias: −logQ of the key's item where the shard holds a key, MASKED where it does not. */
