@@ -4,6 +4,7 @@
  * timed is explained in bench-workers.ts.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -42,12 +43,18 @@ export interface Result {
   cpus: number;
   /** 1-minute load average when this run started. */
   load_1m: number;
+  /** Largest peak resident set (VmHWM) of the run's worker processes (the `train` process itself with no --workers). */
+  worker_peak_rss_bytes: number;
+  /** Each worker's start-up memory line (`memory: bank …, tables …; … in all`), in worker order. */
+  worker_memory: string[];
 }
 
 /** What one `infobound train --json` child printed, with the arrival time of every step line. */
 interface ChildOutput {
   steps: { line: StepLine; at: number }[];
   summary: SummaryLine;
+  peakRss: number;
+  memory: string[];
 }
 
 /** Process group of the run in progress (its leader is the `train` child), for the exit hook. */
@@ -76,10 +83,14 @@ async function runTrain(args: string[]): Promise<ChildOutput> {
   const steps: ChildOutput['steps'] = [];
   let summary: SummaryLine | undefined;
   const problems: string[] = [];
+  const memory = new Map<string, string>();
   createInterface({ input: child.stderr! }).on('line', (l) => {
     problems.push(l);
     if (problems.length > STDERR_TAIL) problems.shift();
+    const m = /^(?:\[(worker-\d+)\] )?(memory: .*)$/.exec(l.replace(/^infobound: /, ''));
+    if (m !== null) memory.set(m[1] ?? 'train', m[2]!);
   });
+  const rss = new GroupPeakRss(child.pid!);
   const stdoutDone = new Promise<void>((resolve) =>
     createInterface({ input: child.stdout! })
       .on('line', (l) => {
@@ -101,9 +112,54 @@ async function runTrain(args: string[]): Promise<ChildOutput> {
     child.once('exit', (c, s) => resolve([c, s]));
   });
   await stdoutDone;
+  rss.stop();
   killGroup();
   if (code !== 0 || summary === undefined) throw new Error(`train ${args.join(' ')} exited with ${signal ?? `code ${code}`}:\n${problems.join('\n')}`);
-  return { steps, summary };
+  const byWorker = [...memory].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })).map(([, line]) => line);
+  return { steps, summary, peakRss: rss.peak(args.includes('--workers')), memory: byWorker };
+}
+
+/**
+ * The peak resident set (VmHWM, /proc) of every process of a process group, sampled until stop():
+ * a worker's peak is its own, read while it lives. Linux only; elsewhere the figure is 0.
+ */
+class GroupPeakRss {
+  private readonly peaks = new Map<number, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly group: number) {
+    this.timer = setInterval(() => this.sample(), 100);
+  }
+
+  /** The largest peak of the group's processes other than its leader (`workersOnly`), or of all. */
+  peak(workersOnly: boolean): number {
+    this.sample();
+    return Math.max(0, ...[...this.peaks].filter(([pid]) => !workersOnly || pid !== this.group).map(([, b]) => b));
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private sample(): void {
+    let pids: string[];
+    try {
+      pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+    } catch {
+      return;
+    }
+    for (const pid of pids) {
+      try {
+        // Field 5 of stat is the process group; the name in field 2 may hold spaces, so count after its ')'.
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== this.group) continue;
+        const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        if (hwm !== null) this.peaks.set(Number(pid), Math.max(this.peaks.get(Number(pid)) ?? 0, Number(hwm[1]) * 1024));
+      } catch {
+        // Exited between the listing and the read.
+      }
+    }
+  }
 }
 
 function mean(xs: number[]): number {
@@ -159,5 +215,7 @@ export async function benchOne(
     bank_wait_ms: mean(inside.map((m) => m.bank_wait)),
     cpus: availableParallelism(),
     load_1m: load,
+    worker_peak_rss_bytes: out.peakRss,
+    worker_memory: out.memory,
   };
 }

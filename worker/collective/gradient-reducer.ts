@@ -15,6 +15,8 @@ export interface GradientReducer {
   allGatherRowsMean(grads: SparseRowGrad[], step: number): Promise<SparseRowGrad[]>;
   /** Every worker's (ids, values) block at `step`, indexed by rank (kept apart, not averaged). */
   allGatherBlocks(block: SparseRowGrad, step: number): Promise<SparseRowGrad[]>;
+  /** Every worker's (ids, values) block at `step`, indexed by rank, on `root` only (null on the others, which keep none). */
+  gatherBlocks(block: SparseRowGrad, step: number, root: number): Promise<SparseRowGrad[] | null>;
   /** The sum of `values` over all workers at `step` (in place allowed), identical bytes on every worker. */
   allReduceSum(values: Float32Array, step: number): Promise<Float32Array>;
   /**
@@ -39,6 +41,10 @@ export class LocalReducer implements GradientReducer {
   }
 
   async allGatherBlocks(block: SparseRowGrad): Promise<SparseRowGrad[]> {
+    return [block];
+  }
+
+  async gatherBlocks(block: SparseRowGrad): Promise<SparseRowGrad[]> {
     return [block];
   }
 

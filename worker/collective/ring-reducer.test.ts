@@ -70,6 +70,28 @@ test("reduce-scatter: each worker gets the sum of its segment (rank + 1), the al
   }
 });
 
+test('gather: the root gets every block by rank, the others null; the step goes on', async (t) => {
+  for (const world of [1, 2, 3]) {
+    const ring = await startTestRing(t, world, { timeoutMs: 10_000, chunkBytes: 64 });
+    const root = world - 1;
+    const blocks = ring.reducers.map((_, r) => ({
+      rows: Int32Array.from({ length: 5 + r }, (_, i) => 10 * r + i),
+      values: Float32Array.from({ length: 40 * r }, (_, i) => r + i / 64),
+    }));
+    const outs = await Promise.all(ring.reducers.map((red, r) => red.gatherBlocks(blocks[r]!, 7, root)));
+    outs.forEach((out, r) => {
+      if (r !== root) return assert.equal(out, null, `rank ${r} keeps nothing`);
+      assert.equal(out!.length, world);
+      out!.forEach((b, origin) =>
+        assert.deepEqual([Array.from(b.rows), Array.from(b.values)], [Array.from(blocks[origin]!.rows), Array.from(blocks[origin]!.values)]),
+      );
+    });
+    const after = await Promise.all(ring.reducers.map((red) => red.allReduceSum(Float32Array.of(2), 7)));
+    for (const a of after) assert.deepEqual(Array.from(a), [2 * world]);
+    await ring.close();
+  }
+});
+
 test('all-reduce: many small chunks through a small window, several steps on one stream, same bytes on a rerun', async (t) => {
   const world = 3;
   const rng = new Rng(5);

@@ -265,6 +265,22 @@ export class RingReducer implements GradientReducer {
   }
 
   /**
+   * Every worker's (ids, values) block, indexed by rank, on `root` only (null elsewhere): the
+   * all-gather's schedule, but the other workers pass the blocks on without keeping them, so a
+   * large payload (a checkpoint's bank shards) costs its whole size on the root alone.
+   */
+  async gatherBlocks(block: SparseRowGrad, step: number, root: number): Promise<SparseRowGrad[] | null> {
+    const topo = this.ready('gather', step);
+    if (topo.world === 1) return [block];
+    const tensor = this.claimTensors('ALLGATHER', step, 1);
+    return this.run('gather', step, async (op) => {
+      this.sendBlock(op, topo, step, tensor, block);
+      const blocks = await this.gatherTable(op, topo, step, tensor, block, topo.rank === root);
+      return topo.rank === root ? blocks : null;
+    });
+  }
+
+  /**
    * Per table, the mean over the ring of every worker's row gradient: distinct rows sorted ascending,
    * identical on every worker (a world of 1 sorts its own rows). Every worker passes the same number of tables.
    */
@@ -462,15 +478,15 @@ export class RingReducer implements GradientReducer {
     this.sendArray(op, { ...head, dtype: 'FLOAT32' }, g.values, 0, g.values.length, sending);
   }
 
-  /** Every rank's block of one table, by origin rank, forwarding each received chunk on the way. */
-  private async gatherTable(op: RingOp, topo: RingTopology, step: number, tensor: number, own: SparseRowGrad): Promise<SparseRowGrad[]> {
+  /** Every rank's block of one table, by origin rank, forwarding each received chunk on the way; without `keep`, the others' blocks come back empty. */
+  private async gatherTable(op: RingOp, topo: RingTopology, step: number, tensor: number, own: SparseRowGrad, keep = true): Promise<SparseRowGrad[]> {
     const { rank, world } = topo;
     const blocks: SparseRowGrad[] = new Array<SparseRowGrad>(world);
     blocks[rank] = own;
     for (let phase = 0; phase < allGatherPhases(world); phase++) {
       const origin = allGatherOrigin(rank, world, phase);
-      const rows = await this.receivePart(op, topo, step, tensor, phase, origin, 'INT32');
-      const values = await this.receivePart(op, topo, step, tensor, phase, origin, 'FLOAT32');
+      const rows = await this.receivePart(op, topo, step, tensor, phase, origin, 'INT32', keep);
+      const values = await this.receivePart(op, topo, step, tensor, phase, origin, 'FLOAT32', keep);
       blocks[origin] = { rows: new Int32Array(rows.buffer), values: new Float32Array(values.buffer) };
     }
     return blocks;
@@ -485,6 +501,7 @@ export class RingReducer implements GradientReducer {
     phase: number,
     origin: number,
     dtype: 'INT32' | 'FLOAT32',
+    keep: boolean,
   ): Promise<Uint8Array> {
     const { generation, rank, world } = topo;
     const key: SlotKey = { step, op: 'ALLGATHER', tensor, phase, dtype };
@@ -498,7 +515,7 @@ export class RingReducer implements GradientReducer {
       const chunk = await this.take(op, key);
       op.progress();
       length = chunk.segment_length;
-      pieces.push(chunk.data);
+      if (keep) pieces.push(chunk.data);
       received += chunk.data.length / 4;
       if (forward) {
         const sending = `table ${tensor} phase ${phase + 1}`;
@@ -521,7 +538,7 @@ export class RingReducer implements GradientReducer {
         );
       }
     } while (received < length);
-    const out = new Uint8Array(received * 4);
+    const out = new Uint8Array(keep ? received * 4 : 0);
     let at = 0;
     for (const p of pieces) {
       out.set(p, at);

@@ -6,6 +6,9 @@ import { KeyBank } from '../bank/key-bank.js';
 import { wholeBank } from './whole-bank.js';
 import type { TrainingTask } from './training-task.js';
 
+/** The member that writes checkpoints (rank 0), where a partitioned bank's shards are gathered. */
+const WRITER_RANK = 0;
+
 /** Where a run stands: the last step applied (the state is the state after it) and the stream position after it. */
 export interface RunPosition {
   step: number;
@@ -40,8 +43,8 @@ export class TrainingRun implements RunPosition {
    * into the whole bank, which the checkpoint holds as a replicated run's does.
    */
   async checkpoint(write: boolean, step: number): Promise<void> {
-    const bank = await wholeBank(this.ctx, step);
-    if (write) await saveTrainingState(this.checkpointPath, this.step, this.position, this.task, this.ctx, this.config, bank);
+    const bank = await wholeBank(this.ctx, step, WRITER_RANK);
+    if (write && bank !== null) await saveTrainingState(this.checkpointPath, this.step, this.position, this.task, this.ctx, this.config, bank);
   }
 
   /** The state as a checkpoint's bytes, in memory (Peer.FetchState); a partitioned member's carries an empty bank. */

@@ -5,9 +5,10 @@ import type { StepContext } from './contrastive-step.js';
 /**
  * The whole bank as one KeyBank, laid out as a replicated member's (the key at queue position p in
  * slot p mod K), for a checkpoint: a replicated member's own bank, or every member's shard gathered
- * (a collective at `step`: with a partitioned bank every member calls it, in the same order).
+ * on `root` (a collective at `step`: with a partitioned bank every member calls it, in the same
+ * order; the others get null and hold no more than their shard).
  */
-export async function wholeBank(ctx: StepContext, step: number): Promise<KeyBank> {
+export async function wholeBank(ctx: StepContext, step: number, root: number): Promise<KeyBank | null> {
   const { bank } = ctx;
   if (!(bank instanceof KeyShard)) return bank;
   const slots = bank.slotsOldestFirst();
@@ -19,7 +20,8 @@ export async function wholeBank(ctx: StepContext, step: number): Promise<KeyBank
     meta.set([bank.ids[s]!, bank.steps[s]!, bank.enqueued - positions[i]!], 3 * i);
     keys.set(bank.keys.subarray(s * bank.dim, (s + 1) * bank.dim), i * bank.dim);
   });
-  const shards = await ctx.reducer.allGatherBlocks({ rows: meta, values: keys }, step);
+  const shards = await ctx.reducer.gatherBlocks({ rows: meta, values: keys }, step, root);
+  if (shards === null) return null;
   const k = bank.bankSize;
   const d = bank.dim;
   const whole = { keys: new Float32Array(k * d), ids: new Int32Array(k).fill(-1), steps: new Int32Array(k).fill(-1) };
