@@ -7,7 +7,7 @@ import { MASKED, logQCorrection, rowBiasParts } from '../bank/logit-bias.js';
 import type { GradientReducer } from '../collective/gradient-reducer.js';
 import type { SparseRowGrad } from '../model/sparse-embedding.js';
 import type { ContrastiveModel } from './contrastive-model.js';
-import type { BankShardInput, DenseContext, DenseEngine, DenseResult, PartitionedBankEngine } from './dense-engine.js';
+import type { BankShardInput, BankShardStats, DenseContext, DenseEngine, DenseResult, PartitionedBankEngine } from './dense-engine.js';
 import { logitScale } from './logit-scale.js';
 
 /** What a partitioned-bank step reads of its context: the shard, the collectives, this member's rank. */
@@ -62,27 +62,25 @@ export async function partitionedBankDense<B>(
   const offsets = counts.map((_, r) => counts.slice(0, r).reduce((s, n) => s + n, 0));
   const n = counts.reduce((s, c) => s + c, 0);
   if (counts[ctx.rank] !== b) throw new Error(`partitioned bank step ${step}: rank ${ctx.rank} gathered ${counts[ctx.rank]} of its own ${b} rows`);
-  const shardInput: BankShardInput = {
-    q: concatArrays(
-      (k) => new Float32Array(k),
-      queries.map((x) => x.values),
-    ),
+  // The shard's passes run one member's rows at a time: intermediates of B×(K/W), not W·B×(K/W).
+  const bankBias = heldSlotBias(shard, ctx.logQ);
+  const blockInputs: BankShardInput[] = queries.map((x) => ({
+    q: x.values,
     dim: d,
     scale,
     keys: shard.keys,
-    bankBias: heldSlotBias(shard, ctx.logQ),
-    hits: ctx.maskAccidentalHits
-      ? {
-          rowIds: concatArrays(
-            (k) => new Int32Array(k),
-            queries.map((x) => x.rows),
-          ),
-          slotIds: shard.ids,
-        }
-      : null,
-  };
+    bankBias,
+    hits: ctx.maskAccidentalHits ? { rowIds: x.rows, slotIds: shard.ids } : null,
+  }));
   const logged = wantCritic && shard.combinedFilled > 0;
-  const stats = await engine.bankShardStats(shardInput, logged);
+  const perBlock: BankShardStats[] = [];
+  for (const input of blockInputs) perBlock.push(await engine.bankShardStats(input, logged));
+  const joined = (pick: (s: BankShardStats) => Float32Array) => concatArrays((k) => new Float32Array(k), perBlock.map(pick));
+  const stats = {
+    max: joined((s) => s.max),
+    sumExp: joined((s) => s.sumExp),
+    critic: logged ? { max: joined((s) => s.critic!.max), sumExp: joined((s) => s.critic!.sumExp), softplus: joined((s) => s.critic!.softplus) } : undefined,
+  };
   const own = ownBlock({ q, kpos: keys, batchBias: rowBias.batch, scale, dim: d });
 
   // Every member's statistics: its shard's over all n rows (critic's too when logged), its own rows' in-batch block.
@@ -108,7 +106,16 @@ export async function partitionedBankDense<B>(
 
   const mine = (a: Float32Array, width: number) => a.subarray(offsets[ctx.rank]! * width, (offsets[ctx.rank]! + b) * width);
   // The shard's part of Σ p·key for every row, summed over the shards into each member's own rows.
-  const weighted = await ownRowsSum(reducer, await engine.bankShardWeightedKeys(shardInput, lse), counts, d, ctx.rank, step);
+  const parts: Float32Array[] = [];
+  for (const [r, input] of blockInputs.entries()) parts.push(await engine.bankShardWeightedKeys(input, lse.subarray(offsets[r]!, offsets[r]! + counts[r]!)));
+  const weighted = await ownRowsSum(
+    reducer,
+    concatArrays((k) => new Float32Array(k), parts),
+    counts,
+    d,
+    ctx.rank,
+    step,
+  );
   const head = infonceHeadGradients(own, mine(lse, 1), weighted);
   const back = await engine.partitionedBackward(model, batch, keys, head, ctx.fixedScale);
   const result: PartitionedDenseResult = { loss: head.loss, scale, grad: back.grad, inputGrads: back.inputGrads };
