@@ -14,6 +14,7 @@ const FIELD_FLAGS = [
   'steps',
   'batch',
   'bank-size',
+  'bank-mode',
   'backend',
   'engine',
   'device',
