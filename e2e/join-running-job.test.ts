@@ -98,3 +98,39 @@ for (const bank of ['ring', 'NATS', 'NATS, partitioned'] as const) {
     }
   });
 }
+
+test('bank.mode partitioned without NATS: a join stops the workers with one line, since no shard can be rebuilt', { timeout: 120_000 }, async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 23 });
+  const job = smallJob(data, join(dir, 'run'), { steps: STEPS });
+  Object.assign(job, { engine: 'onnx' }, { bank: { ...job.bank, mode: 'partitioned' } });
+  const cfg = writeConfig(dir, 'config', job);
+  const coordinator = startCli(['coordinator', '--config', cfg, '--workers', '2', '--json']);
+  t.after(() => coordinator.kill('SIGKILL'));
+  const address = await listeningAddress(coordinator);
+  const workerArgs = (i: number) => ['worker', '--coordinator', address, '--config', cfg, '--worker-id', `w${i}`];
+  const workers = [startCli(workerArgs(0)), startCli(workerArgs(1))];
+  t.after(() => workers.forEach((w) => w.kill('SIGKILL')));
+  const logs = ['', '', ''];
+  // The coordinator's output is read to its end, so that it never blocks on a full pipe.
+  await new Promise<void>((resolve) =>
+    createInterface({ input: coordinator.stdout! }).on('line', (line) => {
+      if ((JSON.parse(line) as Line).step! >= 3) resolve();
+    }),
+  );
+  workers.push(startCli(workerArgs(2)));
+  workers.forEach((w, i) => w.stderr!.on('data', (d: Buffer) => (logs[i] += d.toString())));
+  const codes = await Promise.all(workers.map(exited));
+  for (const [i, code] of codes.entries()) {
+    assert.equal(code, 1, `worker ${i} stops:\n${logs[i]}`);
+    assert.doesNotMatch(logs[i]!, /\n\s+at /, 'one line, no stack trace');
+  }
+  // The members whose shards the join would move say why; the joiner, whose state source stopped, stops too.
+  for (const log of logs.slice(0, 2)) {
+    assert.match(
+      log,
+      /bank\.mode partitioned: at step \d+ this worker's bank shard \(rank \d of 3\) must be rebuilt, which needs the bank in a stream \(nats\.url\); restart the job from its checkpoint/,
+    );
+  }
+});

@@ -158,7 +158,15 @@ export class CoordinatorSchedule implements StepSchedule {
       run.shardMissing = run.step > 0;
     }
     if (m.committed_step !== run.step) {
-      await catchUp(run, m, { workerId: o.workerId, credentials: o.credentials, ...(o.info ? { info: o.info } : {}) });
+      try {
+        await catchUp(run, m, { workerId: o.workerId, credentials: o.credentials, ...(o.info ? { info: o.info } : {}) });
+      } catch (err) {
+        if (err instanceof UserError) throw err;
+        // The state source went away (the generation is ending): the next one names another.
+        const why = `could not take the state of step ${m.committed_step} (${(err as Error).message})`;
+        o.warn?.(`infobound worker ${o.workerId}: ${why}; waiting for the next generation`);
+        return this.adopt(await this.session.newerThan(m.generation, why));
+      }
       this.replayBank = true;
     }
     if (o.nats !== undefined && (this.replayBank || run.shardMissing)) {

@@ -108,7 +108,7 @@ export async function runTrainingLoop(run: TrainingRun, schedule: StepSchedule, 
   }
 
   const final: FinalFigures = { skipped_inputs: skipped() };
-  await run.checkpoint(schedule.rank === 0, run.step + 1);
+  await run.finalCheckpoint(schedule.rank === 0, run.step + 1);
   if (schedule.rank === 0) {
     metrics?.checkpointNow();
     final.true_mi = task.trueMi;

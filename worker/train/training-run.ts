@@ -3,6 +3,7 @@ import type { Config } from '../../common/config/mod.js';
 import type { StepContext } from './contrastive-step.js';
 import { applyTrainingState, restoreTrainingState, saveTrainingState, trainingStateContents } from './training-state-file.js';
 import { KeyBank } from '../bank/key-bank.js';
+import { UserError } from '../../common/user-error.js';
 import { wholeBank } from './whole-bank.js';
 import type { TrainingTask } from './training-task.js';
 
@@ -45,6 +46,23 @@ export class TrainingRun implements RunPosition {
   async checkpoint(write: boolean, step: number): Promise<void> {
     const bank = await wholeBank(this.ctx, step, WRITER_RANK);
     if (write && bank !== null) await saveTrainingState(this.checkpointPath, this.step, this.position, this.task, this.ctx, this.config, bank);
+  }
+
+  /**
+   * The last checkpoint of a run, as {@link checkpoint}. With a partitioned bank a barrier follows the
+   * gather: the members leave the job once it is done, and a member that left while the writer still
+   * waited for its acknowledgements would end the writer's gather with the generation.
+   */
+  async finalCheckpoint(write: boolean, step: number): Promise<void> {
+    try {
+      await this.checkpoint(write, step);
+    } catch (err) {
+      throw new UserError(
+        `the final checkpoint of step ${this.step} could not gather the bank's shards (${(err as Error).message}); the last checkpoint written is intact`,
+      );
+    }
+    // Past the barrier every member's part of the gather is over; a peer that leaves at once may fail the barrier itself, which is then moot.
+    if (!(this.ctx.bank instanceof KeyBank)) await this.ctx.reducer.allReduceSum(new Float32Array(1), step).catch(() => {});
   }
 
   /** The state as a checkpoint's bytes, in memory (Peer.FetchState); a partitioned member's carries an empty bank. */
