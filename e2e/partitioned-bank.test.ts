@@ -1,14 +1,15 @@
-import test from 'node:test';
+import test, { type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { readCheckpoint } from '../common/checkpoint-file.js';
 import type { Config } from '../common/config/mod.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { expectArraysClose, tempDir } from '../testing/test-helpers.js';
-import { BIN, smallJob } from '../testing/cluster-test-helpers.js';
+import { BIN, exited, freePort, smallJob, startCli, writeConfig } from '../testing/cluster-test-helpers.js';
 
 const run = promisify(execFile);
 const STEPS = 6;
@@ -93,3 +94,63 @@ for (const [workers, learnable] of [
     for (const name of Object.keys(a.tensors)) expectArraysClose(a.tensors[name]!.data, b.tensors[name]!.data, { atol: 2e-5, rtol: 1e-3 });
   });
 }
+
+type Line = { type: string; step?: number; worker?: number; loss?: number; bounds?: Record<string, number>; steps?: number };
+
+/** Coordinator and `workers` worker processes on `cfg` until the summary (or, with `killAt`, until a step line of that step): the step lines. */
+async function cluster(t: TestContext, cfg: string, workers: number, killAt?: number): Promise<{ lines: Line[]; logs: string[] }> {
+  const port = String(await freePort());
+  const coordinator = startCli(['coordinator', '--config', cfg, '--workers', String(workers), '--json', '--port', port]);
+  t.after(() => coordinator.kill('SIGKILL'));
+  const members = Array.from({ length: workers }, (_, i) =>
+    startCli(['worker', '--coordinator', `127.0.0.1:${port}`, '--config', cfg, '--worker-id', `w${i}`]),
+  );
+  t.after(() => members.forEach((w) => w.kill('SIGKILL')));
+  const logs = members.map(() => '');
+  members.forEach((w, i) => w.stderr!.on('data', (d: Buffer) => (logs[i] += d.toString())));
+  const lines: Line[] = [];
+  for await (const text of createInterface({ input: coordinator.stdout! })) {
+    lines.push(JSON.parse(text) as Line);
+    if (lines.at(-1)!.type === 'summary' || (killAt !== undefined && lines.at(-1)!.step! >= killAt)) break;
+  }
+  if (killAt !== undefined) for (const p of [coordinator, ...members]) p.kill('SIGKILL');
+  await Promise.all([coordinator, ...members].map(exited));
+  return { lines: lines.filter((l) => l.type === 'step'), logs };
+}
+
+test('a 3-worker partitioned job stopped whole resumes from its checkpoint on 2 and on 4 workers, as the replicated bank would', {
+  timeout: 180_000,
+}, async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 2000, sites: 200, seed: 8 });
+  const config = (mode: Config['bank']['mode']) => {
+    const c = jobConfig(data, join(dir, 'run'), mode, false);
+    Object.assign(c.train, { steps: 7, checkpoint_every: 3 });
+    return writeConfig(dir, `config-${mode}`, c);
+  };
+  // Three workers until step 5: the checkpoint of step 3 (written as step 4 ran) holds the whole bank.
+  await cluster(t, config('partitioned'), 3, 5);
+  const saved = join(dir, 'stopped');
+  cpSync(join(dir, 'run'), saved, { recursive: true });
+  for (const workers of [2, 4]) {
+    const resumed: Record<string, Line[]> = {};
+    for (const mode of ['replicated', 'partitioned'] as const) {
+      rmSync(join(dir, 'run'), { recursive: true, force: true });
+      cpSync(saved, join(dir, 'run'), { recursive: true });
+      const { lines, logs } = await cluster(t, config(mode), workers);
+      for (const log of logs) assert.match(log, /loaded the checkpoint of step 3\b/);
+      resumed[mode] = lines.sort((a, b) => a.step! - b.step! || a.worker! - b.worker!);
+    }
+    const [r, p] = [resumed.replicated!, resumed.partitioned!];
+    assert.deepEqual(
+      p.map((l) => [l.step, l.worker]),
+      r.map((l) => [l.step, l.worker]),
+    );
+    assert.equal(p[0]!.step, 4, 'training goes on from step 4');
+    p.forEach((l, i) => {
+      expectArraysClose([l.loss!], [r[i]!.loss!], { atol: 1e-4, rtol: 1e-4 });
+      for (const name of ['infonce', 'dv']) expectArraysClose([l.bounds![name]!], [r[i]!.bounds![name]!], { atol: 1e-3, rtol: 1e-4 });
+    });
+  }
+});

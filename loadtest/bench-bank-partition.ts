@@ -29,7 +29,7 @@ interface PartitionRow {
   bank: number;
   mode: 'replicated' | 'partitioned';
   workers: number;
-  /** Null when the configuration was skipped (see `skipped`). */
+  /** Null when the configuration was skipped or failed (see `skipped`). */
   wall_ms_per_step: number | null;
   compute_ms: number | null;
   allreduce_ms: number | null;
@@ -88,8 +88,11 @@ async function main(): Promise<void> {
     for (const workers of worlds) {
       for (const mode of ['replicated', 'partitioned'] as const) {
         // Replicated workers each hold what one does: skip what cannot fit beside the OS.
-        if (mode === 'replicated' && workers > 1 && onePeak * workers > 0.8 * totalmem()) {
-          const skipped = `${workers} × ${(onePeak / GIB).toFixed(2)} GiB (the 1-worker peak) exceeds 80% of the machine's ${(totalmem() / GIB).toFixed(1)} GiB`;
+        const oneFailed = rows.some((r) => r.bank === bank && r.mode === 'replicated' && r.workers === 1 && r.wall_ms_per_step === null);
+        if (mode === 'replicated' && workers > 1 && (oneFailed || onePeak * workers > 0.8 * totalmem())) {
+          const skipped = oneFailed
+            ? 'the 1-worker replicated run failed'
+            : `${workers} × ${(onePeak / GIB).toFixed(2)} GiB (the 1-worker peak) exceeds 80% of the machine's ${(totalmem() / GIB).toFixed(1)} GiB`;
           console.error(`bench-bank-partition: K=${bank} ${mode} ×${workers}: skipped, ${skipped}`);
           rows.push({
             bank,
@@ -104,14 +107,33 @@ async function main(): Promise<void> {
           });
           continue;
         }
-        const r = await benchOne('cluster', workers, data, join(dir, `run-${bank}-${mode}-${workers}`), steps, BATCH, [
-          '--config',
-          config,
-          '--bank-size',
-          String(bank),
-          '--bank-mode',
-          mode,
-        ]);
+        let r: Result;
+        try {
+          r = await benchOne('cluster', workers, data, join(dir, `run-${bank}-${mode}-${workers}`), steps, BATCH, [
+            '--config',
+            config,
+            '--bank-size',
+            String(bank),
+            '--bank-mode',
+            mode,
+          ]);
+        } catch (err) {
+          // A run that fails is a figure too (a worker removed for a missed heartbeat, say): its last line says why.
+          const failed = `failed: ${((err as Error).message.trim().split('\n').at(-1) ?? '').replace(/^infobound: /, '')}`;
+          console.error(`bench-bank-partition: K=${bank} ${mode} ×${workers}: ${failed}`);
+          rows.push({
+            bank,
+            mode,
+            workers,
+            wall_ms_per_step: null,
+            compute_ms: null,
+            allreduce_ms: null,
+            bank_per_worker: [],
+            worker_peak_rss_bytes: null,
+            skipped: failed,
+          });
+          continue;
+        }
         if (workers === 1 && mode === 'replicated') onePeak = r.worker_peak_rss_bytes;
         const row = rowOf(bank, mode, workers, r);
         console.error(
@@ -139,7 +161,7 @@ async function main(): Promise<void> {
         f(r.wall_ms_per_step, 13),
         f(r.compute_ms, 11),
         f(r.allreduce_ms, 13),
-        ` ${(r.skipped !== undefined ? 'skipped' : r.bank_per_worker.join(' / ')).padEnd(25)}`,
+        ` ${(r.skipped !== undefined ? '—' : r.bank_per_worker.join(' / ')).padEnd(25)}`,
         r.worker_peak_rss_bytes === null ? `— (${r.skipped})` : `${(r.worker_peak_rss_bytes / GIB).toFixed(2)} GiB`,
       ].join(' '),
     );

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { concatArrays } from '../../common/concat-arrays.js';
-import { mergeLogSumExp, type RowExpStats } from '../../common/log-sum-exp-merge.js';
+import { combineRowExpStats, mergeLogSumExp, type RowExpStats } from '../../common/log-sum-exp-merge.js';
 import { criticRowsOfShards, infonceHeadGradients, ownBlock, type ShardCriticStats } from '../../common/partitioned-infonce.js';
 import type { KeyShard } from '../bank/key-shard.js';
 import { MASKED, logQCorrection, rowBiasParts } from '../bank/logit-bias.js';
@@ -62,19 +62,26 @@ export async function partitionedBankDense<B>(
   const offsets = counts.map((_, r) => counts.slice(0, r).reduce((s, n) => s + n, 0));
   const n = counts.reduce((s, c) => s + c, 0);
   if (counts[ctx.rank] !== b) throw new Error(`partitioned bank step ${step}: rank ${ctx.rank} gathered ${counts[ctx.rank]} of its own ${b} rows`);
-  // The shard's passes run one member's rows at a time: intermediates of B×(K/W), not W·B×(K/W).
-  const bankBias = heldSlotBias(shard, ctx.logQ);
-  const blockInputs: BankShardInput[] = queries.map((x) => ({
-    q: x.values,
-    dim: d,
-    scale,
-    keys: shard.keys,
-    bankBias,
-    hits: ctx.maskAccidentalHits ? { rowIds: x.rows, slotIds: shard.ids } : null,
-  }));
+  // The shard's passes run one member's rows against one slice of the shard at a time: intermediates
+  // of B×SLICE_KEYS however large K is, and each run short (ONNX Runtime's run holds the event loop,
+  // and with it the heartbeat, for its whole length).
+  const slices = shardSlices(shard, heldSlotBias(shard, ctx.logQ));
+  const inputs = (x: SparseRowGrad): BankShardInput[] =>
+    slices.map((slice) => ({
+      q: x.values,
+      dim: d,
+      scale,
+      keys: slice.keys,
+      bankBias: slice.bias,
+      hits: ctx.maskAccidentalHits ? { rowIds: x.rows, slotIds: slice.ids } : null,
+    }));
   const logged = wantCritic && shard.combinedFilled > 0;
   const perBlock: BankShardStats[] = [];
-  for (const input of blockInputs) perBlock.push(await engine.bankShardStats(input, logged));
+  for (const x of queries) {
+    const parts: BankShardStats[] = [];
+    for (const input of inputs(x)) parts.push(await engine.bankShardStats(input, logged));
+    perBlock.push(combineSlices(parts, logged));
+  }
   const joined = (pick: (s: BankShardStats) => Float32Array) => concatArrays((k) => new Float32Array(k), perBlock.map(pick));
   const stats = {
     max: joined((s) => s.max),
@@ -106,11 +113,19 @@ export async function partitionedBankDense<B>(
 
   const mine = (a: Float32Array, width: number) => a.subarray(offsets[ctx.rank]! * width, (offsets[ctx.rank]! + b) * width);
   // The shard's part of Σ p·key for every row, summed over the shards into each member's own rows.
-  const parts: Float32Array[] = [];
-  for (const [r, input] of blockInputs.entries()) parts.push(await engine.bankShardWeightedKeys(input, lse.subarray(offsets[r]!, offsets[r]! + counts[r]!)));
+  const blocks: Float32Array[] = [];
+  for (const [r, x] of queries.entries()) {
+    const rowLse = lse.subarray(offsets[r]!, offsets[r]! + counts[r]!);
+    const sum = new Float32Array(counts[r]! * d);
+    for (const input of inputs(x)) {
+      const part = await engine.bankShardWeightedKeys(input, rowLse);
+      for (let i = 0; i < sum.length; i++) sum[i]! += part[i]!;
+    }
+    blocks.push(sum);
+  }
   const weighted = await ownRowsSum(
     reducer,
-    concatArrays((k) => new Float32Array(k), parts),
+    concatArrays((k) => new Float32Array(k), blocks),
     counts,
     d,
     ctx.rank,
@@ -155,6 +170,38 @@ async function ownRowsSum(
   const laidOut = new Float32Array(rows.length);
   for (let s = 0; s < w; s++) laidOut.set(rows.subarray(((s - 1 + w) % w) * b * d, (((s - 1 + w) % w) + 1) * b * d), s * b * d);
   return reducer.reduceScatterSum(laidOut, step);
+}
+
+/** Keys of a shard a graph run scores at most (B×SLICE_KEYS logits: 64 MiB at B = 256). */
+const SLICE_KEYS = 65_536;
+
+/** A contiguous run of a shard's slots: views of its keys, ids and biases. */
+interface ShardSlice {
+  keys: Float32Array;
+  ids: Int32Array;
+  bias: Float32Array;
+}
+
+/** The shard's slots in slices of at most SLICE_KEYS (views, no copies). */
+function shardSlices(shard: KeyShard, bias: Float32Array): ShardSlice[] {
+  const slices: ShardSlice[] = [];
+  for (let from = 0; from < shard.capacity; from += SLICE_KEYS) {
+    const to = Math.min(shard.capacity, from + SLICE_KEYS);
+    slices.push({ keys: shard.keys.subarray(from * shard.dim, to * shard.dim), ids: shard.ids.subarray(from, to), bias: bias.subarray(from, to) });
+  }
+  return slices;
+}
+
+/** One block's statistics over the whole shard from its slices': maxima and sums of exponentials combined, softplus sums added. */
+function combineSlices(parts: readonly BankShardStats[], logged: boolean): BankShardStats {
+  if (parts.length === 1) return parts[0]!;
+  const combined: BankShardStats = combineRowExpStats(parts);
+  if (logged) {
+    const softplus = new Float32Array(parts[0]!.max.length);
+    for (const p of parts) p.critic!.softplus.forEach((v, i) => (softplus[i]! += v));
+    combined.critic = { ...combineRowExpStats(parts.map((p) => p.critic!)), softplus };
+  }
+  return combined;
 }
 
 /** Each slot's bias: −logQ of the key's item where the shard holds a key, MASKED where it does not. */
