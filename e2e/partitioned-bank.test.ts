@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { readCheckpoint } from '../common/checkpoint-file.js';
 import type { Config } from '../common/config/mod.js';
+import type { StepLine } from '../common/run-lines.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { expectArraysClose, tempDir } from '../testing/test-helpers.js';
 import { BIN, exited, freePort, smallJob, startCli, writeConfig } from '../testing/cluster-test-helpers.js';
@@ -15,19 +16,6 @@ const run = promisify(execFile);
 const STEPS = 6;
 /** Smaller than the keys of the run (STEPS·W·B), not a multiple of any W: the queue wraps and shards are uneven. */
 const BANK = 151;
-
-interface StepLine {
-  type: string;
-  step: number;
-  worker: number;
-  loss: number;
-  bounds: Record<string, number>;
-  ceiling: number;
-  accuracy: number;
-  bank_fill: number;
-  bank_digest: string;
-  bank_shard_digest?: string;
-}
 
 function jobConfig(data: string, runDir: string, mode: Config['bank']['mode'], learnable: boolean): Config {
   const c = smallJob(data, runDir, { steps: STEPS, batch: 16 }, BANK);
@@ -73,7 +61,7 @@ for (const [workers, learnable] of [
       assert.equal(p.ceiling, r.ceiling, `${where}: the ceiling counts the whole bank`);
       assert.equal(p.bank_fill, r.bank_fill, where);
       expectArraysClose([p.loss, p.accuracy], [r.loss, r.accuracy], { atol: 1e-4, rtol: 1e-4 });
-      for (const name of ['infonce', 'nwj', 'dv', 'jsd']) expectArraysClose([p.bounds[name]!], [r.bounds[name]!], { atol: 1e-3, rtol: 1e-4 });
+      for (const name of ['infonce', 'nwj', 'dv', 'jsd'] as const) expectArraysClose([p.bounds[name]], [r.bounds[name]], { atol: 1e-3, rtol: 1e-4 });
       assert.equal(r.bank_shard_digest, undefined, 'a replicated bank has no shards');
       assert.match(p.bank_shard_digest ?? '', /^[0-9a-f]{16}$/);
     });

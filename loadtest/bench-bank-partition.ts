@@ -56,6 +56,11 @@ function rowOf(bank: number, mode: PartitionRow['mode'], workers: number, r: Res
   };
 }
 
+/** The row of a configuration that has no figures, and why. */
+function missingRow(bank: number, mode: PartitionRow['mode'], workers: number, why: string): PartitionRow {
+  return { bank, mode, workers, wall_ms_per_step: null, compute_ms: null, allreduce_ms: null, bank_per_worker: [], worker_peak_rss_bytes: null, skipped: why };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -94,17 +99,7 @@ async function main(): Promise<void> {
             ? 'the 1-worker replicated run failed'
             : `${workers} × ${(onePeak / GIB).toFixed(2)} GiB (the 1-worker peak) exceeds 80% of the machine's ${(totalmem() / GIB).toFixed(1)} GiB`;
           console.error(`bench-bank-partition: K=${bank} ${mode} ×${workers}: skipped, ${skipped}`);
-          rows.push({
-            bank,
-            mode,
-            workers,
-            wall_ms_per_step: null,
-            compute_ms: null,
-            allreduce_ms: null,
-            bank_per_worker: [],
-            worker_peak_rss_bytes: null,
-            skipped,
-          });
+          rows.push(missingRow(bank, mode, workers, skipped));
           continue;
         }
         let r: Result;
@@ -121,17 +116,7 @@ async function main(): Promise<void> {
           // A run that fails is a figure too (a worker removed for a missed heartbeat, say): its last line says why.
           const failed = `failed: ${((err as Error).message.trim().split('\n').at(-1) ?? '').replace(/^infobound: /, '')}`;
           console.error(`bench-bank-partition: K=${bank} ${mode} ×${workers}: ${failed}`);
-          rows.push({
-            bank,
-            mode,
-            workers,
-            wall_ms_per_step: null,
-            compute_ms: null,
-            allreduce_ms: null,
-            bank_per_worker: [],
-            worker_peak_rss_bytes: null,
-            skipped: failed,
-          });
+          rows.push(missingRow(bank, mode, workers, failed));
           continue;
         }
         if (workers === 1 && mode === 'replicated') onePeak = r.worker_peak_rss_bytes;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BankTensors } from '../../common/infonce-bank-loss.js';
-import { KEY_AGE_BUCKETS } from '../../common/key-age-buckets.js';
+import { keyAgeCounts, meanKeyAge } from '../../common/key-age-buckets.js';
 
 /** One step's keys from one producer: the unit of the bank's wire format (docs/architecture.md §4). */
 export interface BankMessage {
@@ -120,21 +120,12 @@ export class KeyBank {
 
   /** Mean age in steps of the keys held, as seen at `step`. */
   meanKeyAge(step: number): number {
-    let sum = 0;
-    for (let i = 0; i < this.filled; i++) sum += step - this.steps[i]!;
-    return this.filled === 0 ? 0 : sum / this.filled;
+    return meanKeyAge(Array.from(this.steps.subarray(0, this.filled)), step);
   }
 
-  /** Keys held per age bucket as seen at `step`: counts for ages ≤ each of {@link KEY_AGE_BUCKETS}, then the older ones. */
+  /** Keys held per age bucket as seen at `step` (common/key-age-buckets.ts). */
   keyAgeCounts(step: number): number[] {
-    const counts = new Array<number>(KEY_AGE_BUCKETS.length + 1).fill(0);
-    for (let i = 0; i < this.filled; i++) {
-      const age = step - this.steps[i]!;
-      let b = 0;
-      while (b < KEY_AGE_BUCKETS.length && age > KEY_AGE_BUCKETS[b]!) b++;
-      counts[b]!++;
-    }
-    return counts;
+    return keyAgeCounts(Array.from(this.steps.subarray(0, this.filled)), step);
   }
 
   /** Restores the ring from saved arrays (checkpoint resume); `enqueued` defaults to the least count that fits head and fill. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { KEY_AGE_BUCKETS } from '../../common/key-age-buckets.js';
+import { keyAgeCounts, meanKeyAge } from '../../common/key-age-buckets.js';
 import type { BankMessage } from './key-bank.js';
 
 /** A member's place in the partition of the bank: it keeps the keys {@link shardOwner} gives `rank` of `world`. */
@@ -141,21 +141,16 @@ export class KeyShard {
 
   /** Mean age in steps of the keys this shard holds, as seen at `step`. */
   meanKeyAge(step: number): number {
-    let sum = 0;
-    for (const slot of this.slotsOldestFirst()) sum += step - this.steps[slot]!;
-    return this.filled === 0 ? 0 : sum / this.filled;
+    return meanKeyAge(this.heldSteps(), step);
   }
 
-  /** Keys held per age bucket as seen at `step` (as KeyBank.keyAgeCounts). */
+  /** Keys held per age bucket as seen at `step` (common/key-age-buckets.ts). */
   keyAgeCounts(step: number): number[] {
-    const counts = new Array<number>(KEY_AGE_BUCKETS.length + 1).fill(0);
-    for (const slot of this.slotsOldestFirst()) {
-      const age = step - this.steps[slot]!;
-      let b = 0;
-      while (b < KEY_AGE_BUCKETS.length && age > KEY_AGE_BUCKETS[b]!) b++;
-      counts[b]!++;
-    }
-    return counts;
+    return keyAgeCounts(this.heldSteps(), step);
+  }
+
+  private heldSteps(): number[] {
+    return this.slotsOldestFirst().map((slot) => this.steps[slot]!);
   }
 
   /** One key of the combined queue, `fromEnd` before the end of its step: the queue moves on by one, and the key is kept when it is this shard's. */

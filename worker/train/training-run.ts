@@ -1,7 +1,7 @@
-import { decodeCheckpoint, encodeCheckpoint } from '../../common/checkpoint-file.js';
+import { decodeCheckpoint, encodeCheckpoint, writeCheckpoint } from '../../common/checkpoint-file.js';
 import type { Config } from '../../common/config/mod.js';
 import type { StepContext } from './contrastive-step.js';
-import { applyTrainingState, restoreTrainingState, saveTrainingState, trainingStateContents } from './training-state-file.js';
+import { applyTrainingState, restoreTrainingState, trainingStateContents } from './training-state-file.js';
 import { KeyBank } from '../bank/key-bank.js';
 import { UserError } from '../../common/user-error.js';
 import { wholeBank } from './whole-bank.js';
@@ -45,7 +45,8 @@ export class TrainingRun implements RunPosition {
    */
   async checkpoint(write: boolean, step: number): Promise<void> {
     const bank = await wholeBank(this.ctx, step, WRITER_RANK);
-    if (write && bank !== null) await saveTrainingState(this.checkpointPath, this.step, this.position, this.task, this.ctx, this.config, bank);
+    if (write && bank !== null)
+      await writeCheckpoint(this.checkpointPath, trainingStateContents(this.step, this.position, this.task, this.ctx, this.config, bank));
   }
 
   /**

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readCheckpoint, writeCheckpoint, type CheckpointArray, type CheckpointContents } from '../../common/checkpoint-file.js';
+import { readCheckpoint, type CheckpointArray, type CheckpointContents } from '../../common/checkpoint-file.js';
 import type { Config } from '../../common/config/mod.js';
 import { UserError } from '../../common/user-error.js';
 import { concatArrays } from '../../common/concat-arrays.js';
@@ -12,22 +12,10 @@ import type { TrainingTask } from './training-task.js';
 import { checkArraysLike, checkTrainingMeta, type PendingHeader } from './training-state-check.js';
 
 /**
- * Writes everything needed to continue exactly: parameters, optimisers, momentum encoder, bank, stream
- * position. `bank` is the whole bank (a partitioned run's shards gathered, worker/train/whole-bank.ts).
+ * Everything needed to continue exactly, as a checkpoint's contents: parameters, optimisers, momentum
+ * encoder, the whole bank `bank` (a partitioned run's shards gathered, worker/train/whole-bank.ts),
+ * the stream position, the state after `step` with the example stream at `position`.
  */
-export async function saveTrainingState(
-  path: string,
-  step: number,
-  position: number,
-  task: TrainingTask<unknown>,
-  ctx: StepContext,
-  config: Config,
-  bank: KeyBank,
-): Promise<void> {
-  await writeCheckpoint(path, trainingStateContents(step, position, task, ctx, config, bank));
-}
-
-/** The checkpoint contents of the state after `step`, with the example stream at `position` and the whole bank `bank`. */
 export function trainingStateContents(
   step: number,
   position: number,
@@ -100,7 +88,7 @@ function modelSignature(task: TrainingTask<unknown>): string {
   return task.model.online.specs.map((s) => `${s.name}:${s.shape.join('x')}`).join(',');
 }
 
-/** Loads a state written by saveTrainingState into `task` and `ctx`; returns where training stands. */
+/** Loads a checkpoint of trainingStateContents into `task` and `ctx`; returns where training stands. */
 export async function restoreTrainingState(path: string, task: TrainingTask<unknown>, ctx: StepContext): Promise<{ step: number; position: number }> {
   if (!existsSync(path)) throw new UserError(`${path}: no such checkpoint`);
   return applyTrainingState(await readCheckpoint(path), path, task, ctx);
