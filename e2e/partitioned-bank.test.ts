@@ -10,7 +10,8 @@ import type { Config } from '../common/config/mod.js';
 import type { StepLine } from '../common/run-lines.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { expectArraysClose, tempDir } from '../testing/test-helpers.js';
-import { BIN, exited, freePort, smallJob, startCli, writeConfig } from '../testing/cluster-test-helpers.js';
+import { BIN, exited, freePort, smallJob, startCli, startJob, writeConfig } from '../testing/cluster-test-helpers.js';
+import { NatsTestServer } from '../testing/nats-test-server.js';
 
 const run = promisify(execFile);
 const STEPS = 6;
@@ -141,4 +142,48 @@ test('a 3-worker partitioned job stopped whole resumes from its checkpoint on 2 
       for (const name of ['infonce', 'dv']) expectArraysClose([l.bounds![name]!], [r[i]!.bounds![name]!], { atol: 1e-3, rtol: 1e-4 });
     });
   }
+});
+
+test('a worker killed mid-run, bank partitioned over NATS: the survivors rebuild their shards from the stream and finish with every key', {
+  timeout: 120_000,
+}, async (t) => {
+  const nats = await NatsTestServer.start(t);
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 1000, sites: 100, seed: 24 });
+  const job = jobConfig(data, join(dir, 'run'), 'partitioned', false);
+  Object.assign(job.train, { steps: 40 });
+  job.nats.url = nats.url;
+  const { coordinator, workers, log } = await startJob(t, writeConfig(dir, 'config', job), 3, ['--heartbeat-timeout', '1000']);
+  const logs = workers.map(() => '');
+  workers.forEach((w, i) => w.stderr!.on('data', (d: Buffer) => (logs[i] += d.toString())));
+  let killed = false;
+  const lines: Line[] = [];
+  for await (const text of createInterface({ input: coordinator.stdout! })) {
+    lines.push(JSON.parse(text) as Line);
+    if (!killed && lines.at(-1)!.step! >= 8) {
+      killed = true;
+      workers[2]!.kill('SIGKILL');
+    }
+    if (lines.at(-1)!.type === 'summary') break;
+  }
+  assert.equal(await exited(coordinator), 0, log());
+  for (const i of [0, 1]) {
+    assert.equal(await exited(workers[i]!), 0, logs[i]);
+    assert.match(logs[i]!, /rebuilt the bank shard of rank \d of 2 from the stream at step \d+/);
+  }
+  assert.equal(lines.at(-1)!.steps, 40);
+  // The checkpoint's bank, gathered from the two rebuilt shards: the last K keys, whole steps of both members' keys.
+  const ck = await readCheckpoint(join(dir, 'run', 'checkpoint.ibck'));
+  const meta = ck.meta as { bank: { filled: number; capacity: number; head: number } };
+  assert.equal(meta.bank.filled, BANK);
+  const steps = ck.tensors['bank.steps']!.data as Int32Array;
+  const perStep = new Map<number, number>();
+  for (let i = 0; i < BANK; i++) {
+    const s = steps[(meta.bank.head + i) % BANK]!;
+    perStep.set(s, (perStep.get(s) ?? 0) + 1);
+  }
+  const held = [...perStep].sort(([a], [b]) => a - b);
+  assert.equal(held.at(-1)![0], 40);
+  for (const [step, n] of held.slice(1)) assert.equal(n, 2 * job.train.batch, `every key of step ${step}`);
 });
