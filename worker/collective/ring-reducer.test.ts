@@ -5,6 +5,7 @@ import { expectArraysClose } from '../../testing/test-helpers.js';
 import type { SparseRowGrad } from '../model/sparse-embedding.js';
 import { startTestRing } from '../../testing/ring-test-helpers.js';
 import { segmentRange } from './ring-plan.js';
+import { allToAllBlocks } from './all-to-all.js';
 
 function randomGrad(rng: Rng, length: number): Float32Array {
   const g = new Float32Array(length);
@@ -251,4 +252,39 @@ test('several collectives of one op in one step do not mix: all-reduce twice, al
     Object.values(ring.servers[0]!.refused).reduce((x, y) => x + y, 0),
     0,
   );
+});
+
+test('all-to-all over the ring: each worker gets what each other addressed to it; a block that does not match its header is refused', async (t) => {
+  const world = 3;
+  const ring = await startTestRing(t, world, { timeoutMs: 10_000 });
+  // Rank s sends rank d (s + 1)·(d + 2) ids valued 100s + d and half as many values.
+  const block = (s: number, d: number) => ({
+    rows: Int32Array.from({ length: (s + 1) * (d + 2) }, () => 100 * s + d),
+    values: Float32Array.from({ length: ((s + 1) * (d + 2)) >> 1 }, () => s - d),
+  });
+  const outs = await Promise.all(
+    ring.reducers.map((r, s) =>
+      allToAllBlocks(
+        r,
+        Array.from({ length: world }, (_, d) => block(s, d)),
+        s,
+        1,
+      ),
+    ),
+  );
+  outs.forEach((got, d) =>
+    got.forEach((b, s) => assert.deepEqual([Array.from(b.rows), Array.from(b.values)], [Array.from(block(s, d).rows), Array.from(block(s, d).values)])),
+  );
+  // A sender whose header claims more than it sent: every receiver refuses it.
+  const forged = ring.reducers.map((r, s) =>
+    s === 1
+      ? r.allGatherBlocks({ rows: Int32Array.of(5, 0, 0, 0, 0, 0), values: new Float32Array(0) }, 2).then(() => [])
+      : allToAllBlocks(r, [block(s, 0), block(s, 1), block(s, 2)], s, 2),
+  );
+  const settled = await Promise.allSettled(forged);
+  settled.forEach((r, s) => {
+    if (s === 1) return assert.equal(r.status, 'fulfilled');
+    assert.equal(r.status, 'rejected');
+    assert.match(String((r as PromiseRejectedResult).reason), /all-to-all: rank 1's blocks do not match their header/);
+  });
 });
