@@ -2,9 +2,9 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { readCheckpoint } from '../common/checkpoint-file.js';
 import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { tempDir } from '../testing/test-helpers.js';
+import { assertWholeStepsInBank } from '../testing/checkpoint-bank.js';
 import { NatsTestServer } from '../testing/nats-test-server.js';
 import { exited, listeningAddress, smallJob, startCli, writeConfig } from '../testing/cluster-test-helpers.js';
 
@@ -80,21 +80,7 @@ for (const bank of ['ring', 'NATS', 'NATS, partitioned'] as const) {
         assert.equal(new Set(peers.map((x) => x.bank_shard_digest)).size, 3, `three shards at step ${l.step}`);
       }
       // The checkpoint's bank is the shards gathered: whole steps of the 3 members' keys, newest last, all K slots.
-      const ck = await readCheckpoint(join(dir, 'run', 'checkpoint.ibck'));
-      const meta = ck.meta as { bank: { filled: number; capacity: number; head: number } };
-      assert.equal(meta.bank.filled, meta.bank.capacity);
-      const steps = ck.tensors['bank.steps']!.data as Int32Array;
-      const oldestFirst = Array.from({ length: steps.length }, (_, i) => steps[(meta.bank.head + i) % steps.length]!);
-      const perStep = new Map<number, number>();
-      for (const s of oldestFirst) perStep.set(s, (perStep.get(s) ?? 0) + 1);
-      const held = [...perStep].sort(([a], [b]) => a - b);
-      assert.deepEqual(
-        oldestFirst,
-        [...oldestFirst].sort((a, b) => a - b),
-        'oldest first in the ring',
-      );
-      assert.equal(held.at(-1)![0], STEPS - job.bank.staleness, 'up to the last step due');
-      for (const [step, n] of held.slice(1)) assert.equal(n, 3 * job.train.batch, `all keys of step ${step}`);
+      await assertWholeStepsInBank(join(dir, 'run', 'checkpoint.ibck'), STEPS - job.bank.staleness, 3 * job.train.batch);
     }
   });
 }

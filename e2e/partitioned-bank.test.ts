@@ -12,6 +12,7 @@ import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { expectArraysClose, tempDir } from '../testing/test-helpers.js';
 import { BIN, exited, freePort, smallJob, startCli, startJob, writeConfig } from '../testing/cluster-test-helpers.js';
 import { NatsTestServer } from '../testing/nats-test-server.js';
+import { assertWholeStepsInBank } from '../testing/checkpoint-bank.js';
 
 const run = promisify(execFile);
 const STEPS = 6;
@@ -174,16 +175,5 @@ test('a worker killed mid-run, bank partitioned over NATS: the survivors rebuild
   }
   assert.equal(lines.at(-1)!.steps, 40);
   // The checkpoint's bank, gathered from the two rebuilt shards: the last K keys, whole steps of both members' keys.
-  const ck = await readCheckpoint(join(dir, 'run', 'checkpoint.ibck'));
-  const meta = ck.meta as { bank: { filled: number; capacity: number; head: number } };
-  assert.equal(meta.bank.filled, BANK);
-  const steps = ck.tensors['bank.steps']!.data as Int32Array;
-  const perStep = new Map<number, number>();
-  for (let i = 0; i < BANK; i++) {
-    const s = steps[(meta.bank.head + i) % BANK]!;
-    perStep.set(s, (perStep.get(s) ?? 0) + 1);
-  }
-  const held = [...perStep].sort(([a], [b]) => a - b);
-  assert.equal(held.at(-1)![0], 40);
-  for (const [step, n] of held.slice(1)) assert.equal(n, 2 * job.train.batch, `every key of step ${step}`);
+  await assertWholeStepsInBank(join(dir, 'run', 'checkpoint.ibck'), 40, 2 * job.train.batch);
 });
