@@ -15,9 +15,10 @@ const BATCH = 16;
 const STEPS = 5;
 
 /** A small click-log job whose site→query term uses groups of BATCH rows (one worker's batch). */
-function jobConfig(data: string, runDir: string, batch: number, staleness = 0): Config {
+function jobConfig(data: string, runDir: string, batch: number, staleness = 0, siteIds = false): Config {
   const c = smallJob(data, runDir, { steps: STEPS, batch }, 100);
   c.clicklog.site_term_group = BATCH;
+  c.clicklog.site_ids = siteIds;
   c.bank.staleness = staleness;
   return c;
 }
@@ -35,17 +36,18 @@ async function train(config: Config, dir: string, extra: string[]): Promise<{ li
 }
 
 // With a staleness bound the ring's delayed keys must be the in-process stream's: same update again.
-for (const [workers, staleness] of [
-  [2, 0],
-  [3, 0],
-  [2, 2],
+for (const [workers, staleness, siteIds] of [
+  [2, 0, false],
+  [3, 0, false],
+  [2, 2, false],
+  [2, 0, true],
 ] as const) {
-  test(`${workers} workers make the update of one worker on the concatenated batches${staleness > 0 ? ` (bank.staleness ${staleness})` : ''}`, async (t) => {
+  test(`${workers} workers make the update of one worker on the concatenated batches${staleness > 0 ? ` (bank.staleness ${staleness})` : ''}${siteIds ? ' (site ID embeddings)' : ''}`, async (t) => {
     const dir = tempDir(t);
     const data = join(dir, 'clicks.tsv');
     await writeSyntheticClickLog(data, { queries: 2000, sites: 200, seed: 11 });
-    const cluster = await train(jobConfig(data, join(dir, 'cluster'), BATCH, staleness), dir, ['--workers', String(workers)]);
-    await train(jobConfig(data, join(dir, 'single'), BATCH * workers, staleness), dir, []);
+    const cluster = await train(jobConfig(data, join(dir, 'cluster'), BATCH, staleness, siteIds), dir, ['--workers', String(workers)]);
+    await train(jobConfig(data, join(dir, 'single'), BATCH * workers, staleness, siteIds), dir, []);
 
     const summary = cluster.lines.at(-1) as { type: string; steps: number; generation: number; restarts: number; examples: number };
     assert.equal(summary.type, 'summary');
@@ -65,6 +67,7 @@ for (const [workers, staleness] of [
     assert.equal(a.meta.step, STEPS);
     assert.equal(a.meta.position, b.meta.position, 'both consumed the same stream positions');
     assert.deepEqual(Object.keys(a.tensors).sort(), Object.keys(b.tensors).sort());
+    assert.equal('table.site_id' in a.tensors, siteIds, 'the ID rows are in the checkpoint when they are trained');
     for (const name of Object.keys(a.tensors)) {
       expectArraysClose(a.tensors[name]!.data, b.tensors[name]!.data, { atol: 2e-5, rtol: 1e-3 });
     }

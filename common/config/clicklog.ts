@@ -21,6 +21,10 @@ export const CLICKLOG = section('Two-tower query→site retrieval from a click l
     default: 131072,
     doc: 'Rows of each hashed embedding table; a power of two so that a 32-bit hash maps onto it without bias. More rows mean fewer collisions and more memory (rows × embedding_dim × 4 bytes, twice with Adagrad state).',
   }),
+  site_ids: bool({
+    default: false,
+    doc: 'Give every site of the training vocabulary its own embedding row (zeros at first) added to the mean of its hashed text features, so sites whose features collide in the hash tables stay apart; it costs sites × embedding_dim × 4 bytes three times (the row, its momentum copy) plus a float a site of Adagrad state. Off: text features only.',
+  }),
   embedding_dim: int({ ge: 1, le: 4096, default: 64, doc: 'Floats per embedding row.' }),
   hidden_dim: int({ ge: 1, le: 16384, default: 256, doc: "Width of each tower's hidden layer." }),
   output_dim: int({ ge: 1, le: 4096, default: 128, doc: 'Width d of the output embedding (unit-normalised); the bank stores K × d floats.' }),

@@ -20,12 +20,21 @@ import { EXPORT_FILES } from './tower-export.js';
 
 const BUCKETS = 1 << 12;
 
-/** Runs a tower file in a fresh session on the featurised texts. */
-async function runTower(file: string, texts: readonly string[]): Promise<{ embedding: Float32Array; dims: readonly number[] }> {
+/** Runs a tower file in a fresh session on the featurised texts (and, for a site tower with IDs, their rows). */
+async function runTower(file: string, texts: readonly string[], items?: readonly number[]): Promise<{ embedding: Float32Array; dims: readonly number[] }> {
   const rows = featurizeAll(texts, BUCKETS);
   const session = await ort.InferenceSession.create(file);
   try {
     const out = await session.run({
+      ...(items === undefined
+        ? {}
+        : {
+            items: new ort.Tensor(
+              'int64',
+              BigInt64Array.from(items, (x) => BigInt(x)),
+              [items.length],
+            ),
+          }),
       ids: new ort.Tensor(
         'int64',
         BigInt64Array.from(rows.ids, (x) => BigInt(x)),
@@ -122,5 +131,48 @@ test('export: the towers reproduce the trainer’s query and site embeddings in 
   assert.deepEqual(
     readdirSync(dir).filter((f) => f.includes('partial')),
     [],
+  );
+});
+
+test("export with clicklog.site_ids: the site tower adds each known site's ID row and reproduces the trainer's site embeddings; an unknown site (−1) gets its text alone", async (t) => {
+  await useTestBackend();
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 1500, sites: 150, seed: 9 });
+  const configFile = join(dir, 'ids.yaml');
+  writeFileSync(configFile, `clicklog:\n  site_ids: true\n  hash_buckets: ${BUCKETS}\n  embedding_dim: 16\n  hidden_dim: 24\n  output_dim: 8\n`);
+  const runDir = join(dir, 'run');
+  const trained = await runCli(['train', '--config', configFile, '--data', data, '--steps', '8', '--batch', '32', '--bank-size', '128', '--run-dir', runDir]);
+  assert.equal(trained.code, 0, trained.stderr);
+  const checkpoint = join(runDir, 'checkpoint.ibck');
+  const ck = await readCheckpoint(checkpoint);
+  for (const name of ['table.site_id', 'table.key_id', 'adagrad.site_id', 'key_id.stamp'])
+    assert.ok(ck.tensors[name] !== undefined, `the checkpoint holds ${name}`);
+  const idRows = ck.tensors['table.site_id']!.data as Float32Array;
+  assert.ok(
+    idRows.some((x) => x !== 0),
+    'the ID rows trained away from zero',
+  );
+  const out = join(dir, 'export');
+  const exported = await runCli(['export', checkpoint, '--out', out]);
+  assert.equal(exported.code, 0, exported.stderr);
+  checkOnnxModel(join(out, EXPORT_FILES.siteTower));
+  const manifest = JSON.parse(readFileSync(join(out, EXPORT_FILES.manifest), 'utf8'));
+  assert.deepEqual(manifest.towers.site_inputs, ['ids', 'offsets', 'items']);
+
+  const config = { ...loadConfig(join(runDir, 'config.json')), data };
+  const task = await ClickLogTask.load(config);
+  restoreModelState(ck, 'checkpoint', task);
+  const { sites } = task.data.log;
+  const rows = Array.from(sites, (_, i) => i);
+  const expected = await task.model.embedSites(Int32Array.from(rows), (ck.meta as { step: number }).step);
+  const s = await runTower(join(out, EXPORT_FILES.siteTower), sites, rows);
+  expectArraysClose(s.embedding, expected, { atol: 2e-6, rtol: 1e-4 });
+  // The first site's text as a site the export never saw: a unit embedding, not the known site's.
+  const unknown = await runTower(join(out, EXPORT_FILES.siteTower), [sites[0]!], [-1]);
+  assert.ok(Math.abs(Math.hypot(...unknown.embedding) - 1) < 1e-5);
+  assert.ok(
+    unknown.embedding.some((x, k) => Math.abs(x - expected[k]!) > 1e-4),
+    'without its ID row the site embeds differently',
   );
 });

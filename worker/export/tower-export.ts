@@ -69,6 +69,7 @@ export async function exportTowers(r: ExportRequest): Promise<ExportSummary> {
   restoreModelState(ck, where, task);
   const m = task.model;
   m.keyTable.settleAll(step);
+  m.siteIds?.key.settleAll(step);
   const { buckets, embeddingDim, outputDim } = m.options;
   const doc = `Infobound ${EXPORT_FILES.manifest}: step ${step}`;
   const tower = (table: Float32Array, params: ParamSet, prefix: string): TowerWeights => ({
@@ -88,7 +89,8 @@ export async function exportTowers(r: ExportRequest): Promise<ExportSummary> {
   await mkdir(partial, { recursive: true });
   try {
     await writeFile(join(partial, EXPORT_FILES.queryTower), towerInferenceGraph('infobound-query-tower', tower(m.queryTable.table, m.online, 'q'), doc));
-    await writeFile(join(partial, EXPORT_FILES.siteTower), towerInferenceGraph('infobound-site-tower', tower(m.keyTable.table, m.key, 's'), doc));
+    const siteTower = { ...tower(m.keyTable.table, m.key, 's'), ...(m.siteIds ? { items: { table: m.siteIds.key.table, rows: m.itemCount } } : {}) };
+    await writeFile(join(partial, EXPORT_FILES.siteTower), towerInferenceGraph('infobound-site-tower', siteTower, doc));
     await writeFile(join(partial, EXPORT_FILES.featurizer), `${JSON.stringify(featurizerSpec(buckets), null, 2)}\n`);
     await writeFile(join(partial, EXPORT_FILES.sites), sites.map((site, row) => `${JSON.stringify({ row, site })}\n`).join(''));
     await writeFile(join(partial, EXPORT_FILES.siteEmbeddings), new Uint8Array(embeddings.buffer, embeddings.byteOffset, embeddings.byteLength));
@@ -97,7 +99,14 @@ export async function exportTowers(r: ExportRequest): Promise<ExportSummary> {
       version: 1,
       step,
       dim: outputDim,
-      towers: { query: EXPORT_FILES.queryTower, site: EXPORT_FILES.siteTower, inputs: ['ids', 'offsets'], output: 'embedding' },
+      towers: {
+        query: EXPORT_FILES.queryTower,
+        site: EXPORT_FILES.siteTower,
+        inputs: ['ids', 'offsets'],
+        // With site IDs the site tower also takes each site's row of sites.jsonl (−1: a site it never saw).
+        ...(m.siteIds ? { site_inputs: ['ids', 'offsets', 'items'] } : {}),
+        output: 'embedding',
+      },
       featurizer: EXPORT_FILES.featurizer,
       sites: {
         count: sites.length,

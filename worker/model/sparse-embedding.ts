@@ -22,11 +22,12 @@ export class SparseEmbedding {
   constructor(
     readonly rows: number,
     readonly dim: number,
-    rng: Rng,
+    /** Draws the initial rows, uniform in ±initScale; null starts every row at zero. */
+    rng: Rng | null,
     initScale = 0.1,
   ) {
     this.table = new Float32Array(rows * dim);
-    for (let i = 0; i < this.table.length; i++) this.table[i] = (rng.next() * 2 - 1) * initScale;
+    if (rng !== null) for (let i = 0; i < this.table.length; i++) this.table[i] = (rng.next() * 2 - 1) * initScale;
     this.slot = new Int32Array(rows).fill(-1);
   }
 

@@ -44,7 +44,18 @@ export interface ClickLogModelOptions {
   learnableTemperature: boolean;
   /** Rows per group of the site→query term's negatives (0 = the whole batch). */
   siteTermGroup: number;
+  /** A per-site ID embedding row added to the site's pooled text features (config clicklog.site_ids). */
+  siteIds: boolean;
   seed: number;
+}
+
+/** The per-site ID embedding: a row per site of the vocabulary, its Adagrad state and its momentum copy. */
+interface SiteIdTables {
+  table: SparseEmbedding;
+  opt: RowwiseAdagrad;
+  key: MomentumEmbedding;
+  /** Each site's one "feature": its own row (offsets 0…n, ids 0…n−1), so the tables' pooling reads it. */
+  rows: FeatureRows;
 }
 
 const LAYERS = 2;
@@ -72,6 +83,8 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
   readonly keyTable: MomentumEmbedding;
   readonly queryOpt: RowwiseAdagrad;
   readonly siteOpt: RowwiseAdagrad;
+  /** With `siteIds`: the sites' ID rows; null otherwise. */
+  readonly siteIds: SiteIdTables | null;
   /** Offset of the site tower inside `online.values` (the key tower mirrors that slice). */
   private readonly siteOffset: number;
 
@@ -95,20 +108,30 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
     this.keyTable = new MomentumEmbedding(this.siteTable, options.momentum);
     this.queryOpt = new RowwiseAdagrad(options.buckets, options.embeddingDim, options.sparseLr);
     this.siteOpt = new RowwiseAdagrad(options.buckets, options.embeddingDim, options.sparseLr);
+    this.siteIds = options.siteIds ? siteIdTables(this.itemCount, options) : null;
   }
 
   momentumKeys(batch: ClickBatch, step: number): Float32Array {
     return embedWith(this.key, this.pooledKeyRows(batch, step), this.options.embeddingDim, 's');
   }
 
-  /** The key tower's input for step `step`: the batch's site rows of the momentum table, mean-pooled (B×e). */
+  /** The key tower's input for step `step`: the batch's site rows of the momentum tables, mean-pooled (plus the ID rows), B×e. */
   pooledKeyRows(batch: ClickBatch, step: number): Float32Array {
-    return this.keyTable.pool(this.siteFeatures, batch.sites, step);
+    return this.keySiteRows(batch.sites, step);
   }
 
-  /** The towers' inputs: the batch's query and site rows of the online tables, mean-pooled (B×e each). */
+  /** The towers' inputs: the batch's query and site rows of the online tables, mean-pooled (B×e each; the site's ID row added). */
   pooledRows(batch: ClickBatch): [Float32Array, Float32Array] {
-    return [this.queryTable.pool(batch.queryFeatures, rowsOf(batch)), this.siteTable.pool(this.siteFeatures, batch.sites)];
+    const sites = this.siteTable.pool(this.siteFeatures, batch.sites);
+    if (this.siteIds !== null) addInto(sites, this.siteIds.table.pool(this.siteIds.rows, batch.sites));
+    return [this.queryTable.pool(batch.queryFeatures, rowsOf(batch)), sites];
+  }
+
+  /** The key tower's input for `sites` at `step`: their momentum text rows pooled, plus their momentum ID rows. */
+  private keySiteRows(sites: Int32Array, step: number): Float32Array {
+    const pooled = this.keyTable.pool(this.siteFeatures, sites, step);
+    if (this.siteIds !== null) addInto(pooled, this.siteIds.key.pool(this.siteIds.rows, sites, step));
+    return pooled;
   }
 
   positiveIds(batch: ClickBatch): Int32Array {
@@ -138,17 +161,19 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
   }
 
   sparseRowGrads(batch: ClickBatch, inputGrads: Float32Array[]): SparseRowGrad[] {
-    return [
+    const grads = [
       this.queryTable.rowGradient(batch.queryFeatures, rowsOf(batch), inputGrads[0]!),
       this.siteTable.rowGradient(this.siteFeatures, batch.sites, inputGrads[1]!),
     ];
+    // The ID row is added to the pooled text rows, so it takes the pooled gradient as it is.
+    if (this.siteIds !== null) grads.push(this.siteIds.table.rowGradient(this.siteIds.rows, batch.sites, inputGrads[1]!));
+    return grads;
   }
 
   applySparse(grads: SparseRowGrad[], step: number): void {
     this.queryOpt.apply(this.queryTable.table, grads[0]!);
-    this.keyTable.beforeOnlineUpdate(grads[1]!.rows, step);
-    this.siteOpt.apply(this.siteTable.table, grads[1]!);
-    this.keyTable.afterOnlineUpdate(grads[1]!.rows, step);
+    applyWithMomentum(this.siteTable, this.siteOpt, this.keyTable, grads[1]!, step);
+    if (this.siteIds !== null) applyWithMomentum(this.siteIds.table, this.siteIds.opt, this.siteIds.key, grads[2]!, step);
   }
 
   momentumUpdate(): void {
@@ -157,8 +182,8 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
 
   memory(): Pick<MemoryBytes, 'tables' | 'optimizer' | 'dense'> {
     return {
-      tables: heldBytes([this.queryTable, this.siteTable, this.keyTable]),
-      optimizer: heldBytes([this.queryOpt, this.siteOpt]),
+      tables: heldBytes([this.queryTable, this.siteTable, this.keyTable, ...(this.siteIds ? [this.siteIds.table, this.siteIds.key] : [])]),
+      optimizer: heldBytes([this.queryOpt, this.siteOpt, ...(this.siteIds ? [this.siteIds.opt] : [])]),
       dense: heldBytes([this.online, this.key]),
     };
   }
@@ -181,6 +206,14 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
       'adagrad.site': f32(this.siteOpt.accum, [rows]),
       'key.dense': f32(this.key.values, [this.key.size]),
       'key.stamp': { dtype: 'int32', shape: [rows], data: this.keyTable.stamp },
+      ...(this.siteIds === null
+        ? {}
+        : {
+            'table.site_id': f32(this.siteIds.table.table, [this.itemCount, e]),
+            'table.key_id': f32(this.siteIds.key.table, [this.itemCount, e]),
+            'adagrad.site_id': f32(this.siteIds.opt.accum, [this.itemCount]),
+            'key_id.stamp': { dtype: 'int32', shape: [this.itemCount], data: this.siteIds.key.stamp },
+          }),
     };
   }
 
@@ -194,6 +227,12 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
     put('adagrad.site', this.siteOpt.accum);
     put('key.dense', this.key.values);
     put('key.stamp', this.keyTable.stamp);
+    if (this.siteIds !== null) {
+      put('table.site_id', this.siteIds.table.table);
+      put('table.key_id', this.siteIds.key.table);
+      put('adagrad.site_id', this.siteIds.opt.accum);
+      put('key_id.stamp', this.siteIds.key.stamp);
+    }
   }
 
   /** Query-tower embeddings of queries with these features (evaluation), n×d. */
@@ -205,7 +244,7 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
   /** Key-tower embeddings of the given site ids after `step` (evaluation: the critic's site side), n×d. */
   embedSites(ids: Int32Array, step: number): Promise<Float32Array> {
     // Each chunk settles the momentum rows it touches to the same step, so chunking changes nothing.
-    return embedAll(this.key, ids.length, (lo, hi) => this.keyTable.pool(this.siteFeatures, ids.subarray(lo, hi), step + 1), this.options.embeddingDim, 's');
+    return embedAll(this.key, ids.length, (lo, hi) => this.keySiteRows(ids.subarray(lo, hi), step + 1), this.options.embeddingDim, 's');
   }
 }
 
@@ -224,6 +263,29 @@ export function siteTermMask(batch: ClickBatch, group: number): Float32Array {
     }
   }
   return mask;
+}
+
+/** The ID tables of `sites` sites: rows at zero (the model starts as the text features alone), their Adagrad and momentum copy. */
+function siteIdTables(sites: number, o: ClickLogModelOptions): SiteIdTables {
+  const table = new SparseEmbedding(sites, o.embeddingDim, null);
+  return {
+    table,
+    opt: new RowwiseAdagrad(sites, o.embeddingDim, o.sparseLr),
+    key: new MomentumEmbedding(table, o.momentum),
+    rows: { offsets: idRange(0, sites + 1), ids: idRange(0, sites) },
+  };
+}
+
+/** `into` += `add`, elementwise. */
+function addInto(into: Float32Array, add: Float32Array): void {
+  for (let i = 0; i < into.length; i++) into[i]! += add[i]!;
+}
+
+/** Row-wise Adagrad on a site table and the lazy momentum step of its key copy around it. */
+function applyWithMomentum(table: SparseEmbedding, opt: RowwiseAdagrad, key: MomentumEmbedding, grad: SparseRowGrad, step: number): void {
+  key.beforeOnlineUpdate(grad.rows, step);
+  opt.apply(table.table, grad);
+  key.afterOnlineUpdate(grad.rows, step);
 }
 
 /** A batch's rows 0 … B−1: its queries' rows of its own feature table. */

@@ -114,6 +114,7 @@ export function clickLogModelOf(config: Config, siteFeatures: FeatureRows): Clic
       initialScale: 1 / config.temperature.value,
       learnableTemperature: config.temperature.learnable,
       siteTermGroup: c.site_term_group,
+      siteIds: c.site_ids,
       seed: config.seed,
     });
   } catch (err) {
