@@ -22,7 +22,7 @@ export const CLICKLOG = section('Two-tower query→site retrieval from a click l
     doc: 'Rows of each hashed embedding table; a power of two so that a 32-bit hash maps onto it without bias. More rows mean fewer collisions and more memory (rows × embedding_dim × 4 bytes, twice with Adagrad state).',
   }),
   site_ids: bool({
-    default: false,
+    default: true,
     doc: 'Give every site of the training vocabulary its own embedding row (zeros at first) added to the mean of its hashed text features, so sites whose features collide in the hash tables stay apart; it costs sites × embedding_dim × 4 bytes three times (the row, its momentum copy) plus a float a site of Adagrad state. Off: text features only.',
   }),
   embedding_dim: int({ ge: 1, le: 4096, default: 64, doc: 'Floats per embedding row.' }),

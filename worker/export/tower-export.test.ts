@@ -90,8 +90,16 @@ test('export: the towers reproduce the trainer’s query and site embeddings in 
 
   const allSites = Int32Array.from(sites, (_, i) => i);
   const expectedS = await task.model.embedSites(allSites, step);
-  const s = await runTower(join(out, EXPORT_FILES.siteTower), sites);
+  // The site tower takes each site's row of sites.jsonl beside its text (site ID embeddings, the default).
+  const s = await runTower(join(out, EXPORT_FILES.siteTower), sites, Array.from(allSites));
   expectArraysClose(s.embedding, expectedS, { atol: 2e-6, rtol: 1e-4 });
+  // The first site's text as a site the export never saw (−1): a unit embedding, its text alone.
+  const unknown = await runTower(join(out, EXPORT_FILES.siteTower), [sites[0]!], [-1]);
+  assert.ok(Math.abs(Math.hypot(...unknown.embedding) - 1) < 1e-5);
+  assert.ok(
+    unknown.embedding.some((x, k) => Math.abs(x - expectedS[k]!) > 1e-4),
+    'without its ID row the site embeds differently',
+  );
   // The site embeddings file holds the trainer's embeddings, in the order of sites.jsonl.
   const file = readFileSync(join(out, EXPORT_FILES.siteEmbeddings));
   assert.deepEqual(new Float32Array(file.buffer, file.byteOffset, file.byteLength / 4), expectedS);
@@ -109,6 +117,7 @@ test('export: the towers reproduce the trainer’s query and site embeddings in 
   );
   const manifest = JSON.parse(readFileSync(join(out, EXPORT_FILES.manifest), 'utf8'));
   assert.deepEqual(manifest.sites.shape, [sites.length, 8]);
+  assert.deepEqual(manifest.towers.site_inputs, ['ids', 'offsets', 'items']);
   assert.equal(JSON.parse(readFileSync(join(out, EXPORT_FILES.featurizer), 'utf8')).buckets, BUCKETS);
 
   // An item without features pools to zeros, as the trainer's pooling does: still a unit embedding.
@@ -134,45 +143,32 @@ test('export: the towers reproduce the trainer’s query and site embeddings in 
   );
 });
 
-test("export with clicklog.site_ids: the site tower adds each known site's ID row and reproduces the trainer's site embeddings; an unknown site (−1) gets its text alone", async (t) => {
+test("export with clicklog.site_ids off: the site tower takes the text alone and reproduces the trainer's site embeddings", async (t) => {
   await useTestBackend();
   const dir = tempDir(t);
   const data = join(dir, 'clicks.tsv');
   await writeSyntheticClickLog(data, { queries: 1500, sites: 150, seed: 9 });
-  const configFile = join(dir, 'ids.yaml');
-  writeFileSync(configFile, `clicklog:\n  site_ids: true\n  hash_buckets: ${BUCKETS}\n  embedding_dim: 16\n  hidden_dim: 24\n  output_dim: 8\n`);
+  const configFile = join(dir, 'text-only.yaml');
+  writeFileSync(configFile, `clicklog:\n  site_ids: false\n  hash_buckets: ${BUCKETS}\n  embedding_dim: 16\n  hidden_dim: 24\n  output_dim: 8\n`);
   const runDir = join(dir, 'run');
   const trained = await runCli(['train', '--config', configFile, '--data', data, '--steps', '8', '--batch', '32', '--bank-size', '128', '--run-dir', runDir]);
   assert.equal(trained.code, 0, trained.stderr);
   const checkpoint = join(runDir, 'checkpoint.ibck');
   const ck = await readCheckpoint(checkpoint);
-  for (const name of ['table.site_id', 'table.key_id', 'adagrad.site_id', 'key_id.stamp'])
-    assert.ok(ck.tensors[name] !== undefined, `the checkpoint holds ${name}`);
-  const idRows = ck.tensors['table.site_id']!.data as Float32Array;
-  assert.ok(
-    idRows.some((x) => x !== 0),
-    'the ID rows trained away from zero',
-  );
+  assert.equal(ck.tensors['table.site_id'], undefined, 'no ID rows');
   const out = join(dir, 'export');
   const exported = await runCli(['export', checkpoint, '--out', out]);
   assert.equal(exported.code, 0, exported.stderr);
   checkOnnxModel(join(out, EXPORT_FILES.siteTower));
   const manifest = JSON.parse(readFileSync(join(out, EXPORT_FILES.manifest), 'utf8'));
-  assert.deepEqual(manifest.towers.site_inputs, ['ids', 'offsets', 'items']);
-
+  assert.equal(manifest.towers.site_inputs, undefined);
   const config = { ...loadConfig(join(runDir, 'config.json')), data };
   const task = await ClickLogTask.load(config);
   restoreModelState(ck, 'checkpoint', task);
   const { sites } = task.data.log;
-  const rows = Array.from(sites, (_, i) => i);
-  const expected = await task.model.embedSites(Int32Array.from(rows), (ck.meta as { step: number }).step);
-  const s = await runTower(join(out, EXPORT_FILES.siteTower), sites, rows);
-  expectArraysClose(s.embedding, expected, { atol: 2e-6, rtol: 1e-4 });
-  // The first site's text as a site the export never saw: a unit embedding, not the known site's.
-  const unknown = await runTower(join(out, EXPORT_FILES.siteTower), [sites[0]!], [-1]);
-  assert.ok(Math.abs(Math.hypot(...unknown.embedding) - 1) < 1e-5);
-  assert.ok(
-    unknown.embedding.some((x, k) => Math.abs(x - expected[k]!) > 1e-4),
-    'without its ID row the site embeds differently',
+  const expected = await task.model.embedSites(
+    Int32Array.from(sites, (_, i) => i),
+    (ck.meta as { step: number }).step,
   );
+  expectArraysClose((await runTower(join(out, EXPORT_FILES.siteTower), sites)).embedding, expected, { atol: 2e-6, rtol: 1e-4 });
 });

@@ -27,10 +27,12 @@ test("a worker's memory by part counts its bank, tables, optimiser rows, paramet
 
   const before = memoryByPart(task, ctx);
   assert.equal(before.bank, k * d * 4 + 2 * k * 4, 'keys, ids and steps');
-  // The query and site tables, the momentum copy of the site table (with its row stamps), and the tables' scratch row maps.
-  assert.equal(before.tables, 3 * buckets * e * 4 + 3 * buckets * 4);
+  // The query and site tables, the momentum copy of the site table (with its row stamps), and the tables' scratch row maps;
+  // the same for the site ID rows (one a site, clicklog.site_ids), but for their one momentum copy.
+  const sites = task.model.itemCount;
+  assert.equal(before.tables, 3 * buckets * e * 4 + 3 * buckets * 4 + 2 * sites * e * 4 + 2 * sites * 4);
   // Row-wise Adagrad keeps one float a row of each trained table; Adam two moments a dense parameter.
-  assert.equal(before.optimizer, 2 * buckets * 4 + 2 * task.model.online.size * 4);
+  assert.equal(before.optimizer, 2 * buckets * 4 + sites * 4 + 2 * task.model.online.size * 4);
   assert.equal(before.dense, (task.model.online.size + task.model.key.size) * 4);
   const siteFile = statSync(join(ds, task.dataset.manifest.site_features.file)).size;
   assert.ok(before.data > 0 && before.data < 2 * siteFile + 40 * 16, `the site vocabulary's features only, before any shard: ${before.data}`);
