@@ -65,15 +65,24 @@ export function checkTrainingMeta(ck: CheckpointContents, where: string): Traini
   };
 }
 
+/** Arrays that exist only under a config switch: a checkpoint and a run that disagree on it are told which. */
+const ARRAYS_OF_SETTINGS: Readonly<Record<string, string>> = { 'table.site_id': 'clicklog.site_ids' };
+
 /**
  * Checks that `actual` holds every array of `expected` with the same dtype and shape (what this model
  * and config would write), before any of it is applied; one line naming the first that does not.
  */
 export function checkArraysLike(expected: Readonly<Record<string, CheckpointArray>>, actual: ReadonlyMap<string, CheckpointArray>, where: string): void {
   const describe = (a: CheckpointArray) => `${a.dtype} [${a.shape.join(', ')}]`;
+  for (const [name, setting] of Object.entries(ARRAYS_OF_SETTINGS)) {
+    if (actual.has(name) && !(name in expected)) throw new UserError(`${where}: the checkpoint holds ${name}, written with ${setting} on; this run has it off`);
+  }
   for (const [name, want] of Object.entries(expected)) {
     const got = actual.get(name);
-    if (got === undefined) throw new UserError(`${where}: the checkpoint has no ${name}`);
+    if (got === undefined) {
+      const setting = ARRAYS_OF_SETTINGS[name];
+      throw new UserError(`${where}: the checkpoint has no ${name}${setting === undefined ? '' : ` (written with ${setting} off; set it off to resume it)`}`);
+    }
     if (got.dtype !== want.dtype || got.shape.length !== want.shape.length || got.shape.some((d, i) => d !== want.shape[i])) {
       throw new UserError(`${where}: ${name} is ${describe(got)}, this run needs ${describe(want)}`);
     }

@@ -84,7 +84,14 @@ test('a crafted checkpoint with a valid hash is one line naming what does not fi
         },
         /this run needs/,
       ],
-      [`${name} missing`, (c) => void delete c.tensors[name], new RegExp(`the checkpoint has no ${name.replace('.', '\\.')}$`)],
+      [
+        `${name} missing`,
+        (c) => void delete c.tensors[name],
+        // The site ID rows' absence names the switch that leaves them out.
+        new RegExp(
+          `the checkpoint has no ${name.replace('.', '\\.')}${name === 'table.site_id' ? ' \\(written with clicklog\\.site_ids off; set it off to resume it\\)' : ''}$`,
+        ),
+      ],
     ]),
     [
       'a non-numeric step',
@@ -197,6 +204,14 @@ test('a crafted checkpoint with a valid hash is one line naming what does not fi
     );
     assert.equal(fingerprint(), before, `${name}: nothing was applied`);
   }
+  // A run without site ID rows refuses a checkpoint that has them, rather than dropping them.
+  const textOnly = { ...config, clicklog: { ...config.clicklog, site_ids: false } };
+  const other = await ClickLogTask.load(textOnly);
+  const otherCtx = createStepContext(textOnly, other, target.ctx.transport);
+  assert.throws(
+    () => applyTrainingState(decodeCheckpoint(encodeCheckpoint(valid), 'with ids'), 'with ids', other, otherCtx),
+    /with ids: the checkpoint holds table\.site_id, written with clicklog\.site_ids on; this run has it off$/,
+  );
   // The valid one applies, and then the target is the source.
   const restored = applyTrainingState(decodeCheckpoint(encodeCheckpoint(valid), 'valid'), 'valid', target.task, target.ctx);
   assert.deepEqual(restored, { step: 3, position: 3 * B });
