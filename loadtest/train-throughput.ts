@@ -14,8 +14,11 @@ const BIN = fileURLToPath(new URL('../../bin/infobound.js', import.meta.url));
 /** Stderr lines kept per child, to say why a run failed. */
 const STDERR_TAIL = 20;
 
-/** How a run trains: one process, a cluster over the ring bank, or a cluster over the NATS bank. */
-export type Mode = 'single-process' | 'cluster' | 'cluster-nats';
+/**
+ * How a run trains: one process, a cluster over the ring bank, a cluster over the NATS bank, or
+ * (bench-workers' baseline) independent single-process trainers side by side on the same machine.
+ */
+export type Mode = 'single-process' | 'cluster' | 'cluster-nats' | 'side-by-side';
 
 /** The `--json` object of one run (the field names are an interface). */
 export interface Result {
@@ -30,6 +33,8 @@ export interface Result {
   examples_per_s: number;
   /** examples_per_s over the cluster's 1-worker figure from the same run; null without that run. */
   speedup_vs_1_worker: number | null;
+  /** A cluster's examples_per_s over that of as many single-process trainers side by side (bench-workers); null otherwise. */
+  vs_side_by_side: number | null;
   /** The summary line's figure, start-up included for the cluster (see the file comment). */
   summary_examples_per_s: number;
   summary_seconds: number;
@@ -57,29 +62,30 @@ interface ChildOutput {
   memory: string[];
 }
 
-/** Process group of the run in progress (its leader is the `train` child), for the exit hook. */
-let currentGroup: number | undefined;
+/** Process groups of the runs in progress (each led by its `train` child), for the exit hook. */
+const runningGroups = new Set<number>();
 
 /**
- * Kills the run's process group: `train` and the workers it spawned. Called once a run has ended too,
- * because `train` stops its workers with SIGTERM on the way out without waiting for them, and a
- * straggler must not take CPU from the next run.
+ * Kills a run's process group (`train` and the workers it spawned), or every running one. Called once
+ * a run has ended too, because `train` stops its workers with SIGTERM on the way out without waiting
+ * for them, and a straggler must not take CPU from the next run.
  */
-export function killGroup(): void {
-  if (currentGroup === undefined) return;
-  try {
-    process.kill(-currentGroup, 'SIGKILL');
-  } catch {
-    // ESRCH: every member has exited already.
+export function killGroup(group?: number): void {
+  for (const g of group === undefined ? [...runningGroups] : [group]) {
+    try {
+      process.kill(-g, 'SIGKILL');
+    } catch {
+      // ESRCH: every member has exited already.
+    }
+    runningGroups.delete(g);
   }
-  currentGroup = undefined;
 }
 
 /** Runs `infobound train ARGS --json` and collects its lines, timing step lines as they arrive. */
 async function runTrain(args: string[]): Promise<ChildOutput> {
   // Its own process group, so the workers it spawns can be stopped with it.
   const child = spawn(process.execPath, [BIN, 'train', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  currentGroup = child.pid;
+  runningGroups.add(child.pid!);
   const steps: ChildOutput['steps'] = [];
   let summary: SummaryLine | undefined;
   const problems: string[] = [];
@@ -113,7 +119,7 @@ async function runTrain(args: string[]): Promise<ChildOutput> {
   });
   await stdoutDone;
   rss.stop();
-  killGroup();
+  killGroup(child.pid);
   if (code !== 0 || summary === undefined) throw new Error(`train ${args.join(' ')} exited with ${signal ?? `code ${code}`}:\n${problems.join('\n')}`);
   const byWorker = [...memory].sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true })).map(([, line]) => line);
   return { steps, summary, peakRss: rss.peak(args.includes('--workers')), memory: byWorker };
@@ -206,6 +212,7 @@ export async function benchOne(
     window_steps: windowSteps,
     examples_per_s: (windowSteps * globalBatch * 1000) / ms,
     speedup_vs_1_worker: null,
+    vs_side_by_side: null,
     summary_examples_per_s: out.summary.examples_per_s,
     summary_seconds: out.summary.seconds,
     wall_ms_per_step: ms / windowSteps,
@@ -217,5 +224,30 @@ export async function benchOne(
     load_1m: load,
     worker_peak_rss_bytes: out.peakRss,
     worker_memory: out.memory,
+  };
+}
+
+/**
+ * `trainers` single-process trainers started together on the same data and machine, each in its own
+ * run directory: the throughput a cluster of as many workers competes with for the same cores. Their
+ * examples/s add up; the other figures are means (peak RSS: the largest).
+ */
+export async function benchSideBySide(trainers: number, data: string, runDir: (i: number) => string, steps: number, batch: number): Promise<Result> {
+  const runs = await Promise.all(Array.from({ length: trainers }, (_, i) => benchOne('single-process', 1, data, runDir(i), steps, batch)));
+  const avg = (pick: (r: Result) => number) => mean(runs.map(pick));
+  return {
+    ...runs[0]!,
+    mode: 'side-by-side',
+    workers: trainers,
+    global_batch: trainers * batch,
+    examples_per_s: runs.reduce((sum, r) => sum + r.examples_per_s, 0),
+    summary_examples_per_s: runs.reduce((sum, r) => sum + r.summary_examples_per_s, 0),
+    wall_ms_per_step: avg((r) => r.wall_ms_per_step),
+    data_ms: avg((r) => r.data_ms),
+    compute_ms: avg((r) => r.compute_ms),
+    allreduce_ms: avg((r) => r.allreduce_ms),
+    bank_wait_ms: avg((r) => r.bank_wait_ms),
+    worker_peak_rss_bytes: Math.max(...runs.map((r) => r.worker_peak_rss_bytes)),
+    worker_memory: runs.flatMap((r) => r.worker_memory),
   };
 }
