@@ -120,12 +120,12 @@ export class KeyBank {
 
   /** Mean age in steps of the keys held, as seen at `step`. */
   meanKeyAge(step: number): number {
-    return meanKeyAge(Array.from(this.steps.subarray(0, this.filled)), step);
+    return meanKeyAge(this.steps.subarray(0, this.filled), step);
   }
 
   /** Keys held per age bucket as seen at `step` (common/key-age-buckets.ts). */
   keyAgeCounts(step: number): number[] {
-    return keyAgeCounts(Array.from(this.steps.subarray(0, this.filled)), step);
+    return keyAgeCounts(this.steps.subarray(0, this.filled), step);
   }
 
   /** Restores the ring from saved arrays (checkpoint resume); `enqueued` defaults to the least count that fits head and fill. */

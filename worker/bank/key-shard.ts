@@ -114,9 +114,14 @@ export class KeyShard {
     this.enqueued = 0;
   }
 
+  /** The slot of the i-th oldest key held (i < filled): a step's loop over the shard without an array of slots. */
+  heldSlot(i: number): number {
+    return (this.tail + i) % this.capacity;
+  }
+
   /** The slots holding keys, oldest first. */
   slotsOldestFirst(): number[] {
-    return Array.from({ length: this.filled }, (_, i) => (this.tail + i) % this.capacity);
+    return Array.from({ length: this.filled }, (_, i) => this.heldSlot(i));
   }
 
   /** The held keys' positions in the combined queue, oldest first. */
@@ -131,7 +136,8 @@ export class KeyShard {
    */
   digest(): string {
     const h = createHash('sha256');
-    for (const slot of this.slotsOldestFirst()) {
+    for (let i = 0; i < this.filled; i++) {
+      const slot = this.heldSlot(i);
       h.update(new Uint8Array(this.keys.buffer, this.keys.byteOffset + slot * this.dim * 4, this.dim * 4));
       h.update(`${this.ids[slot]},${this.steps[slot]},${this.enqueued - this.sequence[slot]!};`);
     }
@@ -149,8 +155,8 @@ export class KeyShard {
     return keyAgeCounts(this.heldSteps(), step);
   }
 
-  private heldSteps(): number[] {
-    return this.slotsOldestFirst().map((slot) => this.steps[slot]!);
+  private heldSteps(): Int32Array {
+    return Int32Array.from({ length: this.filled }, (_, i) => this.steps[this.heldSlot(i)]!);
   }
 
   /** One key of the combined queue, `fromEnd` before the end of its step: the queue moves on by one, and the key is kept when it is this shard's. */

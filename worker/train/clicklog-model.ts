@@ -124,7 +124,12 @@ export class ClickLogModel implements ContrastiveModel<ClickBatch> {
   pooledRows(batch: ClickBatch): [Float32Array, Float32Array] {
     const sites = this.siteTable.pool(this.siteFeatures, batch.sites);
     if (this.siteIds !== null) addInto(sites, this.siteIds.table.pool(this.siteIds.rows, batch.sites));
-    return [this.queryTable.pool(batch.queryFeatures, rowsOf(batch)), sites];
+    return [this.pooledQueryRows(batch), sites];
+  }
+
+  /** The query tower's input alone: the batch's query rows of the online table, mean-pooled (B×e). */
+  pooledQueryRows(batch: ClickBatch): Float32Array {
+    return this.queryTable.pool(batch.queryFeatures, rowsOf(batch));
   }
 
   /** The key tower's input for `sites` at `step`: their momentum text rows pooled, plus their momentum ID rows. */

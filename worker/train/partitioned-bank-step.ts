@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { concatArrays } from '../../common/concat-arrays.js';
 import { combineRowExpStats, mergeLogSumExp, type RowExpStats } from '../../common/log-sum-exp-merge.js';
 import { criticRowsOfShards, infonceHeadGradients, ownBlock, type ShardCriticStats } from '../../common/partitioned-infonce.js';
 import type { KeyShard } from '../bank/key-shard.js';
@@ -57,11 +56,11 @@ export async function partitionedBankDense<B>(
   const q = await engine.queryEmbeddings(model, batch);
 
   // Every member's queries, and their positive ids for the accidental-hit masks.
+  // Every member's batch is B rows (the coordinator's splits are equal), so member r's rows are rows [rB, (r+1)B).
   const queries = await reducer.allGatherBlocks({ rows: rowBias.hitIds, values: q }, step);
-  const counts = queries.map((block, r) => checkedRows(block, d, `queries from rank ${r}`));
-  const offsets = counts.map((_, r) => counts.slice(0, r).reduce((s, n) => s + n, 0));
-  const n = counts.reduce((s, c) => s + c, 0);
-  if (counts[ctx.rank] !== b) throw new Error(`partitioned bank step ${step}: rank ${ctx.rank} gathered ${counts[ctx.rank]} of its own ${b} rows`);
+  queries.forEach((block, r) => checkRows(block, b, d, `partitioned bank step ${step}: the queries of rank ${r}`));
+  const n = queries.length * b;
+  const own = ownBlock({ q, kpos: keys, batchBias: rowBias.batch, scale, dim: d });
   // The shard's passes run one member's rows against one slice of the shard at a time: intermediates
   // of B×SLICE_KEYS however large K is, and each run short (ONNX Runtime's run holds the event loop,
   // and with it the heartbeat, for its whole length).
@@ -76,61 +75,47 @@ export async function partitionedBankDense<B>(
       hits: ctx.maskAccidentalHits ? { rowIds: x.rows, slotIds: slice.ids } : null,
     }));
   const logged = wantCritic && shard.combinedFilled > 0;
-  const perBlock: BankShardStats[] = [];
-  for (const x of queries) {
-    const parts: BankShardStats[] = [];
-    for (const input of inputs(x)) parts.push(await engine.bankShardStats(input, logged));
-    perBlock.push(combineSlices(parts, logged));
-  }
-  const joined = (pick: (s: BankShardStats) => Float32Array) => concatArrays((k) => new Float32Array(k), perBlock.map(pick));
-  const stats = {
-    max: joined((s) => s.max),
-    sumExp: joined((s) => s.sumExp),
-    critic: logged ? { max: joined((s) => s.critic!.max), sumExp: joined((s) => s.critic!.sumExp), softplus: joined((s) => s.critic!.softplus) } : undefined,
-  };
-  const own = ownBlock({ q, kpos: keys, batchBias: rowBias.batch, scale, dim: d });
 
-  // Every member's statistics: its shard's over all n rows (critic's too when logged), its own rows' in-batch block.
+  // What this member sends: its shard's statistics over all n rows, column by column (the critic's
+  // too when logged), then its own rows' in-batch block; on a logged step its shard's digest.
   const columns = logged ? 5 : 2;
   const sent = new Float32Array(columns * n + 2 * b);
-  [stats.max, stats.sumExp, ...(logged ? [stats.critic!.max, stats.critic!.sumExp, stats.critic!.softplus] : [])].forEach((c, i) => sent.set(c, i * n));
+  for (const [r, x] of queries.entries()) {
+    const parts: BankShardStats[] = [];
+    for (const input of inputs(x)) parts.push(await engine.bankShardStats(input, logged));
+    const s = combineSlices(parts, logged);
+    [s.max, s.sumExp, ...(logged ? [s.critic!.max, s.critic!.sumExp, s.critic!.softplus] : [])].forEach((c, i) => sent.set(c, i * n + r * b));
+  }
   sent.set(own.stats.max, columns * n);
   sent.set(own.stats.sumExp, columns * n + b);
-  const statBlocks = await reducer.allGatherBlocks({ rows: logged ? digestInts(shard.digest()) : new Int32Array(0), values: sent }, step);
+  const shardDigest = logged ? shard.digest() : '';
+  const statBlocks = await reducer.allGatherBlocks({ rows: logged ? digestInts(shardDigest) : new Int32Array(0), values: sent }, step);
   statBlocks.forEach((block, r) => {
-    if (block.values.length !== columns * n + 2 * counts[r]!)
-      throw new Error(`partitioned bank step ${step}: rank ${r} sent ${block.values.length} statistics, expected ${columns * n + 2 * counts[r]!}`);
+    if (block.values.length !== sent.length)
+      throw new Error(`partitioned bank step ${step}: rank ${r} sent ${block.values.length} statistics, expected ${sent.length}`);
   });
   const column = (r: number, c: number) => statBlocks[r]!.values.subarray(c * n, (c + 1) * n);
   // The in-batch part of every row, from the member that owns the row.
   const inBatch: RowExpStats = { max: new Float32Array(n), sumExp: new Float32Array(n) };
   statBlocks.forEach((block, r) => {
-    const tail = block.values.subarray(columns * n);
-    inBatch.max.set(tail.subarray(0, counts[r]!), offsets[r]!);
-    inBatch.sumExp.set(tail.subarray(counts[r]!), offsets[r]!);
+    inBatch.max.set(block.values.subarray(columns * n, columns * n + b), r * b);
+    inBatch.sumExp.set(block.values.subarray(columns * n + b), r * b);
   });
   const lse = mergeLogSumExp([inBatch, ...statBlocks.map((_, r) => ({ max: column(r, 0), sumExp: column(r, 1) }))]);
 
-  const mine = (a: Float32Array, width: number) => a.subarray(offsets[ctx.rank]! * width, (offsets[ctx.rank]! + b) * width);
-  // The shard's part of Σ p·key for every row, summed over the shards into each member's own rows.
-  const blocks: Float32Array[] = [];
+  const mine = (a: Float32Array, width: number) => a.subarray(ctx.rank * b * width, (ctx.rank + 1) * b * width);
+  // The shard's part of Σ p·key for every row, laid out so that the reduce-scatter's segment of each
+  // member is its own rows: segment s holds rank s − 1's (RingReducer.reduceScatterSum).
+  const w = queries.length;
+  const weightedAll = new Float32Array(n * d);
   for (const [r, x] of queries.entries()) {
-    const rowLse = lse.subarray(offsets[r]!, offsets[r]! + counts[r]!);
-    const sum = new Float32Array(counts[r]! * d);
+    const sum = weightedAll.subarray(((r + 1) % w) * b * d, (((r + 1) % w) + 1) * b * d);
     for (const input of inputs(x)) {
-      const part = await engine.bankShardWeightedKeys(input, rowLse);
+      const part = await engine.bankShardWeightedKeys(input, lse.subarray(r * b, (r + 1) * b));
       for (let i = 0; i < sum.length; i++) sum[i]! += part[i]!;
     }
-    blocks.push(sum);
   }
-  const weighted = await ownRowsSum(
-    reducer,
-    concatArrays((k) => new Float32Array(k), blocks),
-    counts,
-    d,
-    ctx.rank,
-    step,
-  );
+  const weighted = await reducer.reduceScatterSum(weightedAll, step);
   const head = infonceHeadGradients(own, mine(lse, 1), weighted);
   const back = await engine.partitionedBackward(model, batch, keys, head, ctx.fixedScale);
   const result: PartitionedDenseResult = { loss: head.loss, scale, grad: back.grad, inputGrads: back.inputGrads };
@@ -141,35 +126,10 @@ export async function partitionedBankDense<B>(
       softplus: mine(column(r, 4), 1),
     }));
     result.critic = criticRowsOfShards(own.positive, critic, shard.combinedFilled);
-    result.shardDigest = shard.digest();
+    result.shardDigest = shardDigest;
     result.bankDigest = combinedDigest(statBlocks.map((block, r) => hexOfDigestInts(block.rows, r)));
   }
   return result;
-}
-
-/**
- * Σ over the members of `rows` (every member's n×d, the gathered rows' order), for this member's own
- * rows only: a reduce-scatter, with the rows laid out so that the segment a member completes is its
- * own (segment s holds rank s − 1's rows). Members' row counts differ only when batches do, and then
- * the sum goes the long way (all-reduce, then this member's slice).
- */
-async function ownRowsSum(
-  reducer: GradientReducer,
-  rows: Float32Array,
-  counts: readonly number[],
-  d: number,
-  rank: number,
-  step: number,
-): Promise<Float32Array> {
-  const w = counts.length;
-  const b = counts[rank]!;
-  if (counts.some((c) => c !== b)) {
-    const offset = counts.slice(0, rank).reduce((s, c) => s + c, 0);
-    return (await reducer.allReduceSum(rows, step)).subarray(offset * d, (offset + b) * d);
-  }
-  const laidOut = new Float32Array(rows.length);
-  for (let s = 0; s < w; s++) laidOut.set(rows.subarray(((s - 1 + w) % w) * b * d, (((s - 1 + w) % w) + 1) * b * d), s * b * d);
-  return reducer.reduceScatterSum(laidOut, step);
 }
 
 /** Keys of a shard a graph run scores at most (B×SLICE_KEYS logits: 64 MiB at B = 256). */
@@ -207,15 +167,18 @@ function combineSlices(parts: readonly BankShardStats[], logged: boolean): BankS
 /** Each slot's bias: −logQ of the key's item where the shard holds a key, MASKED where it does not. */
 function heldSlotBias(shard: KeyShard, logQ: Float32Array | null): Float32Array {
   const bias = new Float32Array(shard.capacity).fill(MASKED);
-  for (const slot of shard.slotsOldestFirst()) bias[slot] = logQCorrection(logQ, shard.ids[slot]!);
+  for (let i = 0; i < shard.filled; i++) {
+    const slot = shard.heldSlot(i);
+    bias[slot] = logQCorrection(logQ, shard.ids[slot]!);
+  }
   return bias;
 }
 
-/** Rows of a gathered block of one id and `width` values a row, or an error naming it. */
-function checkedRows(block: SparseRowGrad, width: number, what: string): number {
-  const rows = block.rows.length;
-  if (block.values.length !== rows * width) throw new Error(`partitioned bank: ${what}: ${block.values.length} values for ${rows} rows of ${width}`);
-  return rows;
+/** A gathered block of `rows` rows of one id and `width` values each, or an error naming it. */
+function checkRows(block: SparseRowGrad, rows: number, width: number, what: string): void {
+  if (block.rows.length !== rows || block.values.length !== rows * width) {
+    throw new Error(`${what}: ${block.rows.length} ids and ${block.values.length} values, expected ${rows} rows of ${width}`);
+  }
 }
 
 /** A 16-hex-digit digest as two int32 (it travels as a block's ids). */

@@ -44,9 +44,7 @@ export class TrainingRun implements RunPosition {
    * into the whole bank, which the checkpoint holds as a replicated run's does.
    */
   async checkpoint(write: boolean, step: number): Promise<void> {
-    const bank = await wholeBank(this.ctx, step, WRITER_RANK);
-    if (write && bank !== null)
-      await writeCheckpoint(this.checkpointPath, trainingStateContents(this.step, this.position, this.task, this.ctx, this.config, bank));
+    await this.write(write, await wholeBank(this.ctx, step, WRITER_RANK));
   }
 
   /**
@@ -55,8 +53,9 @@ export class TrainingRun implements RunPosition {
    * waited for its acknowledgements would end the writer's gather with the generation.
    */
   async finalCheckpoint(write: boolean, step: number): Promise<void> {
+    let bank: KeyBank | null;
     try {
-      await this.checkpoint(write, step);
+      bank = await wholeBank(this.ctx, step, WRITER_RANK);
     } catch (err) {
       throw new UserError(
         `the final checkpoint of step ${this.step} could not gather the bank's shards (${(err as Error).message}); the last checkpoint written is intact`,
@@ -64,6 +63,13 @@ export class TrainingRun implements RunPosition {
     }
     // Past the barrier every member's part of the gather is over; a peer that leaves at once may fail the barrier itself, which is then moot.
     if (!(this.ctx.bank instanceof KeyBank)) await this.ctx.reducer.allReduceSum(new Float32Array(1), step).catch(() => {});
+    await this.write(write, bank);
+  }
+
+  /** Writes the state with the whole bank `bank` to the run's checkpoint (atomically), on the writer. */
+  private async write(write: boolean, bank: KeyBank | null): Promise<void> {
+    if (write && bank !== null)
+      await writeCheckpoint(this.checkpointPath, trainingStateContents(this.step, this.position, this.task, this.ctx, this.config, bank));
   }
 
   /** The state as a checkpoint's bytes, in memory (Peer.FetchState); a partitioned member's carries an empty bank. */

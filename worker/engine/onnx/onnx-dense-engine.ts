@@ -92,7 +92,7 @@ export class OnnxDenseEngine implements DenseEngine, PartitionedBankEngine {
 
   async queryEmbeddings<B>(model: ContrastiveModel<B>, batch: B): Promise<Float32Array> {
     const m = clickLogModel(model);
-    const [pooled] = m.pooledRows(batch as ClickBatch);
+    const pooled = m.pooledQueryRows(batch as ClickBatch);
     const { embeddingDim: e, hiddenDim: h, outputDim: d } = m.options;
     const rows = pooled.length / e;
     const graph = await this.session(`embed-q-${rows}-${e}-${h}-${d}`, () => towerEmbedGraph('q', rows, [e, h, d]));
