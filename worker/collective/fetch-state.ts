@@ -5,6 +5,9 @@ import type { PeerClient } from '../../proto/generated/infobound/v1/Peer.js';
 import type { StateChunk__Output } from '../../proto/generated/infobound/v1/StateChunk.js';
 import { PEER_CREDENTIAL_METADATA, type PeerState } from './peer-server.js';
 
+/** The peer's state could not be fetched (the peer went away, the transfer broke): a later generation names another source. */
+export class FetchStateError extends Error {}
+
 /** Options of fetchState. */
 export interface FetchStateOptions {
   /** Identity of the fetching worker (StateRequest.worker_id). */
@@ -43,7 +46,7 @@ export async function fetchState(
       let received = 0;
       const fail = (message: string): void => {
         call.cancel();
-        reject(new Error(`FetchState from ${address}: ${message}`));
+        reject(new FetchStateError(`FetchState from ${address}: ${message}`));
       };
       call.on('data', (piece: StateChunk__Output) => {
         if (!data) {
@@ -59,11 +62,11 @@ export async function fetchState(
         received += piece.data.length;
       });
       call.on('error', (err: grpc.ServiceError) =>
-        reject(new Error(`FetchState from ${address}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`)),
+        reject(new FetchStateError(`FetchState from ${address}: ${grpc.status[err.code] ?? err.code}: ${err.details || err.message}`)),
       );
       call.on('end', () => {
-        if (!data) reject(new Error(`FetchState from ${address}: the stream ended without a piece`));
-        else if (received !== data.length) reject(new Error(`FetchState from ${address}: got ${received} of ${data.length} bytes`));
+        if (!data) reject(new FetchStateError(`FetchState from ${address}: the stream ended without a piece`));
+        else if (received !== data.length) reject(new FetchStateError(`FetchState from ${address}: got ${received} of ${data.length} bytes`));
         else resolve({ step, data });
       });
     });

@@ -6,6 +6,7 @@ import { BankUnavailableError, type StreamBankTransport } from '../bank/stream-b
 import { KeyShard } from '../bank/key-shard.js';
 import { UserError } from '../../common/user-error.js';
 import type { RingReducer } from '../collective/ring-reducer.js';
+import { FetchStateError } from '../collective/fetch-state.js';
 import { stepReport, type FinalFigures, type StepAssignment, type StepOutcome, type StepSchedule } from '../train/step-schedule.js';
 import type { TrainingRun } from '../train/training-run.js';
 import { EvaluationGroupError, type EvaluationGroup } from '../eval/evaluation-group.js';
@@ -161,7 +162,7 @@ export class CoordinatorSchedule implements StepSchedule {
       try {
         await catchUp(run, m, { workerId: o.workerId, credentials: o.credentials, ...(o.info ? { info: o.info } : {}) });
       } catch (err) {
-        if (err instanceof UserError) throw err;
+        if (!(err instanceof FetchStateError)) throw err;
         // The state source went away (the generation is ending): the next one names another.
         const why = `could not take the state of step ${m.committed_step} (${(err as Error).message})`;
         o.warn?.(`infobound worker ${o.workerId}: ${why}; waiting for the next generation`);
