@@ -197,7 +197,7 @@ test('network flag mistakes of train, coordinator and worker are one line each',
   );
   assertOneLineError(
     await cli(['worker', '--coordinator', '127.0.0.1:1', '--data', data, '--bind', '192.0.2.1']),
-    /cannot serve Peer on 192\.0\.2\.1:0 \(--bind, --peer-port\): listen EADDRNOTAVAIL/,
+    /cannot serve Peer on 192\.0\.2\.1:0 \(--bind, --peer-port, --data-port\): listen EADDRNOTAVAIL/,
   );
   assertOneLineError(await cli(['coordinator', '--data', data, '--port', '99999']), /--port must be a port number in \[0, 65535\]/);
   assertOneLineError(

@@ -20,6 +20,7 @@ export const WORKER_USAGE = `${usageLine('worker', [
   '[--connect-timeout SECONDS]',
   '[--metrics-port P]',
   '[--peer-port P]',
+  '[--data-port P]',
 ])}
 
 Joins a job's coordinator and trains the steps it assigns. The config must match the coordinator's
@@ -27,7 +28,8 @@ Joins a job's coordinator and trains the steps it assigns. The config must match
 listens on (default 127.0.0.1; 0.0.0.0 in a pod), --advertise the host other workers dial (the pod IP).
 --connect-timeout (default 60) bounds the wait for an unreachable coordinator (not started yet, or
 restarting) and for a new generation after a failed step. --metrics-port P serves Prometheus metrics at
-http://BIND:P/metrics. --peer-port fixes the worker-to-worker port (default: any free port). The
+http://BIND:P/metrics. --peer-port fixes the worker-to-worker gRPC port, --data-port the port of the data plane
+that carries the collectives' payloads (default for both: any free port). The
 device may also come from INFOBOUND_DEVICE (the GPU image sets cuda), the tfjs backend from
 INFOBOUND_BACKEND. SIGTERM drains the
 worker: it finishes the step in flight and leaves the job, which goes on without it.`;
@@ -45,6 +47,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
     'connect-timeout': { type: 'string' },
     'metrics-port': { type: 'string' },
     'peer-port': { type: 'string' },
+    'data-port': { type: 'string' },
   });
   if (values.help) {
     process.stdout.write(WORKER_USAGE + '\n');
@@ -78,6 +81,7 @@ export async function workerCommand(argv: string[]): Promise<number> {
       token: values.token ?? process.env.INFOBOUND_TOKEN ?? null,
       peerHost: bind,
       ...(values['peer-port'] !== undefined ? { peerPort: portNumber('--peer-port', values['peer-port']) } : {}),
+      ...(values['data-port'] !== undefined ? { dataPort: portNumber('--data-port', values['data-port']) } : {}),
       advertiseHost: values.advertise ?? (bind === '0.0.0.0' ? hostname() : bind),
       checkpointPath: join(runDir, 'checkpoint.ibck'),
       ...(values['connect-timeout'] !== undefined ? { recoveryTimeoutMs: 1000 * positiveInt('--connect-timeout', values['connect-timeout']) } : {}),

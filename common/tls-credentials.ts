@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { TlsConfig } from './config/mod.js';
 import { UserError } from './user-error.js';
@@ -30,4 +31,18 @@ export function channelCredentials(tls: TlsConfig): grpc.ChannelCredentials {
   const p = pems(tls);
   if (p === null) return grpc.credentials.createInsecure();
   return grpc.credentials.createSsl(p.ca, p.key, p.cert);
+}
+
+/** Node TLS options of a server beside the gRPC ones (the data plane's listener), or null when TLS is off. */
+export function serverTlsOptions(tls: TlsConfig): TlsOptions | null {
+  const p = pems(tls);
+  if (p === null) return null;
+  return { ca: p.ca, cert: p.cert, key: p.key, requestCert: tls.mutual, rejectUnauthorized: tls.mutual };
+}
+
+/** Node TLS options of a client beside the gRPC ones (a data-plane connection), or null when TLS is off. */
+export function clientTlsOptions(tls: TlsConfig): ConnectionOptions | null {
+  const p = pems(tls);
+  if (p === null) return null;
+  return { ca: p.ca, cert: p.cert, key: p.key };
 }

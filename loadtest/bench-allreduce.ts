@@ -1,7 +1,7 @@
 /**
- * `npm run bench:allreduce [-- --json] [--worlds 2,3,4] [--sizes-mib 1,16,64] [--chunk-bytes N] [--window-bytes N]`
+ * `npm run bench:allreduce [-- --json] [--worlds 2,3,4] [--sizes-mib 1,16,64] [--chunk-bytes N] [--window-bytes N] [--transports data-plane,grpc]`
  *
- * Bus bandwidth of the ring all-reduce (RingReducer over gRPC), the figure NCCL and Horovod report:
+ * Bus bandwidth of the ring all-reduce (RingReducer, over the data plane and over gRPC), the figure NCCL and Horovod report:
  * 2·(W−1)/W · bytes / time, the bytes each worker sends and receives divided by the time, so it is
  * comparable across world sizes. Each worker is its own process (worker/collective/ring-fixture.ts),
  * all on 127.0.0.1; the time of a repetition is the slowest worker's, the figure the median over
@@ -14,6 +14,10 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { RingFixtureClient } from '../testing/ring-fixture-client.js';
 
+/** RingReducer's transports, each benchmarked in turn. */
+const TRANSPORTS = ['data-plane', 'grpc'] as const;
+type Transport = (typeof TRANSPORTS)[number];
+
 /** Bytes the TCP baseline pushes, and the size of each write. */
 const TCP_BYTES = 256 * 2 ** 20;
 const TCP_BLOCK = 2 ** 20;
@@ -23,6 +27,8 @@ const RUN_DEADLINE_MS = 115_000;
 /** The `--json` object of one (world, size) (the field names are an interface). */
 interface Result {
   world: number;
+  /** How chunks travelled: the data plane (raw framing over TCP) or the gRPC Collective call. */
+  transport: Transport;
   /** float32 buffer all-reduced, bytes. */
   bytes: number;
   /** Median over repetitions of the slowest worker's time. */
@@ -84,7 +90,7 @@ function repetitionsFor(bytes: number): number {
   return bytes <= 2 ** 20 ? 20 : bytes <= 16 * 2 ** 20 ? 6 : 3;
 }
 
-async function benchWorld(world: number, sizes: number[], fixtureArgs: string[], tcp: number): Promise<Result[]> {
+async function benchWorld(world: number, transport: Transport, sizes: number[], fixtureArgs: string[], tcp: number): Promise<Result[]> {
   const ring = await RingFixtureClient.start(world, { args: fixtureArgs, replyTimeoutMs: 60_000 });
   try {
     await ring.setTopology(1);
@@ -104,6 +110,7 @@ async function benchWorld(world: number, sizes: number[], fixtureArgs: string[],
       const bus = ((2 * (world - 1)) / world) * algo;
       results.push({
         world,
+        transport,
         bytes,
         ms,
         algo_gb_per_s: algo / 1e9,
@@ -129,6 +136,7 @@ async function main(): Promise<void> {
       'sizes-mib': { type: 'string', default: '1,16,64' },
       'chunk-bytes': { type: 'string' },
       'window-bytes': { type: 'string' },
+      transports: { type: 'string', default: 'data-plane,grpc' },
     },
   });
   const deadline = setTimeout(() => {
@@ -142,21 +150,25 @@ async function main(): Promise<void> {
     ...(values['chunk-bytes'] ? ['--chunk-bytes', values['chunk-bytes']] : []),
     ...(values['window-bytes'] ? ['--window-bytes', values['window-bytes']] : []),
   ];
+  const transports = values.transports.split(',') as Transport[];
+  for (const t of transports) if (!TRANSPORTS.includes(t)) throw new Error(`--transports: ${t} is not one of ${TRANSPORTS.join(', ')}`);
 
   const tcp = Math.max(await loopbackTcpBytesPerSecond(), await loopbackTcpBytesPerSecond());
   if (!values.json) {
-    console.log(`ring all-reduce over gRPC, one process per worker on 127.0.0.1, ${availableParallelism()} CPUs`);
+    console.log(`ring all-reduce (${transports.join(' and ')}), one process per worker on 127.0.0.1, ${availableParallelism()} CPUs`);
     console.log(`baseline: loopback TCP, one socket pair, ${TCP_BYTES / 2 ** 20} MiB: ${(tcp / 1e9).toFixed(3)} GB/s`);
     console.log('');
-    console.log(' W     size   median ms   algo GB/s   bus GB/s   bus/TCP');
+    console.log(' W  transport      size   median ms   algo GB/s   bus GB/s   bus/TCP');
   }
   for (const world of worlds) {
-    for (const r of await benchWorld(world, sizes, fixtureArgs, tcp)) {
-      if (values.json) console.log(JSON.stringify(r));
-      else {
-        console.log(
-          `${String(r.world).padStart(2)} ${`${r.bytes / 2 ** 20} MiB`.padStart(8)} ${r.ms.toFixed(1).padStart(11)} ${r.algo_gb_per_s.toFixed(3).padStart(11)} ${r.bus_gb_per_s.toFixed(3).padStart(10)} ${`${(100 * r.bus_to_tcp).toFixed(1)}%`.padStart(9)}`,
-        );
+    for (const transport of transports) {
+      for (const r of await benchWorld(world, transport, sizes, [...fixtureArgs, '--transport', transport], tcp)) {
+        if (values.json) console.log(JSON.stringify(r));
+        else {
+          console.log(
+            `${String(r.world).padStart(2)}  ${transport.padEnd(10)} ${`${r.bytes / 2 ** 20} MiB`.padStart(8)} ${r.ms.toFixed(1).padStart(11)} ${r.algo_gb_per_s.toFixed(3).padStart(11)} ${r.bus_gb_per_s.toFixed(3).padStart(10)} ${`${(100 * r.bus_to_tcp).toFixed(1)}%`.padStart(9)}`,
+          );
+        }
       }
     }
   }

@@ -7,7 +7,7 @@
  *   {"cmd":"exit"}                                          → closes and exits
  * A failed command answers {"ok":false,"error"}.
  *
- * Flags: --timeout-ms, --chunk-bytes, --window-bytes (RingReducer options).
+ * Flags: --timeout-ms, --chunk-bytes, --window-bytes, --transport data-plane|grpc (RingReducer options).
  */
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
@@ -48,13 +48,16 @@ export function fixtureGradient(seed: number, rank: number, length: number): Flo
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'timeout-ms': { type: 'string' }, 'chunk-bytes': { type: 'string' }, 'window-bytes': { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { 'timeout-ms': { type: 'string' }, 'chunk-bytes': { type: 'string' }, 'window-bytes': { type: 'string' }, transport: { type: 'string' } },
+  });
   const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
   const server = await PeerServer.start({ closeGraceMs: 100 });
   const reducer = new RingReducer(server, {
     timeoutMs: num(values['timeout-ms']),
     chunkBytes: num(values['chunk-bytes']),
     windowBytes: num(values['window-bytes']),
+    transport: values.transport === 'grpc' ? 'grpc' : 'data-plane',
   });
   const reply = (r: FixtureReply): void => void process.stdout.write(`${JSON.stringify(r)}\n`);
   reply({ ok: true, address: server.address });

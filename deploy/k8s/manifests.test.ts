@@ -128,6 +128,7 @@ for (const dir of ['base', 'gpu']) {
         if (command === 'coordinator') assert.equal(flag('--port'), ports.get('grpc'), 'coordinator gRPC port');
         if (command === 'worker') {
           assert.equal(flag('--peer-port'), ports.get('peer'), 'worker peer port');
+          assert.equal(flag('--data-port'), ports.get('data'), 'worker data-plane port');
           const coordinatorPort = Number(args[args.indexOf('--coordinator') + 1]!.split(':')[1]);
           const coordinatorService = objs.find((o) => o.kind === 'Service' && o.metadata.name === args[args.indexOf('--coordinator') + 1]!.split(':')[0]);
           assert.ok(coordinatorService, 'the worker dials the coordinator Service');
@@ -241,7 +242,7 @@ test('container images: non-root, the documented ports, and the GPU one on CUDA 
   ] as const) {
     const users = [...text.matchAll(/^USER\s+(\S+)/gm)].map((m) => m[1]!);
     assert.ok(users.length > 0 && !/^(root|0)(:|$)/.test(users.at(-1)!), `${name}: the last USER is not root`);
-    assert.match(text, /^EXPOSE 7070 7071 9400$/m, `${name}: coordinator, peer and metrics ports`);
+    assert.match(text, /^EXPOSE 7070 7071 7072 9400$/m, `${name}: coordinator, peer, data-plane and metrics ports`);
     assert.match(text, /^ENTRYPOINT \["node", "\/app\/bin\/infobound\.js"\]$/m);
   }
   assert.match(gpu, /^FROM nvidia\/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu22\.04$/m);

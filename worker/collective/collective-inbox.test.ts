@@ -88,7 +88,7 @@ test('inbox: a new step drops what is left of earlier ones; the byte bound refus
   assert.equal(inbox.offer(chunk({ generation: 3 }), src).kind, 'newer');
   assert.deepEqual(
     { ...inbox.refused },
-    { credential: 0, generation: 0, step: 1, sender: 0, op: 0, phase: 0, dtype: 0, segment: 0, offset: 0, size: 0, overflow: 1, oversized: 0 },
+    { credential: 0, generation: 0, step: 1, sender: 0, op: 0, phase: 0, dtype: 0, segment: 0, offset: 0, size: 0, overflow: 1, oversized: 0, frame: 0 },
   );
 });
 

@@ -35,6 +35,8 @@ export const REFUSAL_STATUS = {
   overflow: status.RESOURCE_EXHAUSTED,
   /** A message over the Peer service's size limit (not parsed). */
   oversized: status.RESOURCE_EXHAUSTED,
+  /** A data-plane frame of a type the connection may not send at that point (proto/data-link-frame.ts). */
+  frame: status.INVALID_ARGUMENT,
 } as const;
 
 /** Reason a chunk was refused (a key of REFUSAL_STATUS). */

@@ -2,14 +2,15 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { PeerService } from '../../common/proto.js';
-import type { Chunk, Chunk__Output } from '../../proto/generated/infobound/v1/Chunk.js';
-import type { ChunkAck, ChunkAck__Output } from '../../proto/generated/infobound/v1/ChunkAck.js';
+import type { Chunk } from '../../proto/generated/infobound/v1/Chunk.js';
+import type { ChunkAck__Output } from '../../proto/generated/infobound/v1/ChunkAck.js';
 import type { PeerClient } from '../../proto/generated/infobound/v1/Peer.js';
 import { healthClient } from '../../common/grpc-health-client.js';
 import { fetchState } from './fetch-state.js';
 import { MAX_PEER_REQUEST_BYTES, PEER_CREDENTIAL_METADATA, PEER_HEALTH_SERVICES, PeerServer } from './peer-server.js';
 import { RingReducer } from './ring-reducer.js';
 import { startTestRing } from '../../testing/ring-test-helpers.js';
+import { recordingPeer } from '../../testing/recording-peer.js';
 
 function floats(...v: number[]): Buffer {
   return Buffer.from(Float32Array.from(v).buffer);
@@ -117,27 +118,6 @@ test('bad chunks are refused with the right status and counted; the server keeps
     0,
   );
 });
-
-/** A bare Collective service standing in for a ring member: records what it receives and acknowledges it. */
-async function recordingPeer(t: { after: (fn: () => void) => void }): Promise<{ address: string; received: Chunk__Output[] }> {
-  const received: Chunk__Output[] = [];
-  const server = new grpc.Server();
-  server.addService(PeerService.service, {
-    Collective: (call: grpc.ServerDuplexStream<Chunk__Output, ChunkAck>) => {
-      call.on('data', (c: Chunk__Output) => {
-        received.push(c);
-        call.write({ step: c.step, phase: c.phase, offset: c.offset });
-      });
-      call.on('end', () => call.end());
-    },
-    FetchState: (call: grpc.ServerWritableStream<unknown, unknown>) => call.end(),
-  });
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  t.after(() => server.forceShutdown());
-  return { address: `127.0.0.1:${port}`, received };
-}
 
 test('the wire protocol, against a hand-made rank 0: chunks, segments, acknowledgements', async (t) => {
   // Rank 1 is a real PeerServer + RingReducer; rank 0 is a hand-made client (sending) and a recording service (receiving).

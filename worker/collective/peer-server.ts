@@ -8,6 +8,11 @@ import type { Chunk__Output } from '../../proto/generated/infobound/v1/Chunk.js'
 import type { ChunkAck } from '../../proto/generated/infobound/v1/ChunkAck.js';
 import type { StateChunk } from '../../proto/generated/infobound/v1/StateChunk.js';
 import type { StateRequest__Output } from '../../proto/generated/infobound/v1/StateRequest.js';
+import type { DataLinkRequest__Output } from '../../proto/generated/infobound/v1/DataLinkRequest.js';
+import type { DataLinkTicket } from '../../proto/generated/infobound/v1/DataLinkTicket.js';
+import type { TlsOptions } from 'node:tls';
+import { ChunkFeed } from './chunk-feed.js';
+import { DataLinkListener } from './data-link-listener.js';
 import { CollectiveInbox, REFUSAL_STATUS, type ChunkSource, type RefusalReason } from './collective-inbox.js';
 
 /** A worker's model state as served to a joining worker: the last committed step and its serialized checkpoint. */
@@ -48,6 +53,18 @@ export interface PeerServerOptions {
    * A worker sets it; a server without it serves anyone (collective benchmarks and tests). Default false.
    */
   requireCredential?: boolean;
+  /**
+   * Serve the data plane (Peer.OpenDataLink and its TCP listener on the same host): collective chunks
+   * then travel without protobuf copies. Without it, OpenDataLink answers UNIMPLEMENTED and senders
+   * use the Collective call. Default true.
+   */
+  dataPlane?: boolean;
+  /** Port of the data-plane listener; default 0 (any free port: OpenDataLink tells it). */
+  dataPort?: number;
+  /** TLS of the data-plane listener: set it whenever `credentials` are TLS (the same certificate). Default none. */
+  dataTls?: TlsOptions;
+  /** How long a data-plane ticket stays valid, and a new data-plane connection may wait before presenting one, in ms. Default 10000. */
+  dataTicketTtlMs?: number;
 }
 
 /** The gRPC metadata key of the job's peer credential on every Peer call. */
@@ -135,6 +152,8 @@ export class PeerServer {
   /** Resolves when the first credential is set. */
   private readonly credentialKnown: Promise<void>;
   private credentialArrived!: () => void;
+  /** The data plane's listener, when served. */
+  private dataLink?: DataLinkListener;
 
   private constructor(
     private readonly server: grpc.Server,
@@ -158,6 +177,10 @@ export class PeerServer {
     closeGraceMs = 1000,
     receiveWindowBytes = 8 * 2 ** 20,
     requireCredential = false,
+    dataPlane = true,
+    dataPort = 0,
+    dataTls,
+    dataTicketTtlMs,
   }: PeerServerOptions = {}): Promise<PeerServer> {
     const server = new grpc.Server({
       ...SERVER_OPTIONS,
@@ -168,6 +191,8 @@ export class PeerServer {
     server.addService(sizeLimitedService(PeerService.service, MAX_PEER_REQUEST_BYTES), {
       Collective: (call: grpc.ServerDuplexStream<Chunk__Output, ChunkAck>) => peer.collective(call),
       FetchState: (call: grpc.ServerWritableStream<StateRequest__Output, StateChunk>) => void peer.fetchState(call),
+      OpenDataLink: (call: grpc.ServerUnaryCall<DataLinkRequest__Output, DataLinkTicket>, callback: grpc.sendUnaryData<DataLinkTicket>) =>
+        void peer.openDataLink(call, callback),
     });
     peer.health.addToServer(server);
     const bound = await new Promise<number>((resolve, reject) =>
@@ -175,12 +200,37 @@ export class PeerServer {
     );
     widenReceiveWindow(server, receiveWindowBytes);
     peer.bound = joinHostPort(host, bound);
+    if (dataPlane) {
+      try {
+        peer.dataLink = await DataLinkListener.start(peer.inbox, {
+          host,
+          port: dataPort,
+          ...(dataTls ? { tls: dataTls } : {}),
+          maxChunkBytes: MAX_PEER_REQUEST_BYTES,
+          newerWaitMs: newerGenerationWaitMs,
+          ...(dataTicketTtlMs !== undefined ? { ticketTtlMs: dataTicketTtlMs } : {}),
+        });
+      } catch (err) {
+        server.forceShutdown();
+        throw new Error(`data plane on ${joinHostPort(host, dataPort)}: ${(err as Error).message}`);
+      }
+    }
     return peer;
   }
 
   /** host:port the server listens on, e.g. "127.0.0.1:40123" (the bound host: advertise a reachable one to peers). */
   get address(): string {
     return this.bound;
+  }
+
+  /** Port of the data-plane listener (on the Peer server's host), or null when the data plane is off. */
+  get dataPort(): number | null {
+    return this.dataLink?.port ?? null;
+  }
+
+  /** Data-plane connections admitted (with a valid ticket) so far. */
+  get dataLinksAdmitted(): number {
+    return this.dataLink?.admitted ?? 0;
   }
 
   /** Chunks refused so far, by reason. */
@@ -219,6 +269,7 @@ export class PeerServer {
       for (const service of PEER_HEALTH_SERVICES) this.health.setStatus(service, 'NOT_SERVING');
       this.inbox.close();
       for (const call of this.collectiveCalls) call.emit('error', statusError(grpc.status.UNAVAILABLE, `peer ${this.address} is shutting down`));
+      void this.dataLink?.close();
       const force = setTimeout(() => this.server.forceShutdown(), this.opts.closeGraceMs);
       this.server.tryShutdown(() => {
         clearTimeout(force);
@@ -234,20 +285,22 @@ export class PeerServer {
    * call until it does (bounded by newerGenerationWaitMs): flow control holds the sender meanwhile.
    */
   private collective(call: grpc.ServerDuplexStream<Chunk__Output, ChunkAck>): void {
-    if (this.opts.requireCredential && this.credentialDigest === null) {
-      // A member may open its stream moments before this worker has its first membership (a joiner
-      // still in its Join): the call waits for it (its chunks stay unread), bounded like a newer generation.
-      let timer: NodeJS.Timeout | undefined;
-      const waited = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, this.opts.newerGenerationWaitMs);
-      });
-      void Promise.race([this.credentialKnown, waited]).then(() => {
-        clearTimeout(timer);
-        this.serveCollective(call);
-      });
-      return;
-    }
-    this.serveCollective(call);
+    if (this.opts.requireCredential && this.credentialDigest === null) void this.credentialSettled().then(() => this.serveCollective(call));
+    else this.serveCollective(call);
+  }
+
+  /**
+   * Resolves once the credential is known, or at once when none is required. A member may call moments
+   * before this worker has its first membership (a joiner still in its Join): the call waits for it,
+   * bounded like a chunk of a newer generation, and is then judged as usual.
+   */
+  private credentialSettled(): Promise<void> {
+    if (!this.opts.requireCredential || this.credentialDigest !== null) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.opts.newerGenerationWaitMs);
+    });
+    return Promise.race([this.credentialKnown, waited]).then(() => clearTimeout(timer));
   }
 
   private serveCollective(call: grpc.ServerDuplexStream<Chunk__Output, ChunkAck>): void {
@@ -258,64 +311,56 @@ export class PeerServer {
       return;
     }
     this.collectiveCalls.add(call);
-    let ended = false;
     const source: ChunkSource = {
       ack: (chunk) => {
-        if (!ended) call.write({ step: chunk.step, phase: chunk.phase, offset: chunk.offset });
+        if (!feed.ended) call.write({ step: chunk.step, phase: chunk.phase, offset: chunk.offset });
       },
       refuse: (refusal) => {
-        if (ended) return;
-        ended = true;
+        if (feed.ended) return;
+        feed.end();
         call.emit('error', statusError(REFUSAL_STATUS[refusal.reason], refusal.message));
         this.inbox.sourceClosed(source, `was refused: ${refusal.message}`);
       },
     };
-    const pending: Chunk__Output[] = [];
-    let holding = false;
-    const offerPending = (): void => {
-      while (!holding && !ended && pending.length > 0) {
-        const chunk = pending[0]!;
-        const verdict = this.inbox.offer(chunk, source);
-        if (verdict.kind === 'newer') {
-          holding = true;
-          call.pause();
-          void this.inbox.whenGeneration(chunk.generation, this.opts.newerGenerationWaitMs).then(() => {
-            holding = false;
-            if (ended) return;
-            pending.shift();
-            const again = this.inbox.offer(chunk, source, { allowNewer: false });
-            if (again.kind === 'refused') source.refuse(again.refusal);
-            call.resume();
-            offerPending();
-          });
-          return;
-        }
-        pending.shift();
-        if (verdict.kind === 'refused') source.refuse(verdict.refusal);
-      }
-    };
+    const feed = new ChunkFeed(this.inbox, source, call, this.opts.newerGenerationWaitMs);
     call.on('data', (chunk: Chunk__Output | OversizedRequest) => {
-      if (ended) return;
+      if (feed.ended) return;
       if (chunk instanceof OversizedRequest) {
         this.inbox.countRefusedCall('oversized');
         source.refuse({ reason: 'oversized', message: chunk.message });
         return;
       }
-      pending.push(chunk);
-      offerPending();
+      feed.push(chunk);
     });
     call.on('end', () => {
-      if (ended) return;
-      ended = true;
+      if (feed.ended) return;
+      feed.end();
       this.inbox.sourceClosed(source, 'closed');
       call.end();
     });
     call.on('close', () => {
       this.collectiveCalls.delete(call);
-      if (ended) return;
-      ended = true;
+      if (feed.ended) return;
+      feed.end();
       this.inbox.sourceClosed(source, call.cancelled ? 'was cancelled' : 'closed');
     });
+  }
+
+  /** A ticket for the data plane, to an authenticated caller; UNIMPLEMENTED when the data plane is off. */
+  private async openDataLink(call: grpc.ServerUnaryCall<DataLinkRequest__Output, DataLinkTicket>, callback: grpc.sendUnaryData<DataLinkTicket>): Promise<void> {
+    await this.credentialSettled();
+    const refused = this.unauthenticated(call);
+    if (refused !== null) {
+      this.inbox.countRefusedCall('credential');
+      return callback(statusError(REFUSAL_STATUS.credential, refused));
+    }
+    if ((call.request as unknown) instanceof OversizedRequest) {
+      this.inbox.countRefusedCall('oversized');
+      return callback(statusError(REFUSAL_STATUS.oversized, (call.request as unknown as OversizedRequest).message));
+    }
+    if (!this.dataLink) return callback(statusError(grpc.status.UNIMPLEMENTED, `peer ${this.address} serves no data plane`));
+    const { generation, from_rank } = call.request;
+    callback(null, { port: this.dataLink.port, ticket: this.dataLink.issueTicket(generation, from_rank) });
   }
 
   /** Streams the provider's state in STATE_CHUNK_BYTES pieces (one empty piece for an empty state). */

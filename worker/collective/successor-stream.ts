@@ -2,22 +2,14 @@ import * as grpc from '@grpc/grpc-js';
 import type { Chunk } from '../../proto/generated/infobound/v1/Chunk.js';
 import type { ChunkAck__Output } from '../../proto/generated/infobound/v1/ChunkAck.js';
 import type { PeerClient } from '../../proto/generated/infobound/v1/Peer.js';
-
-/** What a SuccessorStream reports to its owner. */
-export interface SuccessorEvents {
-  /** The successor's reducer took a chunk. */
-  onAck(ack: ChunkAck__Output): void;
-  /** The call failed or was ended by the successor; nothing more will be sent or acknowledged. */
-  onError(err: Error): void;
-}
+import type { SuccessorEvents, SuccessorLink } from './successor-link.js';
 
 /**
- * The sending half of the ring: one long-lived Collective call to the ring successor. Chunks are
- * written in the order given, at most `window` of them unacknowledged: the successor acknowledges a
- * chunk when its reducer takes it, so the window bounds what waits in the successor's inbox, and
- * grpc's own write backpressure ('drain') bounds what waits in this process's transport.
+ * The ring's sending half over gRPC: one long-lived Collective call to the ring successor, at most
+ * `window` chunks unacknowledged, and grpc's own write backpressure ('drain') bounding what waits in
+ * this process's transport. Used when the successor has no data plane (DataLinkStream falls back to it).
  */
-export class SuccessorStream {
+export class SuccessorStream implements SuccessorLink {
   private readonly call: grpc.ClientDuplexStream<Chunk, ChunkAck__Output>;
   private readonly queue: Chunk[] = [];
   private inFlight = 0;
@@ -34,9 +26,9 @@ export class SuccessorStream {
   ) {
     // No deadline: the call lives for a whole generation (docs/architecture.md §9); each wait on it has its own.
     this.call = client.Collective(metadata);
-    this.call.on('data', (ack: ChunkAck__Output) => {
+    this.call.on('data', () => {
       this.inFlight = Math.max(0, this.inFlight - 1);
-      this.events.onAck(ack);
+      this.events.onAck();
       this.pump();
     });
     this.call.on('drain', () => {

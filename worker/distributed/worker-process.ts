@@ -1,7 +1,7 @@
 import { initBackend } from '../../common/backend.js';
 import { defaultConfig, validateConfig, type Config } from '../../common/config/mod.js';
 import type { InfoboundMetrics } from '../../common/metrics.js';
-import { channelCredentials, serverCredentials } from '../../common/tls-credentials.js';
+import { channelCredentials, clientTlsOptions, serverCredentials, serverTlsOptions } from '../../common/tls-credentials.js';
 import { UserError } from '../../common/user-error.js';
 import { openBankTransport } from '../bank/open-bank-transport.js';
 import { RingBankTransport } from '../bank/ring-bank-transport.js';
@@ -37,6 +37,8 @@ export interface WorkerProcessOptions {
   peerHost: string;
   /** Port of the Peer server; 0 takes any free port. A fixed one suits network policies. @default 0 */
   peerPort?: number;
+  /** Port of the data plane (--data-port); default any free port. */
+  dataPort?: number;
   /** Host other workers dial to reach this one (the pod IP in Kubernetes). */
   advertiseHost: string;
   /** Where rank 0 writes checkpoints (the run directory's checkpoint file). */
@@ -76,13 +78,19 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   const credentials = channelCredentials(o.config.tls);
   // Before any long work, so that a bad --bind or --peer-port is said at once.
   // Members only: Collective and FetchState need the job's peer credential, which the membership brings.
-  const peer = await PeerServer.start({ host: o.peerHost, port: o.peerPort ?? 0, credentials: serverCredentials(o.config.tls), requireCredential: true }).catch(
-    (err: Error) => {
-      throw new UserError(
-        `worker ${o.workerId}: cannot serve Peer on ${o.peerHost}:${o.peerPort ?? 0} (--bind, --peer-port): ${err.message.replace(/^.*\[(.*)\]$/, '$1')}`,
-      );
-    },
-  );
+  const dataTls = serverTlsOptions(o.config.tls);
+  const peer = await PeerServer.start({
+    host: o.peerHost,
+    port: o.peerPort ?? 0,
+    credentials: serverCredentials(o.config.tls),
+    requireCredential: true,
+    dataPort: o.dataPort ?? 0,
+    ...(dataTls ? { dataTls } : {}),
+  }).catch((err: Error) => {
+    throw new UserError(
+      `worker ${o.workerId}: cannot serve Peer on ${o.peerHost}:${o.peerPort ?? 0} (--bind, --peer-port, --data-port): ${err.message.replace(/^.*\[(.*)\]$/, '$1')}`,
+    );
+  });
   let config: Config;
   let task: TrainingTask<unknown>;
   try {
@@ -98,7 +106,8 @@ export async function runWorker(o: WorkerProcessOptions): Promise<void> {
   }
   const port = peer.address.slice(peer.address.lastIndexOf(':') + 1);
   const client = new CoordinatorClient(o.coordinator, { credentials });
-  const ring = new RingReducer(peer, { channelCredentials: credentials });
+  const clientTls = clientTlsOptions(o.config.tls);
+  const ring = new RingReducer(peer, { channelCredentials: credentials, ...(clientTls ? { dataTls: clientTls } : {}) });
   /** The run, once the first membership gives this member its place (a partitioned bank's shard is sized for it). */
   let run: TrainingRun | undefined;
   /** The NATS bank, once the first membership names the job and run. */
