@@ -10,6 +10,7 @@ import { FetchStateError } from '../collective/fetch-state.js';
 import { stepReport, type FinalFigures, type StepAssignment, type StepOutcome, type StepSchedule } from '../train/step-schedule.js';
 import type { TrainingRun } from '../train/training-run.js';
 import { EvaluationGroupError, type EvaluationGroup } from '../eval/evaluation-group.js';
+import { reshardBank, type ReshardOutcome } from '../train/bank-reshard.js';
 import { catchUp } from './catch-up.js';
 import type { CoordinatorClient } from './coordinator-client.js';
 import type { MembershipSession } from './membership-session.js';
@@ -153,8 +154,8 @@ export class CoordinatorSchedule implements StepSchedule {
       credential: m.peer_credential,
     });
     const shard = ctx.bank;
-    if (shard instanceof KeyShard && (shard.place.rank !== m.rank || shard.place.world !== m.world)) {
-      // A partitioned bank is dealt anew for the new place; what the old shard held is no longer this member's.
+    if (o.nats !== undefined && shard instanceof KeyShard && (shard.place.rank !== m.rank || shard.place.world !== m.world)) {
+      // Over NATS a partitioned bank is dealt anew for the new place from the stream (below); what the old shard held is no longer this member's.
       ctx.bank = new KeyShard(shard.bankSize, shard.dim, { rank: m.rank, world: m.world });
       run.shardMissing = run.step > 0;
     }
@@ -170,6 +171,28 @@ export class CoordinatorSchedule implements StepSchedule {
       }
       this.replayBank = true;
     }
+    if (o.nats === undefined && ctx.bank instanceof KeyShard) {
+      // Without a stream, the members deal the bank anew between them at every generation (a join, a
+      // restart, a resume on another worker count); a member that died took its keys with it.
+      const bank = ctx.bank;
+      let outcome: ReshardOutcome;
+      try {
+        outcome = await reshardBank(bank, { rank: m.rank, world: m.world }, o.ring, run.step);
+      } catch (err) {
+        const why = `could not deal the bank's shards at step ${run.step} (${(err as Error).message})`;
+        o.warn?.(`infobound worker ${o.workerId}: ${why}; waiting for the next generation`);
+        return this.adopt(await this.session.newerThan(m.generation, why));
+      }
+      if (outcome.kind === 'incomplete') {
+        throw new UserError(
+          `worker ${o.workerId}: bank.mode partitioned: at step ${run.step} the members hold ${outcome.held} of the bank's ${outcome.expected} keys (a member left with its shard), and rebuilding the rest needs the bank in a stream (nats.url); restart the job from its checkpoint`,
+        );
+      }
+      ctx.bank = outcome.shard;
+      run.shardMissing = false;
+      if (run.step > 0)
+        o.info?.(`dealt the bank anew at step ${run.step}: rank ${m.rank} of ${m.world} holds ${outcome.shard.filled} of ${outcome.shard.combinedFilled} keys`);
+    }
     if (o.nats !== undefined && (this.replayBank || run.shardMissing)) {
       // A joining or restarted worker takes its replica, or its shard, from the stream (docs/architecture.md §4).
       const replayed = await o.nats.rebuild(ctx.bank, run.step);
@@ -183,7 +206,7 @@ export class CoordinatorSchedule implements StepSchedule {
     }
     if (run.shardMissing) {
       throw new UserError(
-        `worker ${o.workerId}: bank.mode partitioned: at step ${run.step} this worker's bank shard (rank ${m.rank} of ${m.world}) must be rebuilt, ${o.nats === undefined ? 'which needs the bank in a stream (nats.url)' : 'and the stream no longer holds its keys'}; restart the job from its checkpoint`,
+        `worker ${o.workerId}: bank.mode partitioned: at step ${run.step} this worker's bank shard (rank ${m.rank} of ${m.world}) must be rebuilt, and the stream no longer holds its keys; restart the job from its checkpoint`,
       );
     }
     o.info?.(`generation ${m.generation}: rank ${m.rank} of ${m.world}, at step ${run.step}`);
