@@ -8,6 +8,7 @@ import { writeSyntheticClickLog } from '../common/synthetic-clicklog.js';
 import { assertOneLineError, runCli } from '../testing/cli-harness.js';
 import { writeIdxDataset } from '../testing/idx-dataset.js';
 import { tempDir } from '../testing/test-helpers.js';
+import { exited, startCli } from '../testing/cluster-test-helpers.js';
 
 const cli = runCli;
 
@@ -331,4 +332,19 @@ test('images without examples or too small for the model, tables past memory, a 
     await cli(['train', '--data', data, '--steps', '1', '--run-dir', join(file, 'run')]),
     /^infobound: --run-dir .*a-file\/run: cannot create the directory: ENOTDIR$/,
   );
+});
+
+test('train --json whose reader goes away (| head -1) ends quietly, exit code 0, no stack trace', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'clicks.tsv');
+  await writeSyntheticClickLog(data, { queries: 500, sites: 50, seed: 5 });
+  const child = startCli(['train', '--data', data, '--steps', '2000', '--batch', '32', '--bank-size', '256', '--run-dir', join(dir, 'run'), '--json']);
+  t.after(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  // The first step line, then the reader closes its end, as head does.
+  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+  child.stdout!.destroy();
+  assert.equal(await exited(child), 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE|\n\s+at /);
 });

@@ -41,8 +41,22 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 `;
 
+/**
+ * A reader that went away (`infobound train --json | head -1`) ends the command quietly, as SIGPIPE
+ * ends a Unix tool, instead of an EPIPE stack trace. A local cluster's SIGTERM handler, when there is
+ * one, takes its workers down first; checkpoints are written atomically, so the last one stands.
+ */
+function endOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    if (process.listenerCount('SIGTERM') > 0) process.emit('SIGTERM', 'SIGTERM');
+    else process.exit(0);
+  });
+}
+
 /** CLI entry: returns the exit code; a user's mistake is one line on stderr, never a stack trace. */
 export async function main(argv: string[]): Promise<number> {
+  endOnClosedStdout();
   // grpc-js logs its own view of failures (an address it cannot bind, a dropped stream) that our
   // messages already report in one line; GRPC_VERBOSITY=DEBUG (or INFO, ERROR) brings its log back.
   if (process.env.GRPC_VERBOSITY === undefined) grpc.setLogVerbosity(grpc.logVerbosity.NONE);
