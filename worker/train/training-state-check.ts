@@ -16,6 +16,8 @@ export interface TrainingMeta {
   position: number;
   adam_t: number;
   mine_ema: number | null;
+  /** The NWJ bound's shift (log mean e^T − 1 of the last logged step); absent in older checkpoints (then 0). */
+  nwj_shift: number;
   /** `enqueued`: keys enqueued since the bank was empty (absent in checkpoints written before partitioned banks). */
   bank: { head: number; filled: number; capacity: number; dim: number; enqueued?: number; pending: PendingHeader[] };
   params: string;
@@ -40,6 +42,8 @@ export function checkTrainingMeta(ck: CheckpointContents, where: string): Traini
   const meta = ck.meta as Record<string, unknown>;
   const ema = meta.mine_ema ?? null;
   if (ema !== null && !(typeof ema === 'number' && ema > 0 && Number.isFinite(ema))) throw fail('mine_ema', 'null or a positive number', ema);
+  const shift = meta.nwj_shift ?? 0;
+  if (!(typeof shift === 'number' && Number.isFinite(shift))) throw fail('nwj_shift', 'a finite number', shift);
   if (typeof meta.params !== 'string') throw fail('params', 'a string', meta.params);
   const bank = object(meta.bank, 'bank');
   const pending = bank.pending ?? [];
@@ -49,6 +53,7 @@ export function checkTrainingMeta(ck: CheckpointContents, where: string): Traini
     position: count(meta, 'position'),
     adam_t: count(meta, 'adam_t'),
     mine_ema: ema,
+    nwj_shift: shift,
     params: meta.params,
     bank: {
       head: count(bank, 'head', 'bank.head'),

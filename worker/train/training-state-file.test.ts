@@ -49,6 +49,8 @@ test('a crafted checkpoint with a valid hash is one line naming what does not fi
   };
   const source = await open();
   for (let step = 1; step <= 3; step++) await contrastiveStep(source.task.model, source.task.batchAt((step - 1) * B, B), step, source.ctx, false);
+  // As a logged step would leave it: the NWJ bound's shift travels with the state.
+  source.ctx.nwjShift = -1.25;
   const valid = trainingStateContents(3, 3 * B, source.task, source.ctx, config, replicatedBank(source.ctx.bank));
   const target = await open();
   const fingerprint = () =>
@@ -127,6 +129,13 @@ test('a crafted checkpoint with a valid hash is one line naming what does not fi
         c.meta.mine_ema = -1;
       },
       /meta field mine_ema must be null or a positive number, got -1$/,
+    ],
+    [
+      'an NWJ shift as text',
+      (c) => {
+        c.meta.nwj_shift = '0';
+      },
+      /meta field nwj_shift must be a finite number, got "0"$/,
     ],
     [
       'params of another model',
@@ -217,4 +226,5 @@ test('a crafted checkpoint with a valid hash is one line naming what does not fi
   assert.deepEqual(restored, { step: 3, position: 3 * B });
   assert.deepEqual(target.task.model.online.values, source.task.model.online.values);
   assert.equal(target.ctx.bank.digest(), source.ctx.bank.digest());
+  assert.equal(target.ctx.nwjShift, -1.25);
 });

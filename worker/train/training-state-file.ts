@@ -34,6 +34,8 @@ export function trainingStateContents(
       kind: config.kind,
       adam_t: adam.t,
       mine_ema: ctx.mine.ema ?? null,
+      // The NWJ bound of the next logged step is taken against it: a resume reports what the run would have.
+      nwj_shift: ctx.nwjShift,
       bank: {
         head: bank.head,
         filled: bank.filled,
@@ -138,6 +140,7 @@ export function applyTrainingState(ck: CheckpointContents, where: string, task: 
   ctx.adam.v.set(get('adam.v') as Float32Array);
   ctx.adam.t = meta.adam_t;
   ctx.mine.restore(meta.mine_ema ?? undefined);
+  ctx.nwjShift = meta.nwj_shift;
   return { step: meta.step, position: meta.position };
 }
 
