@@ -10,30 +10,12 @@ import type { Chunk } from '../../proto/generated/infobound/v1/Chunk.js';
 import type { DataLinkTicket__Output } from '../../proto/generated/infobound/v1/DataLinkTicket.js';
 import type { PeerClient } from '../../proto/generated/infobound/v1/Peer.js';
 import { recordingPeer } from '../../testing/recording-peer.js';
+import { floats, VALID_CHUNK as VALID } from '../../testing/peer-chunks.js';
 import { startTestRing } from '../../testing/ring-test-helpers.js';
 import { MAX_PEER_REQUEST_BYTES, PEER_CREDENTIAL_METADATA, PeerServer } from './peer-server.js';
 import { RingReducer } from './ring-reducer.js';
 
 type After = { after: (fn: () => void | Promise<void>) => void };
-
-function floats(...v: number[]): Buffer {
-  return Buffer.from(Float32Array.from(v).buffer);
-}
-
-/** A chunk rank 0 may send rank 1 in a world of 2 at generation 3, step 1: reduce-scatter of segment 0 (1 element). */
-const VALID: Chunk = {
-  generation: 3,
-  step: 1,
-  op: 'ALLREDUCE_SUM',
-  tensor: 0,
-  phase: 0,
-  segment: 0,
-  offset: 0,
-  segment_length: 1,
-  from_rank: 0,
-  dtype: 'FLOAT32',
-  data: floats(1),
-};
 
 function peerClient(t: After, address: string): PeerClient {
   const c = new PeerService(address, grpc.credentials.createInsecure()) as unknown as PeerClient;

@@ -9,27 +9,9 @@ import { healthClient } from '../../common/grpc-health-client.js';
 import { fetchState } from './fetch-state.js';
 import { MAX_PEER_REQUEST_BYTES, PEER_CREDENTIAL_METADATA, PEER_HEALTH_SERVICES, PeerServer } from './peer-server.js';
 import { RingReducer } from './ring-reducer.js';
+import { floats, VALID_CHUNK as VALID } from '../../testing/peer-chunks.js';
 import { startTestRing } from '../../testing/ring-test-helpers.js';
 import { recordingPeer } from '../../testing/recording-peer.js';
-
-function floats(...v: number[]): Buffer {
-  return Buffer.from(Float32Array.from(v).buffer);
-}
-
-/** A chunk rank 0 may send rank 1 in a world of 2 at generation 3, step 1: reduce-scatter of segment 0 (1 element). */
-const VALID: Chunk = {
-  generation: 3,
-  step: 1,
-  op: 'ALLREDUCE_SUM',
-  tensor: 0,
-  phase: 0,
-  segment: 0,
-  offset: 0,
-  segment_length: 1,
-  from_rank: 0,
-  dtype: 'FLOAT32',
-  data: floats(1),
-};
 
 /** What a hand-made Collective call saw: its acknowledgements and, once it ended, its status. */
 interface CallOutcome {
