@@ -104,14 +104,14 @@ export class DataLinkListener {
     let source: ChunkSource | undefined;
     const reader = new FrameReader({ [FrameType.HELLO]: MAX_TICKET_BYTES });
     const onFrame = (frame: Frame): void => {
-      if (feed?.ended) return;
+      // Once refused (ended), the rest of what the sender wrote is not judged again, nor counted twice.
+      if (feed?.ended || socket.writableEnded) return;
       if (ticket === undefined) {
         clearTimeout(helloTimer);
         ticket = frame.type === FrameType.HELLO ? this.redeem(frame.payload) : undefined;
         if (ticket === undefined) {
           this.inbox.countRefusedCall('credential');
           socket.end(refusalFrame(REFUSAL_STATUS.credential, 'a data-plane connection without a valid ticket (Peer.OpenDataLink)'));
-          feed = undefined;
           return;
         }
         this.admitted++;
@@ -142,7 +142,7 @@ export class DataLinkListener {
     socket.on('data', (data: Buffer) => {
       if (feed?.ended || socket.destroyed) return;
       const error = reader.push(data, onFrame);
-      if (error === null) return;
+      if (error === null || socket.writableEnded) return;
       const reason = error.oversized ? 'oversized' : 'frame';
       this.inbox.countRefusedCall(reason);
       if (feed) refuse({ reason, message: error.message });

@@ -142,6 +142,7 @@ test('a data-plane connection needs a fresh ticket from an authenticated OpenDat
   assert.equal(forged.refusal()?.code, grpc.status.UNAUTHENTICATED);
   assert.match(forged.refusal()!.details, /without a valid ticket/);
   assert.equal(server.refused.credential, 3);
+  assert.equal(server.refused.frame, 0, 'what followed the refused ticket is not judged again');
 
   // A real ticket admits one connection; the same ticket again is refused.
   const offer = await openDataLink(client, 'job-credential');

@@ -93,9 +93,10 @@ function describeAllReducePhase(phase: number, world: number): string {
  * The GradientReducer of a multi-worker job: ring all-reduce of the dense gradient and ring
  * all-gather of sparse row gradients between the workers' Peer services (docs/architecture.md §2, §3).
  *
- * Transport: one long-lived Collective call to the ring successor per generation, opened at the first
+ * Transport: one long-lived link to the ring successor per generation (the data plane's connection,
+ * or a Collective call when the successor has none or `transport` is 'grpc'), opened at the first
  * collective and reused by every step of the generation (a new generation, or a failure, opens a new
- * one). The receiving side is the local PeerServer's inbox, fed by the predecessor's call. Chunks are
+ * one). The receiving side is the local PeerServer's inbox, fed by the predecessor's link. Chunks are
  * pipelined: each received chunk is reduced (or copied) and forwarded as the next phase's chunk at once,
  * so a phase never waits for a whole segment. A collective resolves once everything it needed arrived
  * and the successor took everything it sent, so the caller may reuse its buffers.
